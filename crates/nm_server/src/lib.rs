@@ -1,0 +1,1 @@
+//! nm_server
