@@ -1,1 +1,50 @@
-fn main() {}
+//! The `neuromapper` binary: glue. Each subcommand lives in its own module with its own `Args`.
+//! Exit codes: 0 success, 1 user error (message on stderr), 2 usage error (clap).
+
+use clap::{Parser, Subcommand};
+
+mod cmd_demo;
+mod cmd_embed;
+mod cmd_export;
+mod cmd_info;
+mod cmd_serve;
+mod cmd_train;
+
+#[derive(Parser)]
+#[command(name = "neuromapper", version, about = "See how a neural network's representations change while it trains")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a small ResNet on generated images and watch it learn, live, in the browser.
+    Demo(cmd_demo::Args),
+    /// Summarise a run: samples, classes, layers, epochs, size, cached embeddings.
+    Info(cmd_info::Args),
+    /// Compute (or load from the cache) aligned embeddings of a run's layers.
+    Embed(cmd_embed::Args),
+    /// Write one layer's embeddings to .npy or .csv.
+    Export(cmd_export::Args),
+    /// Serve the viewer for a run.
+    Serve(cmd_serve::Args),
+    /// Train a small ResNet and write a run (optionally serving it live).
+    Train(cmd_train::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd_demo::run(a),
+        Command::Info(a) => cmd_info::run(a),
+        Command::Embed(a) => cmd_embed::run(a),
+        Command::Export(a) => cmd_export::run(a),
+        Command::Serve(a) => cmd_serve::run(a),
+        Command::Train(a) => cmd_train::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -60,3 +60,13 @@ pub fn cached(run: &Run, layer: &str, params: &EmbedParams) -> Option<LayerEmbed
 
 /// Embed one layer (from the cache when present), writing the cache atomically.
 pub fn embed_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) -> Result<LayerEmbedding, PipelineError> { todo!() }
+
+/// Live (growing) embedding of one layer: each new epoch is added with the engine's incremental
+/// update (`AlignedEmbedding::extend`) instead of a full refit. Used by the server in live mode.
+pub struct LiveLayer { /* ... */ }
+
+impl LiveLayer {
+    pub fn new(layer: &str, params: EmbedParams) -> LiveLayer { todo!() }
+    /// Adds every epoch of `run` not yet embedded (in ascending order) and returns the embedding so far.
+    pub fn update(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> { todo!() }
+}

@@ -58,3 +58,17 @@ impl Run {
     /// `RUN/.neuromapper/`, created on demand.
     pub fn cache_dir(&self) -> PathBuf { todo!() }
 }
+
+/// Writes a run atomically: each file via temp + rename, each epoch folder built under a temp name
+/// and renamed into `epochs/<epoch>` so a reader (a live server) never sees half an epoch.
+pub struct RunWriter { /* ... */ }
+
+impl RunWriter {
+    /// Creates RUN/ with neuromapper.json, labels.npy and (optionally) inputs.npy.
+    pub fn create(path: &Path, manifest: &Manifest, labels: &[u32], inputs: Option<&Inputs>) -> Result<RunWriter, RunError> { todo!() }
+    /// Writes epochs/<epoch>/<layer>.npy as float32 [N, dim] for each (layer, dim, data) and
+    /// predictions.npy ([N] int) when given.
+    pub fn write_epoch(&self, epoch: u32, layers: &[(&str, usize, &[f32])], predictions: Option<&[u32]>) -> Result<(), RunError> { todo!() }
+    /// Writes (replaces) metrics.json.
+    pub fn write_metrics(&self, metrics: &[EpochMetrics]) -> Result<(), RunError> { todo!() }
+}

@@ -1,0 +1,8 @@
+//! `neuromapper serve` (SKELETON: to be implemented).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`serve` is not implemented yet")
+}
