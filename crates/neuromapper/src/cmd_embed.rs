@@ -1,8 +1,135 @@
-//! `neuromapper embed` (SKELETON: to be implemented).
+//! `neuromapper embed RUN`: pre-embed every (layer, epoch), Aligned UMAP per layer across epochs,
+//! results cached under `RUN/.neuromapper/`. Layers run in parallel, one progress bar each; the
+//! same parameters again are answered from the cache at once.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nm_pipeline::{EmbedParams, LayerEmbedding, PipelineError};
+use nm_run::Run;
+use rayon::prelude::*;
+
+use crate::params::{init_threads, stage_name, ParamArgs};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run folder (neuromapper.json, labels.npy, epochs/)
+    pub run: PathBuf,
+    /// Layers to embed, comma-separated (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub layers: Vec<String>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Worker threads (default: one per core)
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`embed` is not implemented yet")
+/// One layer's result.
+pub struct Outcome {
+    pub layer: String,
+    pub result: Result<LayerEmbedding, PipelineError>,
+    pub seconds: f64,
+    pub cached: bool,
+}
+
+/// Progress bar resolution (positions per stage).
+const BAR_STEPS: u64 = 1000;
+
+/// Embeds `layers` in parallel with a progress bar per layer showing its current stage.
+/// Parameters must have been validated.
+pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcome> {
+    let tty = std::io::stderr().is_terminal();
+    let mp = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
+    let style = ProgressStyle::with_template(&format!("{{prefix:<{width}}}  {{msg:<11}} [{{bar:32}}] {{percent:>3}}%  {{elapsed}}"))
+        .expect("a valid template")
+        .progress_chars("=> ");
+    let say = |line: String| {
+        if tty {
+            let _ = mp.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    layers
+        .par_iter()
+        .map(|layer| {
+            let start = Instant::now();
+            if let Some(hit) = nm_pipeline::cached(run, layer, params) {
+                say(format!("{layer:<width$}  from the cache"));
+                return Outcome { layer: layer.clone(), result: Ok(hit), seconds: start.elapsed().as_secs_f64(), cached: true };
+            }
+            let bar = mp.add(ProgressBar::new(BAR_STEPS).with_style(style.clone()).with_prefix(layer.clone()));
+            let report = |stage: nm_umap::Stage, f: f32| {
+                bar.set_message(stage_name(stage));
+                bar.set_position((f.clamp(0.0, 1.0) * BAR_STEPS as f32) as u64);
+            };
+            let ctl = nm_umap::Control { progress: Some(&report), cancel: None };
+            let result = nm_pipeline::embed_layer(run, layer, params, &ctl);
+            let seconds = start.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            mp.remove(&bar);
+            match &result {
+                Ok(_) => say(format!("{layer:<width$}  embedded in {seconds:.1} s")),
+                Err(e) => say(format!("{layer:<width$}  failed: {e}")),
+            }
+            Outcome { layer: layer.clone(), result, seconds, cached: false }
+        })
+        .collect()
+}
+
+/// The layers named by `--layers` (all when empty), checked against the run.
+pub fn resolve_layers(run: &Run, wanted: &[String]) -> anyhow::Result<Vec<String>> {
+    let known: Vec<String> = run.layers().iter().map(|l| l.name.clone()).collect();
+    if wanted.is_empty() {
+        return Ok(known);
+    }
+    for w in wanted {
+        anyhow::ensure!(known.contains(w), "unknown layer `{w}`; the run has: {}", known.join(", "));
+    }
+    Ok(wanted.to_vec())
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let total = Instant::now();
+    init_threads(args.threads)?;
+    let run = Run::open(&args.run).context("could not open the run")?;
+    let params = args.params.to_params();
+    params.validate(&run)?;
+    let layers = resolve_layers(&run, &args.layers)?;
+    let n = nm_pipeline::sample_count(&run, &params.sampling);
+    eprintln!(
+        "{}: {} layers × {} epochs × {} samples ({})",
+        run.name(),
+        layers.len(),
+        run.epochs().len(),
+        n,
+        params.describe()
+    );
+    let outcomes = compute(&run, &layers, &params);
+    let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
+    let mut failed = Vec::new();
+    for o in &outcomes {
+        match &o.result {
+            Ok(e) => println!(
+                "{:<width$}  {} epochs × {} samples  {}",
+                o.layer,
+                e.epochs.len(),
+                e.samples.len(),
+                if o.cached { "cached".to_string() } else { format!("{:.1} s", o.seconds) }
+            ),
+            Err(e) => failed.push(format!("{}: {e}", o.layer)),
+        }
+    }
+    println!(
+        "total {:.1} s; embeddings in {}",
+        total.elapsed().as_secs_f64(),
+        run.path().join(nm_run::CACHE_DIR).display()
+    );
+    anyhow::ensure!(failed.is_empty(), "{} of {} layers failed:\n  {}", failed.len(), layers.len(), failed.join("\n  "));
+    Ok(())
 }

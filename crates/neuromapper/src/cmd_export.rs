@@ -1,8 +1,59 @@
-//! `neuromapper export` (SKELETON: to be implemented).
+//! `neuromapper export RUN --layer L --out FILE.npy|FILE.csv`: one layer's aligned embedding for
+//! other tools (computed first when not cached). `.npy`: float32 [E, n, 2], epochs ascending, rows
+//! in the run's sample order, plus `FILE.samples.npy` with the sample indices when sampled;
+//! `.csv`: columns epoch,sample,label,x,y.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use nm_pipeline::export::Format;
+use nm_run::Run;
+
+use crate::params::{init_threads, ParamArgs};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run folder
+    pub run: PathBuf,
+    /// The layer to export
+    #[arg(long)]
+    pub layer: String,
+    /// Output file: .npy (float32 [epochs, samples, 2]) or .csv (epoch,sample,label,x,y)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Worker threads (default: one per core)
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`export` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let start = Instant::now();
+    anyhow::ensure!(
+        Format::from_path(&args.out).is_some(),
+        "{}: the output file must end in .npy or .csv",
+        args.out.display()
+    );
+    init_threads(args.threads)?;
+    let run = Run::open(&args.run).context("could not open the run")?;
+    let params = args.params.to_params();
+    params.validate(&run)?;
+    let layers = crate::cmd_embed::resolve_layers(&run, std::slice::from_ref(&args.layer))?;
+    let outcome = crate::cmd_embed::compute(&run, &layers, &params).pop().expect("one layer in, one out");
+    let emb = outcome.result?;
+    let written = nm_pipeline::export::write(&run, &emb, &args.out)?;
+    for w in &written {
+        println!("wrote {}", w.display());
+    }
+    println!(
+        "{}: {} epochs × {} samples ({}; {:.1} s)",
+        args.layer,
+        emb.epochs.len(),
+        emb.samples.len(),
+        if outcome.cached { "from the cache" } else { "computed" },
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -1,8 +1,72 @@
-//! `neuromapper info` (SKELETON: to be implemented).
+//! `neuromapper info RUN`: samples, classes with counts, layers with dims, epochs, size on disk,
+//! cached embeddings.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use nm_run::Run;
+
+use crate::params::human_bytes;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run folder
+    pub run: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`info` is not implemented yet")
+/// `0-39`, `0, 5, 10-12`: ascending numbers with consecutive runs collapsed.
+pub fn ranges(v: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i + 1 { format!("{}-{}", v[i], v[j]) } else if j == i + 1 { format!("{}, {}", v[i], v[j]) } else { v[i].to_string() });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let run = Run::open(&args.run).context("could not open the run")?;
+    let counts = run.class_counts();
+    println!("run        {}  ({})", run.name(), run.path().display());
+    println!("samples    {}", run.n_samples());
+    let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{c} {n}")).collect();
+    println!("classes    {}: {}", classes.len(), classes.join(", "));
+    let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", l.name, l.dim)).collect();
+    println!("layers     {}: {}", layers.len(), layers.join(", "));
+    let storage = match run.epochs().first().and_then(|&e| run.epoch_storage(e)) {
+        Some(nm_run::EpochStorage::Safetensors) => ".safetensors",
+        _ => ".npy folders",
+    };
+    println!("epochs     {}: {}  ({storage})", run.epochs().len(), ranges(run.epochs()));
+    match run.inputs_shape() {
+        Some((n, h, w, c)) => println!("inputs     {n} thumbnails {h}×{w}×{c}"),
+        None => println!("inputs     none"),
+    }
+    let metrics = run.metrics()?;
+    println!("metrics    {}", if metrics.is_empty() { "none".to_string() } else { format!("{} epochs", metrics.len()) });
+    let (data, cache) = run.disk_usage();
+    println!("size       {} on disk, cache {}", human_bytes(data), human_bytes(cache));
+    let cached = nm_pipeline::list_cached(&run);
+    if cached.is_empty() {
+        println!("cached     none (compute with `neuromapper embed {}`)", args.run.display());
+    } else {
+        println!("cached     {} embeddings:", cached.len());
+        for c in cached {
+            println!(
+                "  {:<12} {} epochs × {} samples  {}  {}{}",
+                c.layer,
+                c.epochs,
+                c.n_samples,
+                c.params.describe(),
+                human_bytes(c.bytes),
+                if c.current { "" } else { "  (stale: the run changed)" }
+            );
+        }
+    }
+    Ok(())
 }

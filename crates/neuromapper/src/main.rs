@@ -9,6 +9,7 @@ mod cmd_export;
 mod cmd_info;
 mod cmd_serve;
 mod cmd_train;
+mod params;
 
 #[derive(Parser)]
 #[command(name = "neuromapper", version, about = "See how a neural network's representations change while it trains")]

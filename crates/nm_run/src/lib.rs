@@ -1,9 +1,54 @@
-//! SKELETON (API contract, to be implemented by the run-format work; bodies are todo!()).
-//! Runs on disk: read, validate, write (shared/spec/run-format.md).
-//! Other crates (nm_pipeline, nm_server, nm_train) compile against these names; add freely,
-//! change only together with the callers.
+//! Runs on disk: read, validate and write the neuromapper run format
+//! (`shared/spec/run-format.md`, version 1).
+//!
+//! A run is a folder: `neuromapper.json` (the manifest), `labels.npy` ([N] class ids),
+//! optionally `inputs.npy` ([N,H,W] or [N,H,W,C] u8 thumbnails) and `metrics.json`, and
+//! `epochs/`, holding per epoch either a folder of `<layer>.npy` files ([N, ...] float, each
+//! row flattened to [N, D]) or one `<epoch>.safetensors` file with one tensor per layer; either
+//! may add `predictions` ([N] int or [N, C] float).
+//!
+//! [`Run::open`] validates everything that headers tell (shapes, dtypes, the epoch/layer
+//! layout, labels against classes) without reading activations; activations are streamed on
+//! demand by [`LayerReader`] (row blocks, any dtype/order/endianness, checked finite), so layers
+//! far larger than memory can be fed to a streaming PCA. [`RunWriter`] writes runs atomically.
+//!
+//! ```
+//! # fn main() -> Result<(), nm_run::RunError> {
+//! use nm_run::{Manifest, Run, RunWriter};
+//! let dir = std::env::temp_dir().join(format!("nm_run_doc_{}", std::process::id()));
+//! let manifest = Manifest::new(Some(vec!["cat".into(), "dog".into()]), Some(vec!["fc".into()]));
+//! let writer = RunWriter::create(&dir, &manifest, &[0, 1, 1], None)?;
+//! writer.write_epoch(1, &[("fc", 2, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0])], None)?;
+//! let run = Run::open(&dir)?;
+//! assert_eq!((run.n_samples(), run.epochs(), run.layers()[0].dim), (3, &[1][..], 2));
+//! assert_eq!(run.read_layer("fc", 1)?.1[4], 4.0);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
+//! ```
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+mod array;
+pub mod npy;
+mod st;
+
+pub use array::LayerReader;
+use array::{ArrayDesc, ScalarKind};
+
+/// The `format` value of version 1 manifests.
+pub const FORMAT_V1: &str = "neuromapper-run/1";
+pub const MANIFEST_FILE: &str = "neuromapper.json";
+pub const LABELS_FILE: &str = "labels.npy";
+pub const INPUTS_FILE: &str = "inputs.npy";
+pub const METRICS_FILE: &str = "metrics.json";
+pub const EPOCHS_DIR: &str = "epochs";
+/// Where neuromapper keeps what it computes (deletable at any time).
+pub const CACHE_DIR: &str = ".neuromapper";
+/// The reserved array name for per-sample predictions.
+pub const PREDICTIONS: &str = "predictions";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -14,61 +59,692 @@ pub enum RunError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+impl RunError {
+    pub fn invalid(path: impl AsRef<Path>, message: impl Into<String>) -> RunError {
+        RunError::Invalid { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> RunError {
+        RunError::Io { path: path.as_ref().to_path_buf(), source }
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
 }
 
+impl Manifest {
+    /// A version 1 manifest with the given classes and layer order (name: the folder's).
+    pub fn new(classes: Option<Vec<String>>, layers: Option<Vec<String>>) -> Manifest {
+        Manifest { format: FORMAT_V1.to_string(), name: None, classes, layers }
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct LayerInfo { pub name: String, pub dim: usize }
+pub struct LayerInfo {
+    pub name: String,
+    pub dim: usize,
+}
 
 /// Per-epoch training metrics (optional file `metrics.json` at the run's root, written by nm_train).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct EpochMetrics { pub epoch: u32, pub train_accuracy: Option<f32>, pub test_accuracy: Option<f32>, pub loss: Option<f32> }
+pub struct EpochMetrics {
+    pub epoch: u32,
+    pub train_accuracy: Option<f32>,
+    pub test_accuracy: Option<f32>,
+    pub loss: Option<f32>,
+}
 
 /// Thumbnails: [N, H, W, C] u8 with C = 1 or 3.
-pub struct Inputs { pub n: usize, pub height: usize, pub width: usize, pub channels: usize, pub data: Vec<u8> }
+pub struct Inputs {
+    pub n: usize,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub data: Vec<u8>,
+}
+
+/// How an epoch is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum EpochStorage {
+    /// `epochs/<epoch>/<layer>.npy`
+    NpyFolder,
+    /// `epochs/<epoch>.safetensors`
+    Safetensors,
+}
+
+#[derive(Clone, Debug)]
+struct Epoch {
+    storage: EpochStorage,
+    arrays: BTreeMap<String, ArrayDesc>,
+    predictions: Option<ArrayDesc>,
+}
 
 /// An opened, validated run. Opening checks the manifest, labels, the epoch/layer layout and shapes
 /// (headers only); activations are read on demand.
-pub struct Run { /* ... */ }
+pub struct Run {
+    path: PathBuf,
+    name: String,
+    manifest: Manifest,
+    classes: Vec<String>,
+    labels: Vec<u32>,
+    inputs: Option<ArrayDesc>,
+    layers: Vec<LayerInfo>,
+    epoch_numbers: Vec<u32>,
+    epochs: BTreeMap<u32, Epoch>,
+}
 
 impl Run {
-    pub fn open(path: &Path) -> Result<Run, RunError> { todo!() }
-    /// Re-scan epochs (a live run gains epochs while training).
-    pub fn refresh(&mut self) -> Result<(), RunError> { todo!() }
-    pub fn path(&self) -> &Path { todo!() }
-    pub fn name(&self) -> &str { todo!() }
-    pub fn n_samples(&self) -> usize { todo!() }
-    pub fn classes(&self) -> &[String] { todo!() }
-    pub fn labels(&self) -> &[u32] { todo!() }
+    pub fn open(path: &Path) -> Result<Run, RunError> {
+        if !path.is_dir() {
+            return Err(RunError::invalid(path, "not a folder; a run is a folder holding neuromapper.json, labels.npy and epochs/"));
+        }
+        let manifest = read_manifest(path)?;
+        let labels_path = path.join(LABELS_FILE);
+        if !labels_path.is_file() {
+            return Err(RunError::invalid(&labels_path, "not found; a run needs labels.npy: the [N] integer class id of every sample"));
+        }
+        let labels_desc = npy::read_header(&labels_path)?;
+        if !labels_desc.dtype.is_int() {
+            return Err(RunError::invalid(
+                &labels_path,
+                format!("labels must be integers (any int or uint dtype); found {}", labels_desc.dtype.describe()),
+            ));
+        }
+        if labels_desc.shape.len() != 1 {
+            return Err(RunError::invalid(&labels_path, format!("labels must be 1-D [N]; found shape {:?}", labels_desc.shape)));
+        }
+        let raw = labels_desc.read_ints()?;
+        if raw.is_empty() {
+            return Err(RunError::invalid(&labels_path, "no samples: labels.npy is empty"));
+        }
+        let classes = match &manifest.classes {
+            Some(c) => c.clone(),
+            None => {
+                let max = raw.iter().copied().max().unwrap_or(0).clamp(0, u32::MAX as i128);
+                (0..=max as u32).map(|c| c.to_string()).collect()
+            }
+        };
+        let mut labels = Vec::with_capacity(raw.len());
+        for (i, &l) in raw.iter().enumerate() {
+            if l < 0 || l >= classes.len() as i128 {
+                return Err(RunError::invalid(
+                    &labels_path,
+                    format!(
+                        "label {l} of sample {i} is outside the {} classes (expected 0..={}); fix the labels or list every class in neuromapper.json's \"classes\"",
+                        classes.len(),
+                        classes.len() as i128 - 1
+                    ),
+                ));
+            }
+            labels.push(l as u32);
+        }
+        let n = labels.len();
+        let inputs_path = path.join(INPUTS_FILE);
+        let inputs = if inputs_path.is_file() {
+            let d = npy::read_header(&inputs_path)?;
+            check_inputs(&d, n, &labels_path)?;
+            Some(d)
+        } else {
+            None
+        };
+        let name = manifest.name.clone().unwrap_or_else(|| {
+            let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+            canon.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+        });
+        let mut run = Run {
+            path: path.to_path_buf(),
+            name,
+            manifest,
+            classes,
+            labels,
+            inputs,
+            layers: Vec::new(),
+            epoch_numbers: Vec::new(),
+            epochs: BTreeMap::new(),
+        };
+        run.refresh()?;
+        Ok(run)
+    }
+
+    /// Re-scan epochs (a live run gains epochs while training). On error the run is unchanged.
+    pub fn refresh(&mut self) -> Result<(), RunError> {
+        let (epochs, layers) = scan_epochs(&self.path, self.labels.len(), self.manifest.layers.as_deref())?;
+        self.epoch_numbers = epochs.keys().copied().collect();
+        self.epochs = epochs;
+        self.layers = layers;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn n_samples(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+    /// Samples per class, indexed by class id.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0usize; self.classes.len()];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
     /// In manifest order (or sorted when the manifest gives none).
-    pub fn layers(&self) -> &[LayerInfo] { todo!() }
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.layers
+    }
+    pub fn layer(&self, name: &str) -> Option<&LayerInfo> {
+        self.layers.iter().find(|l| l.name == name)
+    }
     /// Epoch numbers, ascending.
-    pub fn epochs(&self) -> &[u32] { todo!() }
+    pub fn epochs(&self) -> &[u32] {
+        &self.epoch_numbers
+    }
+    /// How the given epoch is stored.
+    pub fn epoch_storage(&self, epoch: u32) -> Option<EpochStorage> {
+        self.epochs.get(&epoch).map(|e| e.storage)
+    }
+
+    fn array(&self, layer: &str, epoch: u32) -> Result<&ArrayDesc, RunError> {
+        let e = self.epochs.get(&epoch).ok_or_else(|| {
+            RunError::invalid(self.path.join(EPOCHS_DIR), format!("no epoch {epoch}; the run has epochs {:?}", self.epoch_numbers))
+        })?;
+        if self.layer(layer).is_none() {
+            let known: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
+            return Err(RunError::invalid(&self.path, format!("no layer `{layer}`; the run has: {}", known.join(", "))));
+        }
+        e.arrays
+            .get(layer)
+            .ok_or_else(|| RunError::invalid(self.path.join(EPOCHS_DIR), format!("epoch {epoch} has no layer `{layer}`")))
+    }
+
+    /// A streaming reader of one layer at one epoch ([N, D] f32 rows, checked finite).
+    pub fn layer_reader(&self, layer: &str, epoch: u32) -> Result<LayerReader, RunError> {
+        LayerReader::open(self.array(layer, epoch)?)
+    }
+
     /// Activations of one layer at one epoch as [N, D] row-major f32 (validated: finite).
-    pub fn read_layer(&self, layer: &str, epoch: u32) -> Result<(usize, Vec<f32>), RunError> { todo!() }
+    pub fn read_layer(&self, layer: &str, epoch: u32) -> Result<(usize, Vec<f32>), RunError> {
+        let mut r = self.layer_reader(layer, epoch)?;
+        let d = r.n_cols();
+        Ok((d, r.read_all()?))
+    }
+
+    /// Identity of the data behind one layer at one epoch: (file, data offset, file length,
+    /// modification time in ns since the epoch). Caches key on it: when any part changes, the
+    /// data is taken to have changed.
+    pub fn layer_stamp(&self, layer: &str, epoch: u32) -> Result<(PathBuf, u64, u64, u128), RunError> {
+        let a = self.array(layer, epoch)?;
+        let mtime = a
+            .modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let rel = a.path.strip_prefix(&self.path).unwrap_or(&a.path).to_path_buf();
+        Ok((rel, a.data_offset, a.file_len, mtime))
+    }
+
     /// Predicted class per sample at an epoch (argmax of logits when given as [N, C]); None when absent.
-    pub fn predictions(&self, epoch: u32) -> Result<Option<Vec<u32>>, RunError> { todo!() }
-    pub fn inputs(&self) -> Result<Option<Inputs>, RunError> { todo!() }
-    pub fn metrics(&self) -> Result<Vec<EpochMetrics>, RunError> { todo!() }
+    pub fn predictions(&self, epoch: u32) -> Result<Option<Vec<u32>>, RunError> {
+        let Some(e) = self.epochs.get(&epoch) else {
+            return Err(RunError::invalid(self.path.join(EPOCHS_DIR), format!("no epoch {epoch}")));
+        };
+        let Some(p) = &e.predictions else { return Ok(None) };
+        let n_classes = self.classes.len();
+        let out: Vec<u32> = if p.dtype.is_int() {
+            let raw = p.read_ints()?;
+            let mut out = Vec::with_capacity(raw.len());
+            for (i, &v) in raw.iter().enumerate() {
+                if v < 0 || v >= n_classes as i128 {
+                    return Err(RunError::invalid(
+                        &p.path,
+                        format!("prediction {v} of sample {i} is outside the {n_classes} classes (expected 0..={})", n_classes - 1),
+                    ));
+                }
+                out.push(v as u32);
+            }
+            out
+        } else {
+            let mut r = LayerReader::open(p)?;
+            let c = r.n_cols();
+            let logits = r.read_all()?;
+            logits
+                .chunks_exact(c)
+                .map(|row| {
+                    let mut best = 0;
+                    for (k, &v) in row.iter().enumerate() {
+                        if v > row[best] {
+                            best = k;
+                        }
+                    }
+                    best as u32
+                })
+                .collect()
+        };
+        if let Some(i) = out.iter().position(|&v| v as usize >= n_classes) {
+            return Err(RunError::invalid(
+                &p.path,
+                format!("predicted class {} of sample {i} is outside the {n_classes} classes", out[i]),
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether the run has thumbnails (inputs.npy).
+    pub fn has_inputs(&self) -> bool {
+        self.inputs.is_some()
+    }
+
+    /// Shape of the thumbnails as (N, H, W, C), without reading them.
+    pub fn inputs_shape(&self) -> Option<(usize, usize, usize, usize)> {
+        self.inputs.as_ref().map(|d| (d.shape[0], d.shape[1], d.shape[2], d.shape.get(3).copied().unwrap_or(1)))
+    }
+
+    pub fn inputs(&self) -> Result<Option<Inputs>, RunError> {
+        let Some(d) = &self.inputs else { return Ok(None) };
+        let mut data = d.read_all_bytes()?;
+        if d.fortran {
+            data = array::fortran_to_c(&data, &d.shape);
+        }
+        let channels = d.shape.get(3).copied().unwrap_or(1);
+        Ok(Some(Inputs { n: d.shape[0], height: d.shape[1], width: d.shape[2], channels, data }))
+    }
+
+    /// Per-epoch metrics from `metrics.json` (empty when the file is absent), sorted by epoch.
+    pub fn metrics(&self) -> Result<Vec<EpochMetrics>, RunError> {
+        let p = self.path.join(METRICS_FILE);
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RunError::io(&p, e)),
+        };
+        let mut m: Vec<EpochMetrics> = serde_json::from_str(&text).map_err(|e| {
+            RunError::invalid(&p, format!("expected a JSON list of {{\"epoch\", \"train_accuracy\", \"test_accuracy\", \"loss\"}}: {e}"))
+        })?;
+        m.sort_by_key(|e| e.epoch);
+        Ok(m)
+    }
+
     /// `RUN/.neuromapper/`, created on demand.
-    pub fn cache_dir(&self) -> PathBuf { todo!() }
+    pub fn cache_dir(&self) -> PathBuf {
+        let p = self.path.join(CACHE_DIR);
+        let _ = std::fs::create_dir_all(&p);
+        p
+    }
+
+    /// Bytes on disk: (the run's own files, neuromapper's cache under `.neuromapper/`).
+    pub fn disk_usage(&self) -> (u64, u64) {
+        fn walk(p: &Path) -> u64 {
+            let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        let cache = walk(&self.path.join(CACHE_DIR));
+        (walk(&self.path).saturating_sub(cache), cache)
+    }
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
+    let p = root.join(MANIFEST_FILE);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunError::invalid(
+                &p,
+                format!("not found; a run folder needs a manifest such as {{\"format\": \"{FORMAT_V1}\"}} (see the run format)"),
+            ))
+        }
+        Err(e) => return Err(RunError::io(&p, e)),
+    };
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+        RunError::invalid(&p, format!("not a valid manifest ({e}); expected at least {{\"format\": \"{FORMAT_V1}\"}}"))
+    })?;
+    if m.format != FORMAT_V1 {
+        return Err(RunError::invalid(
+            &p,
+            format!("unknown format \"{}\"; this neuromapper reads \"{FORMAT_V1}\" (a newer run needs a newer neuromapper)", m.format),
+        ));
+    }
+    if let Some(layers) = &m.layers {
+        let mut seen = BTreeSet::new();
+        for l in layers {
+            if l.is_empty() || l == PREDICTIONS || !seen.insert(l) {
+                return Err(RunError::invalid(&p, format!("\"layers\" has an empty, reserved or repeated name: \"{l}\"")));
+            }
+        }
+        if layers.is_empty() {
+            return Err(RunError::invalid(&p, "\"layers\" is empty; list at least one layer or leave it out"));
+        }
+    }
+    Ok(m)
+}
+
+fn check_inputs(d: &ArrayDesc, n: usize, labels_path: &Path) -> Result<(), RunError> {
+    if d.dtype.kind != ScalarKind::UInt || d.dtype.size != 1 {
+        return Err(RunError::invalid(&d.path, format!("inputs must be uint8; found {}", d.dtype.describe())));
+    }
+    let ok_shape = match d.shape.len() {
+        3 => true,
+        4 => matches!(d.shape[3], 1 | 3),
+        _ => false,
+    };
+    if !ok_shape {
+        return Err(RunError::invalid(
+            &d.path,
+            format!("inputs must be [N, H, W] or [N, H, W, C] with C = 1 or 3; found shape {:?}", d.shape),
+        ));
+    }
+    d.check_rows(n, labels_path)
+}
+
+/// Parses an epoch name: decimal digits only (leading zeros allowed).
+fn parse_epoch(name: &str) -> Option<u32> {
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
+}
+
+fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Result<(BTreeMap<u32, Epoch>, Vec<LayerInfo>), RunError> {
+    let dir = root.join(EPOCHS_DIR);
+    let labels_path = root.join(LABELS_FILE);
+    let rd = std::fs::read_dir(&dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            RunError::invalid(&dir, "not found: an empty run; expected epochs/<epoch>/<layer>.npy or epochs/<epoch>.safetensors")
+        } else {
+            RunError::io(&dir, e)
+        }
+    })?;
+    let mut entries: Vec<_> = rd.collect::<Result<_, _>>().map_err(|e| RunError::io(&dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    let mut epochs: BTreeMap<u32, Epoch> = BTreeMap::new();
+    let mut first_seen: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    for entry in entries {
+        let fname = entry.file_name().to_string_lossy().into_owned();
+        // Hidden names: temp folders of a writer in progress, .DS_Store and the like.
+        if fname.starts_with('.') {
+            continue;
+        }
+        let p = entry.path();
+        let is_dir = p.is_dir();
+        let (stem, storage) = if is_dir {
+            (fname.as_str(), EpochStorage::NpyFolder)
+        } else if let Some(s) = fname.strip_suffix(".safetensors") {
+            (s, EpochStorage::Safetensors)
+        } else {
+            continue; // stray files (a README, say) are not epochs
+        };
+        let Some(epoch) = parse_epoch(stem) else {
+            return Err(RunError::invalid(
+                &p,
+                format!("epoch name \"{stem}\" is not a number; epochs are named by their number in decimal (\"5\", \"005\")"),
+            ));
+        };
+        if let Some(prev) = first_seen.get(&epoch) {
+            return Err(RunError::invalid(&p, format!("epoch {epoch} is given twice (also as {})", prev.display())));
+        }
+        first_seen.insert(epoch, p.clone());
+        let mut arrays = match storage {
+            EpochStorage::NpyFolder => {
+                let mut arrays = BTreeMap::new();
+                let rd = std::fs::read_dir(&p).map_err(|e| RunError::io(&p, e))?;
+                for f in rd {
+                    let f = f.map_err(|e| RunError::io(&p, e))?;
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        continue;
+                    }
+                    if let Some(layer) = name.strip_suffix(".npy") {
+                        arrays.insert(layer.to_string(), npy::read_header(&f.path())?);
+                    }
+                }
+                arrays
+            }
+            EpochStorage::Safetensors => st::read_tensors(&p)?,
+        };
+        let predictions = arrays.remove(PREDICTIONS);
+        if let Some(pr) = &predictions {
+            pr.check_rows(n, &labels_path)?;
+            let ok = (pr.dtype.is_int() && pr.shape.len() == 1) || (pr.dtype.is_float() && pr.shape.len() == 2 && pr.shape[1] > 0);
+            if !ok {
+                return Err(RunError::invalid(
+                    &pr.path,
+                    format!(
+                        "predictions must be [N] integer classes or [N, C] float logits; found {:?} of {}",
+                        pr.shape,
+                        pr.dtype.describe()
+                    ),
+                ));
+            }
+        }
+        epochs.insert(epoch, Epoch { storage, arrays, predictions });
+    }
+    if epochs.is_empty() {
+        return Err(RunError::invalid(
+            &dir,
+            "an empty run: no epochs; expected epochs/<epoch>/<layer>.npy or epochs/<epoch>.safetensors",
+        ));
+    }
+    let names: Vec<String> = match manifest_layers {
+        Some(l) => l.to_vec(),
+        None => {
+            let all: BTreeSet<&String> = epochs.values().flat_map(|e| e.arrays.keys()).collect();
+            all.into_iter().cloned().collect()
+        }
+    };
+    if names.is_empty() {
+        return Err(RunError::invalid(&dir, "an empty run: no layers in any epoch (expected <layer>.npy files or tensors)"));
+    }
+    let mut layers = Vec::with_capacity(names.len());
+    for name in names {
+        let mut dim: Option<(usize, &Path)> = None;
+        for (&epoch, e) in &epochs {
+            let Some(a) = e.arrays.get(&name) else {
+                let place = match e.storage {
+                    EpochStorage::NpyFolder => dir.join(epoch_dir_name(&first_seen[&epoch])).join(format!("{name}.npy")),
+                    EpochStorage::Safetensors => first_seen[&epoch].clone(),
+                };
+                let have: Vec<&str> = e.arrays.keys().map(|s| s.as_str()).collect();
+                return Err(RunError::invalid(
+                    place,
+                    format!("layer `{name}` is missing in epoch {epoch} (that epoch has: {}); every epoch needs every layer", have.join(", ")),
+                ));
+            };
+            let d = a.check_layer(n, &labels_path)?;
+            match dim {
+                None => dim = Some((d, &a.path)),
+                Some((d0, p0)) if d0 != d => {
+                    return Err(RunError::invalid(
+                        &a.path,
+                        format!(
+                            "layer `{name}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
+                            a.shape,
+                            p0.display()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        layers.push(LayerInfo { name, dim: dim.map(|d| d.0).unwrap_or(0) });
+    }
+    Ok((epochs, layers))
+}
+
+fn epoch_dir_name(p: &Path) -> String {
+    p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden, unique sibling name for building `path` before renaming it into place.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let k = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{k}", std::process::id()))
+}
+
+/// Writes `path` atomically: the bytes go to a temp file beside it, which is then renamed over it,
+/// so readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], streaming: `fill` writes the content to a buffered writer.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), RunError> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let f = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(f);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(RunError::io(path, e));
+    }
+    Ok(())
 }
 
 /// Writes a run atomically: each file via temp + rename, each epoch folder built under a temp name
 /// and renamed into `epochs/<epoch>` so a reader (a live server) never sees half an epoch.
-pub struct RunWriter { /* ... */ }
+pub struct RunWriter {
+    path: PathBuf,
+    n: usize,
+}
 
 impl RunWriter {
     /// Creates RUN/ with neuromapper.json, labels.npy and (optionally) inputs.npy.
-    pub fn create(path: &Path, manifest: &Manifest, labels: &[u32], inputs: Option<&Inputs>) -> Result<RunWriter, RunError> { todo!() }
+    pub fn create(path: &Path, manifest: &Manifest, labels: &[u32], inputs: Option<&Inputs>) -> Result<RunWriter, RunError> {
+        let n = labels.len();
+        if manifest.format != FORMAT_V1 {
+            return Err(RunError::invalid(path, format!("manifest format must be \"{FORMAT_V1}\", not \"{}\"", manifest.format)));
+        }
+        if n == 0 {
+            return Err(RunError::invalid(path, "a run needs at least one sample (labels is empty)"));
+        }
+        if let Some(c) = &manifest.classes {
+            if let Some(&l) = labels.iter().find(|&&l| l as usize >= c.len()) {
+                return Err(RunError::invalid(path, format!("label {l} is outside the {} classes", c.len())));
+            }
+        }
+        std::fs::create_dir_all(path.join(EPOCHS_DIR)).map_err(|e| RunError::io(path, e))?;
+        let json = serde_json::to_vec_pretty(manifest).map_err(|e| RunError::invalid(path, e.to_string()))?;
+        write_atomic(&path.join(MANIFEST_FILE), &json)?;
+        npy::write(&path.join(LABELS_FILE), &[n], labels)?;
+        if let Some(i) = inputs {
+            let p = path.join(INPUTS_FILE);
+            if i.n != n || !matches!(i.channels, 1 | 3) || i.data.len() != n * i.height * i.width * i.channels {
+                return Err(RunError::invalid(
+                    &p,
+                    format!(
+                        "inputs must be [N={n}, H, W, C in 1|3] u8; got n={} {}x{}x{} with {} bytes",
+                        i.n,
+                        i.height,
+                        i.width,
+                        i.channels,
+                        i.data.len()
+                    ),
+                ));
+            }
+            npy::write(&p, &[n, i.height, i.width, i.channels], &i.data)?;
+        }
+        Ok(RunWriter { path: path.to_path_buf(), n })
+    }
+
+    /// The run's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Writes epochs/<epoch>/<layer>.npy as float32 [N, dim] for each (layer, dim, data) and
-    /// predictions.npy ([N] int) when given.
-    pub fn write_epoch(&self, epoch: u32, layers: &[(&str, usize, &[f32])], predictions: Option<&[u32]>) -> Result<(), RunError> { todo!() }
+    /// predictions.npy ([N] int) when given. An existing epoch of that number is replaced.
+    pub fn write_epoch(&self, epoch: u32, layers: &[(&str, usize, &[f32])], predictions: Option<&[u32]>) -> Result<(), RunError> {
+        let epochs_dir = self.path.join(EPOCHS_DIR);
+        let final_dir = epochs_dir.join(epoch.to_string());
+        for &(name, dim, data) in layers {
+            let bad_name = name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || name == PREDICTIONS;
+            if bad_name {
+                return Err(RunError::invalid(&final_dir, format!("layer name \"{name}\" cannot be a file name")));
+            }
+            if data.len() != self.n * dim || dim == 0 {
+                return Err(RunError::invalid(
+                    final_dir.join(format!("{name}.npy")),
+                    format!("expected [N={}, D={dim}] = {} values, got {}", self.n, self.n * dim, data.len()),
+                ));
+            }
+        }
+        if let Some(p) = predictions {
+            if p.len() != self.n {
+                return Err(RunError::invalid(final_dir.join("predictions.npy"), format!("expected {} predictions, got {}", self.n, p.len())));
+            }
+        }
+        let tmp = temp_sibling(&final_dir);
+        std::fs::create_dir_all(&tmp).map_err(|e| RunError::io(&tmp, e))?;
+        let built = (|| {
+            for &(name, dim, data) in layers {
+                let p = tmp.join(format!("{name}.npy"));
+                write_atomic_with(&p, |w| {
+                    w.write_all(&npy::header_bytes("<f4", &[self.n, dim]))?;
+                    for chunk in data.chunks(1 << 16) {
+                        let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        w.write_all(&bytes)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            if let Some(p) = predictions {
+                npy::write(&tmp.join("predictions.npy"), &[self.n], p)?;
+            }
+            Ok::<(), RunError>(())
+        })();
+        if let Err(e) = built {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let mut old = None;
+        if final_dir.exists() {
+            let o = temp_sibling(&final_dir);
+            std::fs::rename(&final_dir, &o).map_err(|e| RunError::io(&final_dir, e))?;
+            old = Some(o);
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(|e| RunError::io(&final_dir, e))?;
+        if let Some(o) = old {
+            let _ = std::fs::remove_dir_all(o);
+        }
+        Ok(())
+    }
+
     /// Writes (replaces) metrics.json.
-    pub fn write_metrics(&self, metrics: &[EpochMetrics]) -> Result<(), RunError> { todo!() }
+    pub fn write_metrics(&self, metrics: &[EpochMetrics]) -> Result<(), RunError> {
+        let p = self.path.join(METRICS_FILE);
+        let json = serde_json::to_vec_pretty(metrics).map_err(|e| RunError::invalid(&p, e.to_string()))?;
+        write_atomic(&p, &json)
+    }
 }

@@ -1,13 +1,64 @@
-//! SKELETON (API contract, to be implemented by the viewer work; bodies are todo!()).
 //! HTTP server and the embedded browser viewer.
+//!
+//! # Data flow
+//! A run on disk (`nm_run::Run`) is embedded per layer by `nm_pipeline` into aligned 2-D positions
+//! `[E, n, 2]` (E epochs, n sampled points). The server keeps each computed *view* (one layer under one
+//! set of [`EmbedParams`]) in memory, already encoded in the compact binary form the browser reads
+//! (`encode::embedding_bytes`: u16 positions quantised per epoch, about 4 bytes per point per epoch),
+//! and serves:
+//!
+//! | route                                   | what                                                        |
+//! |-----------------------------------------|-------------------------------------------------------------|
+//! | `GET /api/run`                          | summary JSON: classes, layers, epochs, accuracy, views, tasks |
+//! | `GET /api/samples`                      | binary: labels `[N]` and predictions `[P, N]` as u8/u16      |
+//! | `GET /api/layers/{layer}/embedding?view=K` | binary: one view's positions `[E, n, 2]` (u16) and samples |
+//! | `GET /api/thumbs/{page}.png`            | sprite atlas of `inputs.npy` thumbnails (PNG)               |
+//! | `POST /api/compute`                     | compute views with new parameters (JSON body)               |
+//! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
+//! | `GET /*`                                | the viewer (HTML/JS/CSS embedded in the binary)             |
+//!
+//! Compute tasks are keyed by (layer, parameters): clients asking the same thing share one task; a
+//! newer request from a client supersedes its older running requests for the same layers (a task
+//! nobody wants any more is cancelled through the engine's cancel flag).
+//!
+//! # Invariants
+//! - The server reads files only through `nm_run::Run` (by layer name, checked against the run) and
+//!   serves UI files only from the embedded directory: no request can reach a file outside the run.
+//! - Bad input gets a 4xx with a JSON `{"error": message}` body, never a panic.
+//!
+//! # Example
+//! ```no_run
+//! let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: false, live: false };
+//! let server = nm_server::start("runs/cifar".into(), opts)?;
+//! println!("{}", server.url());
+//! server.wait()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
+mod api;
+mod assets;
+mod encode;
+mod jobs;
+mod state;
+
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+pub use nm_pipeline::{EmbedParams, LayerEmbedding, Sampling};
+
+pub use state::{default_params, params_key, LIVE_VIEW};
+
+/// The port tried first when none is given.
+pub const DEFAULT_PORT: u16 = 8765;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Default 127.0.0.1.
     pub host: String,
-    /// None: 8765, or a free port if taken (said so on stderr).
+    /// None: 8765, or a free port if taken (said so on stderr). `Some(0)`: any free port.
     pub port: Option<u16>,
     pub open_browser: bool,
     /// Live mode: the run grows while training; new epochs are embedded incrementally
@@ -15,18 +66,166 @@ pub struct ServeOptions {
     pub live: bool,
 }
 
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: true, live: false }
+    }
+}
+
 /// A running server (its own thread and tokio runtime).
-pub struct ServerHandle { /* ... */ }
+///
+/// Dropping the handle leaves the server running until the process ends; call [`ServerHandle::wait`]
+/// to block on it or [`ServerHandle::shutdown`] to stop it.
+pub struct ServerHandle {
+    url: String,
+    state: Arc<state::AppState>,
+    live_tx: mpsc::Sender<state::LiveMsg>,
+    stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
 
 impl ServerHandle {
-    pub fn url(&self) -> &str { todo!() }
+    /// `http://host:port/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Live mode: epoch `epoch` has been written to the run; embed it and push it to browsers.
-    pub fn epoch_added(&self, epoch: u32) { todo!() }
-    /// Live mode: training is over (browsers are told; a full aligned refit may follow).
-    pub fn training_finished(&self) { todo!() }
+    /// Returns at once (the work happens on the server's live worker thread).
+    pub fn epoch_added(&self, epoch: u32) {
+        let _ = self.live_tx.send(state::LiveMsg::Epoch(epoch));
+    }
+
+    /// Live mode: training is over (browsers are told).
+    pub fn training_finished(&self) {
+        let _ = self.live_tx.send(state::LiveMsg::Finished);
+    }
+
+    /// Blocks until every epoch announced with [`ServerHandle::epoch_added`] so far has been embedded
+    /// and announced to browsers (or failed). Useful for trainers that end right after the last epoch.
+    pub fn wait_live_idle(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.live_tx.send(state::LiveMsg::Sync(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
     /// Blocks until the server stops (Ctrl-C).
-    pub fn wait(self) -> anyhow::Result<()> { todo!() }
+    pub fn wait(mut self) -> anyhow::Result<()> {
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| anyhow::anyhow!("the server thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the server: cancels running computations, closes connections, joins the thread.
+    pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.state.cancel_all();
+        if let Some(tx) = self.stop_tx.take() {
+            let _ = tx.send(());
+        }
+        self.wait()
+    }
 }
 
 /// Opens the run, binds, starts serving, and returns once the server is accepting connections.
-pub fn start(run: PathBuf, opts: ServeOptions) -> anyhow::Result<ServerHandle> { todo!() }
+///
+/// Prints the URL on stderr and opens a browser when `opts.open_browser` (never failing when none can
+/// be opened). Without live mode, the default view of every layer is computed (or loaded from the
+/// run's cache) in the background right away.
+pub fn start(run: PathBuf, opts: ServeOptions) -> anyhow::Result<ServerHandle> {
+    start_inner(run, opts, None)
+}
+
+/// Like [`start`], but serves `embeddings` (one per layer) as the default view instead of computing
+/// them. For benchmarks and tests of the viewer that should not depend on the embedding engine.
+pub fn start_with_embeddings(run: PathBuf, opts: ServeOptions, embeddings: Vec<LayerEmbedding>) -> anyhow::Result<ServerHandle> {
+    start_inner(run, opts, Some(embeddings))
+}
+
+fn start_inner(run_path: PathBuf, opts: ServeOptions, preloaded: Option<Vec<LayerEmbedding>>) -> anyhow::Result<ServerHandle> {
+    let run = nm_run::Run::open(&run_path).with_context(|| format!("cannot open the run {}", run_path.display()))?;
+    let listener = bind(&opts)?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
+    let shown_host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let url = format!("http://{shown_host}:{}/", addr.port());
+
+    let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
+    let state = Arc::new(state::AppState::new(run, opts.live, event_tx));
+    let (live_tx, live_rx) = mpsc::channel();
+    state::spawn_live_worker(state.clone(), live_rx)?;
+
+    match preloaded {
+        Some(embeddings) => {
+            for emb in embeddings {
+                state.store_view(&state.default_view_key(), &emb)?;
+            }
+        }
+        None if opts.live => {
+            // Embed whatever epochs the run already has.
+            let _ = live_tx.send(state::LiveMsg::Epoch(u32::MAX));
+        }
+        None => {
+            let layers: Vec<String> = state.run().layers().iter().map(|l| l.name.clone()).collect();
+            let params = state.default_params().clone();
+            jobs::request(&state, state::SERVER_CLIENT, &layers, params);
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = api::router(state.clone());
+    listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
+    let thread = std::thread::Builder::new()
+        .name("nm-server".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .thread_name("nm-server-rt")
+                .build()
+                .context("cannot start the tokio runtime")?;
+            let result = rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).context("cannot adopt the listener")?;
+                let serve = axum::serve(listener, app);
+                tokio::select! {
+                    r = serve => r.context("the server failed"),
+                    _ = tokio::signal::ctrl_c() => { eprintln!("neuromapper: stopping"); Ok(()) }
+                    _ = stop_rx => Ok(()),
+                }
+            });
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            result
+        })
+        .context("cannot start the server thread")?;
+
+    eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
+    if opts.open_browser {
+        let u = url.clone();
+        std::thread::spawn(move || {
+            if webbrowser::open(&u).is_err() {
+                eprintln!("neuromapper: could not open a browser; open {u} yourself");
+            }
+        });
+    }
+    Ok(ServerHandle { url, state, live_tx, stop_tx: Some(stop_tx), thread: Some(thread) })
+}
+
+/// Binds `opts.host:opts.port`; when that port is taken, binds a free one and says so on stderr.
+fn bind(opts: &ServeOptions) -> anyhow::Result<TcpListener> {
+    let host = if opts.host.is_empty() { "127.0.0.1" } else { opts.host.as_str() };
+    let port = opts.port.unwrap_or(DEFAULT_PORT);
+    match TcpListener::bind((host, port)) {
+        Ok(l) => Ok(l),
+        Err(e) if port != 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+            let l = TcpListener::bind((host, 0)).with_context(|| format!("cannot bind {host}: no free port"))?;
+            let free = l.local_addr().map(|a| a.port()).unwrap_or(0);
+            eprintln!("neuromapper: port {port} is in use; serving on port {free} instead");
+            Ok(l)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {host}:{port} (try another --host or --port)")),
+    }
+}

@@ -1,1 +1,2 @@
-//! nm_train
+//! nm_train (work in progress)
+pub mod model;

@@ -1,10 +1,78 @@
-//! SKELETON (API contract, to be implemented by the engine work; bodies are todo!()).
+//! # nm_umap: a fast, deterministic (Aligned) UMAP engine
 //!
-//! Public API that other crates (nm_pipeline, nm_train's live mode) compile against.
-//! Names and signatures here are the contract; add to them freely, change them only
-//! together with the callers.
+//! Turns high-dimensional activations into 2-D maps. A single [`fit`] embeds one matrix; an
+//! [`AlignedEmbedding`] embeds a sequence of snapshots of the same samples (one per training
+//! epoch) so that consecutive maps line up, and [`AlignedEmbedding::extend`] adds a new snapshot
+//! without refitting the others. [`pca_blocks`] reduces very wide data (D in the hundreds of
+//! thousands) by a randomized SVD streamed over row blocks, and [`trustworthiness`] scores a map.
+//! The crate does no I/O.
+//!
+//! ## Data flow, one module per UMAP stage
+//! ```text
+//! X [N, D] --knn--> k-NN lists [N, k] --fuzzy--> symmetric graph W (CSR)
+//!          --init--> Y0 [N, d] (spectral / PCA / random) --layout (SGD)--> Y [N, d]
+//! aligned: per slice knn + fuzzy; Jaccard-weighted pulls between slices; Procrustes-chained
+//!          inits; one joint SGD over all slices (the same `layout` kernel)
+//! ```
+//! [`knn`] (exact blocked + NN-descent), [`fuzzy`] (ρ, σ, fuzzy union), [`curve`] (a, b fit),
+//! [`init`], [`layout`] (per-epoch kernel + driver), [`aligned`], [`pca`], [`trust`],
+//! [`params`] (defaults and the one validation step) and [`error`].
+//!
+//! ## Example
+//! ```
+//! use nm_umap::{fit, trustworthiness, AlignedEmbedding, AlignedParams, Control, Matrix, UmapParams};
+//!
+//! // Two well separated blobs of 60 points in 5-D.
+//! let n = 120;
+//! let mut data = Vec::with_capacity(n * 5);
+//! for i in 0..n {
+//!     let centre = if i < 60 { 0.0 } else { 10.0 };
+//!     for d in 0..5 {
+//!         data.push(centre + ((i * 7 + d * 13) % 17) as f32 / 17.0);
+//!     }
+//! }
+//! let x = Matrix::new(n, 5, data)?;
+//! let params = UmapParams { n_epochs: Some(100), ..UmapParams::default() };
+//! let y = fit(&x, &params, &Control::default())?;
+//! assert_eq!((y.n_rows, y.n_cols), (n, 2));
+//! assert!(trustworthiness(&x, &y, 10) > 0.8);
+//!
+//! // The same data seen at two "epochs", embedded jointly, then a third added incrementally.
+//! let aligned_params = AlignedParams { umap: params, ..AlignedParams::default() };
+//! let mut aligned = AlignedEmbedding::fit(&[x.clone(), x.clone()], &aligned_params, &Control::default())?;
+//! aligned.extend(&x, &aligned_params, &Control::default())?;
+//! assert_eq!(aligned.embeddings().len(), 3);
+//! # Ok::<(), nm_umap::UmapError>(())
+//! ```
+//!
+//! ## Determinism
+//! With the same seed the output is byte-identical across runs and across thread counts: every
+//! random stream is keyed by (seed, stage, slice, epoch, vertex), the SGD reads other points from
+//! a snapshot taken at the start of each epoch (see [`layout`]), NN-descent applies its updates in
+//! a canonical order, and every float reduction runs in a fixed order.
+//! What it costs, measured with `cargo run --release -p nm_umap --example determinism_cost`
+//! (2 cores): DETERMINISM_COST_PLACEHOLDER
+
+pub mod aligned;
+pub mod curve;
+pub mod error;
+pub mod fuzzy;
+pub mod init;
+pub mod knn;
+pub mod layout;
+mod linalg;
+pub mod params;
+pub mod pca;
+mod rng;
+pub mod trust;
 
 use std::sync::atomic::AtomicBool;
+
+pub use aligned::AlignedEmbedding;
+pub use error::UmapError;
+pub use params::{AlignedParams, Init, Metric, UmapParams, ValidParams};
+pub use pca::pca_blocks;
+pub use trust::trustworthiness;
 
 /// Dense row-major f32 matrix: `data[i * n_cols + j]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,79 +83,89 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    pub fn new(n_rows: usize, n_cols: usize, data: Vec<f32>) -> Result<Self, UmapError> { todo!() }
-    pub fn zeros(n_rows: usize, n_cols: usize) -> Self { todo!() }
-    pub fn row(&self, i: usize) -> &[f32] { todo!() }
-}
+    /// A matrix from row-major data; errors if `data.len() != n_rows * n_cols`.
+    pub fn new(n_rows: usize, n_cols: usize, data: Vec<f32>) -> Result<Self, UmapError> {
+        if n_rows.checked_mul(n_cols) != Some(data.len()) {
+            return Err(UmapError::InvalidInput(format!(
+                "matrix data holds {} values, expected n_rows * n_cols = {n_rows} * {n_cols}",
+                data.len()
+            )));
+        }
+        Ok(Matrix { n_rows, n_cols, data })
+    }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Metric { #[default] Euclidean, Cosine }
+    pub fn zeros(n_rows: usize, n_cols: usize) -> Self {
+        Matrix { n_rows, n_cols, data: vec![0.0; n_rows * n_cols] }
+    }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Init { #[default] Spectral, Pca, Random }
-
-/// UMAP parameters with umap-learn's defaults.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UmapParams {
-    pub n_neighbors: usize,
-    pub n_components: usize,
-    pub metric: Metric,
-    pub min_dist: f32,
-    pub spread: f32,
-    /// None: 500 for N <= 10,000, 200 above.
-    pub n_epochs: Option<usize>,
-    pub learning_rate: f32,
-    pub negative_sample_rate: usize,
-    pub local_connectivity: f32,
-    pub set_op_mix_ratio: f32,
-    pub repulsion_strength: f32,
-    pub init: Init,
-    pub seed: u64,
-}
-
-/// Aligned UMAP parameters (umap-learn's AlignedUMAP defaults).
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlignedParams {
-    pub umap: UmapParams,
-    pub alignment_regularisation: f32,
-    pub alignment_window_size: usize,
+    /// Row `i` (panics if out of range, like slice indexing).
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.n_cols..(i + 1) * self.n_cols]
+    }
 }
 
 /// Stage reported to progress callbacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage { Pca, Neighbors, FuzzyGraph, Init, Layout }
+pub enum Stage {
+    Pca,
+    Neighbors,
+    FuzzyGraph,
+    Init,
+    Layout,
+}
 
 /// Progress callback and cancel flag; both optional. `Control::default()` is silent and never cancels.
 #[derive(Default, Clone, Copy)]
 pub struct Control<'a> {
-    /// Called with the stage and the fraction of that stage done, in [0, 1].
+    /// Called with the stage and the fraction of that stage done, in [0, 1] (at least once per SGD epoch).
     pub progress: Option<&'a (dyn Fn(Stage, f32) + Sync)>,
     /// When set to true, the running fit returns `UmapError::Cancelled` within one SGD epoch.
     pub cancel: Option<&'a AtomicBool>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum UmapError {
-    #[error("invalid parameter `{name}`: {message}")]
-    InvalidParam { name: &'static str, message: String },
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    #[error("cancelled")]
-    Cancelled,
+impl Control<'_> {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    pub(crate) fn report(&self, stage: Stage, frac: f32) {
+        if let Some(p) = self.progress {
+            p(stage, frac);
+        }
+    }
 }
 
 /// Single UMAP fit of `data` [N, D] to [N, n_components].
-pub fn fit(data: &Matrix, params: &UmapParams, ctl: &Control) -> Result<Matrix, UmapError> { todo!() }
-
-/// Aligned UMAP over slices (identity relations: row i is the same sample in every slice).
-pub struct AlignedEmbedding { /* state kept for `extend` */ }
-
-impl AlignedEmbedding {
-    pub fn fit(slices: &[Matrix], params: &AlignedParams, ctl: &Control) -> Result<Self, UmapError> { todo!() }
-    /// Incremental update: add one slice, optimising only it against the frozen earlier ones.
-    pub fn extend(&mut self, slice: &Matrix, params: &AlignedParams, ctl: &Control) -> Result<(), UmapError> { todo!() }
-    /// One [N, n_components] embedding per slice, in slice order.
-    pub fn embeddings(&self) -> &[Matrix] { todo!() }
+///
+/// Steps: validate, k-NN, fuzzy graph (pruned below max/n_epochs), initial layout (spectral etc.,
+/// scaled to max |coord| 10 plus N(0, 1e-4²) noise, then each column to [0, 10], as umap-learn),
+/// SGD. Errors: invalid parameters or input ([`params::check_input`]), or `Cancelled`.
+pub fn fit(data: &Matrix, params: &UmapParams, ctl: &Control) -> Result<Matrix, UmapError> {
+    params::check_input(data, "input")?;
+    let p = params.validate(data.n_rows)?;
+    if ctl.cancelled() {
+        return Err(UmapError::Cancelled);
+    }
+    ctl.report(Stage::Neighbors, 0.0);
+    let knn = knn::nearest_neighbors(data, p.n_neighbors, p.metric, p.seed);
+    ctl.report(Stage::Neighbors, 1.0);
+    if ctl.cancelled() {
+        return Err(UmapError::Cancelled);
+    }
+    let mut graph = fuzzy::fuzzy_simplicial_set(&knn, p.local_connectivity, p.set_op_mix_ratio);
+    let default_epochs = params::UmapParams { n_epochs: None, ..params.clone() }.validate(data.n_rows)?.n_epochs;
+    graph.prune(p.n_epochs, default_epochs);
+    ctl.report(Stage::FuzzyGraph, 1.0);
+    let mut y = init::initial_layout(data, &graph, p.n_components, p.init, p.seed);
+    if p.init != Init::Random {
+        init::noisy_scale(&mut y, 10.0, 1e-4, p.seed);
+    }
+    init::rescale_columns(&mut y);
+    ctl.report(Stage::Init, 1.0);
+    let spec = [layout::SliceSpec { graph: &graph, slot: 0, reg: Vec::new() }];
+    let mut pos = [y];
+    layout::optimize(&mut pos, &spec, &p, p.seed, ctl)?;
+    let [y] = pos;
+    Ok(y)
 }
 
 /// A source of rows read in blocks (an .npy file being streamed, say), for PCA on data too big for memory.
@@ -97,9 +175,3 @@ pub trait RowBlocks {
     /// Fill `out` (len = n * n_cols) with rows start..start+n, as f32.
     fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String>;
 }
-
-/// PCA pre-embed by randomized SVD streamed over row blocks: [N, D] -> [N, k].
-pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control) -> Result<Matrix, UmapError> { todo!() }
-
-/// Trustworthiness of `low` as an embedding of `high` with k neighbours (sklearn's definition).
-pub fn trustworthiness(high: &Matrix, low: &Matrix, k: usize) -> f64 { todo!() }

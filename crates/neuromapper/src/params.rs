@@ -1,0 +1,96 @@
+//! Embedding parameter flags shared by `embed`, `export` and `serve`.
+
+use nm_pipeline::{EmbedParams, Sampling};
+
+/// Distance between activation vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricArg {
+    Euclidean,
+    Cosine,
+}
+
+/// How to embed: `EmbedParams` as command-line flags (defaults: umap-learn's and the paper's).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ParamArgs {
+    /// Neighbours per sample in the UMAP graph: small values show local structure, large ones global (2 <= k < samples)
+    #[arg(long, default_value_t = 15, value_name = "K")]
+    pub n_neighbors: usize,
+    /// Smallest distance between embedded points, in [0, 1]
+    #[arg(long, default_value_t = 0.1, value_name = "D")]
+    pub min_dist: f32,
+    /// Distance between activation vectors
+    #[arg(long, value_enum, default_value_t = MetricArg::Euclidean)]
+    pub metric: MetricArg,
+    /// Pre-embed layers wider than this with PCA to this many dimensions (0: off)
+    #[arg(long = "pca", default_value_t = 50, value_name = "DIMS")]
+    pub pca: usize,
+    /// Embed this many samples in total, stratified by class (default: all)
+    #[arg(long, value_name = "N", conflicts_with = "samples_per_class")]
+    pub samples: Option<usize>,
+    /// Embed this many samples of each class (the paper's "sample size")
+    #[arg(long, value_name = "K")]
+    pub samples_per_class: Option<usize>,
+    /// Seed for sampling, PCA and UMAP: the same seed gives the same picture
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ParamArgs {
+    pub fn to_params(&self) -> EmbedParams {
+        let sampling = match (self.samples, self.samples_per_class) {
+            (Some(n), _) => Sampling::Total(n),
+            (None, Some(k)) => Sampling::PerClass(k),
+            (None, None) => Sampling::All,
+        };
+        EmbedParams {
+            n_neighbors: self.n_neighbors,
+            min_dist: self.min_dist,
+            metric: match self.metric {
+                MetricArg::Euclidean => "euclidean".into(),
+                MetricArg::Cosine => "cosine".into(),
+            },
+            pca_dims: self.pca,
+            sampling,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Sizes rayon's global pool (`--threads`; default: one thread per core).
+pub fn init_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(t) = threads {
+        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("could not start {t} threads: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `1.2 GiB`, `340.0 KiB`, `12 B`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The engine's stage names as shown in progress bars.
+pub fn stage_name(stage: nm_umap::Stage) -> &'static str {
+    match stage {
+        nm_umap::Stage::Pca => "pre-embed",
+        nm_umap::Stage::Neighbors => "neighbours",
+        nm_umap::Stage::FuzzyGraph => "fuzzy graph",
+        nm_umap::Stage::Init => "init",
+        nm_umap::Stage::Layout => "layout",
+    }
+}

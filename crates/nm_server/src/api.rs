@@ -1,0 +1,341 @@
+//! HTTP routes (see the table in lib.rs) and request validation.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use nm_pipeline::{EmbedParams, Sampling};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt as _;
+
+use crate::state::{guarded, lock, AppState};
+use crate::{assets, encode, jobs};
+
+/// Largest request body accepted (a compute request is a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest `n_neighbors` accepted.
+pub const MAX_N_NEIGHBORS: u64 = 200;
+/// Largest `pca_dims` accepted.
+pub const MAX_PCA_DIMS: u64 = 1024;
+/// Longest client id accepted.
+const MAX_CLIENT_ID: usize = 64;
+
+type St = State<Arc<AppState>>;
+
+/// An error answer: a status and a message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/run", get(summary))
+        .route("/api/samples", get(samples))
+        .route("/api/layers/{layer}/embedding", get(embedding))
+        .route("/api/thumbs/{page}", get(thumbs))
+        .route("/api/compute", post(compute))
+        .route("/api/events", get(events))
+        .fallback(static_file)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn unknown_layer(state: &AppState, layer: &str) -> ApiError {
+    let known: Vec<String> = state.run().layers().iter().map(|l| l.name.clone()).collect();
+    ApiError::not_found(format!("unknown layer `{layer}`; the run has: {}", known.join(", ")))
+}
+
+fn has_layer(state: &AppState, layer: &str) -> bool {
+    state.run().layers().iter().any(|l| l.name == layer)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || guarded(f).map_err(ApiError::internal)?)
+        .await
+        .map_err(|e| ApiError::internal(format!("internal error: {e}")))?
+}
+
+async fn summary(State(st): St) -> Result<Response, ApiError> {
+    let s = st.clone();
+    let body = blocking(move || Ok(summary_json(&s))).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+fn summary_json(st: &AppState) -> serde_json::Value {
+    let run = st.run();
+    let (accuracy, derived_error) = match st.derived() {
+        Ok(d) => (d.accuracy.iter().map(|(e, a)| json!({"epoch": e, "accuracy": a})).collect::<Vec<_>>(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let metrics = match guarded(|| run.metrics()) {
+        Ok(Ok(m)) => serde_json::to_value(m).unwrap_or(json!([])),
+        _ => json!([]),
+    };
+    let thumbs = st.inputs().map(|i| {
+        let (_, th, tw) = encode::thumb_tile(&i);
+        json!({"width": tw, "height": th, "cols": encode::THUMB_COLS, "per_page": encode::THUMB_COLS * encode::THUMB_ROWS,
+               "pages": encode::thumb_pages(&i)})
+    });
+    let params = lock(&st.params_by_key).clone();
+    let mut views: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (layer, key) in st.view_ids() {
+        views.entry(key).or_default().push(layer);
+    }
+    let views: Vec<_> = views
+        .into_iter()
+        .map(|(key, layers)| json!({"key": key, "layers": layers, "params": params.get(&key)}))
+        .collect();
+    let tasks: Vec<_> = lock(&st.tasks)
+        .values()
+        .map(|t| {
+            let (stage, fraction, clients) = t.status();
+            json!({"layer": t.layer, "view": t.key, "stage": stage, "fraction": fraction, "clients": clients})
+        })
+        .collect();
+    json!({
+        "name": run.name(),
+        "n_samples": run.n_samples(),
+        "classes": run.classes(),
+        "layers": run.layers(),
+        "epochs": run.epochs(),
+        "thumbs": thumbs,
+        "accuracy": accuracy,
+        "metrics": metrics,
+        "live": st.live,
+        "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
+        "default_view": st.default_view_key(),
+        "default_params": st.default_params(),
+        "views": views,
+        "tasks": tasks,
+        "limits": {"n_neighbors_max": MAX_N_NEIGHBORS, "pca_dims_max": MAX_PCA_DIMS},
+        "warning": derived_error,
+    })
+}
+
+fn binary(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+}
+
+async fn samples(State(st): St) -> Result<Response, ApiError> {
+    let d = blocking(move || st.derived().map_err(|e| ApiError::internal(format!("cannot read labels or predictions: {e}")))).await?;
+    Ok(binary(d.samples.clone()))
+}
+
+#[derive(Deserialize)]
+struct ViewQuery {
+    view: Option<String>,
+}
+
+async fn embedding(State(st): St, Path(layer): Path<String>, q: Result<Query<ViewQuery>, QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    if !has_layer(&st, &layer) {
+        return Err(unknown_layer(&st, &layer));
+    }
+    let key = q.view.unwrap_or_else(|| st.default_view_key());
+    if let Some((bytes, _, _)) = st.view(&layer, &key) {
+        return Ok(binary(bytes));
+    }
+    let running = lock(&st.tasks).get(&(layer.clone(), key.clone())).map(|t| t.status());
+    Err(match running {
+        Some((stage, fraction, _)) => ApiError::not_found(format!(
+            "view `{key}` of layer `{layer}` is still being computed ({stage}, {:.0}%); wait for its `done` event",
+            fraction * 100.0
+        )),
+        None => ApiError::not_found(format!("no view `{key}` of layer `{layer}`; ask for it with POST /api/compute")),
+    })
+}
+
+async fn thumbs(State(st): St, Path(page): Path<String>) -> Result<Response, ApiError> {
+    let n: usize = page
+        .strip_suffix(".png")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| ApiError::not_found(format!("no thumbnail page `{page}`; pages are named 0.png, 1.png, ...")))?;
+    let png = blocking(move || {
+        let inputs = st.inputs().ok_or_else(|| ApiError::not_found("this run has no inputs.npy, so no thumbnails"))?;
+        encode::thumb_page_png(&inputs, n)
+            .ok_or_else(|| ApiError::not_found(format!("no thumbnail page {n}; the run has {}", encode::thumb_pages(&inputs))))
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "max-age=3600")], png).into_response())
+}
+
+/// `POST /api/compute` body. Omitted parameters take the default view's values.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeRequest {
+    /// Who asks (any short id the browser picked); a client's newer request supersedes its older ones.
+    client: Option<String>,
+    /// Layers to compute (all when omitted).
+    layers: Option<Vec<String>>,
+    #[serde(default)]
+    params: ParamsIn,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ParamsIn {
+    n_neighbors: Option<u64>,
+    min_dist: Option<f64>,
+    metric: Option<String>,
+    sampling: Option<SamplingIn>,
+    pca_dims: Option<u64>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum SamplingIn {
+    All,
+    Total { n: u64 },
+    PerClass { n: u64 },
+}
+
+/// Checks every field against its allowed range and builds the pipeline's parameters.
+fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
+    let run = st.run();
+    let n_samples = run.n_samples() as u64;
+    let d = st.default_params().clone();
+    let sampling = match p.sampling {
+        None => d.sampling.clone(),
+        Some(SamplingIn::All) => Sampling::All,
+        Some(SamplingIn::Total { n }) => {
+            if n < 3 || n > n_samples {
+                return Err(ApiError::bad(format!("sampling.n (total) must be between 3 and the run's {n_samples} samples, got {n}")));
+            }
+            Sampling::Total(n as usize)
+        }
+        Some(SamplingIn::PerClass { n }) => {
+            if n < 1 || n > n_samples {
+                return Err(ApiError::bad(format!("sampling.n (per class) must be between 1 and {n_samples}, got {n}")));
+            }
+            Sampling::PerClass(n as usize)
+        }
+    };
+    let points = match sampling {
+        Sampling::All => n_samples,
+        Sampling::Total(n) => n as u64,
+        Sampling::PerClass(n) => (n as u64).saturating_mul(run.classes().len().max(1) as u64).min(n_samples),
+    };
+    let n_neighbors = p.n_neighbors.unwrap_or(d.n_neighbors as u64);
+    let nn_max = MAX_N_NEIGHBORS.min(points.saturating_sub(1));
+    if n_neighbors < 2 || n_neighbors > nn_max {
+        return Err(ApiError::bad(format!(
+            "n_neighbors must be between 2 and {nn_max} (at most {MAX_N_NEIGHBORS}, and fewer than the {points} points embedded), got {n_neighbors}"
+        )));
+    }
+    let min_dist = p.min_dist.unwrap_or(d.min_dist as f64);
+    if !(0.0..=1.0).contains(&min_dist) {
+        return Err(ApiError::bad(format!("min_dist must be between 0 and 1 (the spread), got {min_dist}")));
+    }
+    let metric = p.metric.unwrap_or(d.metric.clone());
+    if metric != "euclidean" && metric != "cosine" {
+        return Err(ApiError::bad(format!("metric must be \"euclidean\" or \"cosine\", got {metric:?}")));
+    }
+    let pca_dims = p.pca_dims.unwrap_or(d.pca_dims as u64);
+    if pca_dims > MAX_PCA_DIMS {
+        return Err(ApiError::bad(format!("pca_dims must be between 0 (off) and {MAX_PCA_DIMS}, got {pca_dims}")));
+    }
+    let params = EmbedParams {
+        n_neighbors: n_neighbors as usize,
+        min_dist: min_dist as f32,
+        metric,
+        pca_dims: pca_dims as usize,
+        sampling,
+        seed: p.seed.unwrap_or(d.seed),
+    };
+    match guarded(|| params.validate(&run)) {
+        Ok(Ok(())) => Ok(params),
+        Ok(Err(e)) => Err(ApiError::bad(e.to_string())),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { e.status() } else { StatusCode::BAD_REQUEST };
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body too large (at most {MAX_BODY_BYTES} bytes)")
+        } else {
+            format!("bad compute request: {}", e.body_text())
+        };
+        ApiError::new(status, message)
+    })?;
+    let client = req.client.unwrap_or_else(|| "anonymous".into());
+    if client.len() > MAX_CLIENT_ID || !client.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client == crate::state::SERVER_CLIENT {
+        return Err(ApiError::bad(format!("client must be 1 to {MAX_CLIENT_ID} letters, digits, '-', '_' or '.' (and not \"server\")")));
+    }
+    let all: Vec<String> = st.run().layers().iter().map(|l| l.name.clone()).collect();
+    let layers = match req.layers {
+        None => all,
+        Some(ls) if ls.is_empty() => return Err(ApiError::bad("layers must name at least one layer (or be omitted for all)")),
+        Some(ls) => {
+            if let Some(bad) = ls.iter().find(|l| !all.contains(l)) {
+                return Err(unknown_layer(&st, bad));
+            }
+            let mut uniq = ls;
+            uniq.dedup();
+            uniq
+        }
+    };
+    if st.run().epochs().is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "the run has no epochs yet; wait for the first one"));
+    }
+    let s = st.clone();
+    let params = blocking(move || validate(&s, req.params)).await?;
+    let (view, tasks) = jobs::request(&st, &client, &layers, params.clone());
+    Ok(Json(json!({"view": view, "params": params, "tasks": tasks})).into_response())
+}
+
+async fn events(State(st): St) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = st.subscribe();
+    let hello = tokio_stream::once(Ok(Event::default().data(json!({"type": "hello"}).to_string())));
+    let rest = BroadcastStream::new(rx).filter_map(|m| m.ok().map(|s| Ok(Event::default().data(&*s))));
+    Sse::new(hello.chain(rest)).keep_alive(KeepAlive::default())
+}
+
+async fn static_file(method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path())).into_response();
+    }
+    let path = uri.path().trim_start_matches('/');
+    if path.starts_with("api/") || path == "api" {
+        return ApiError::not_found(format!("no API route {}", uri.path())).into_response();
+    }
+    match assets::get(path) {
+        Some((bytes, ctype)) => ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        None => ApiError::not_found(format!("not found: {}", uri.path())).into_response(),
+    }
+}

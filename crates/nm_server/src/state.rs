@@ -1,0 +1,379 @@
+//! Shared server state: the run, computed views (encoded), running tasks, the event channel, and the
+//! live worker that embeds new epochs while a model trains.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use nm_pipeline::{EmbedParams, LayerEmbedding, LiveLayer, Sampling};
+use nm_run::{Inputs, Run};
+use nm_umap::{Control, Stage};
+use serde_json::json;
+
+use crate::encode;
+use crate::jobs::Task;
+
+/// View key of the live (incrementally grown) embedding.
+pub const LIVE_VIEW: &str = "live";
+/// Client id of the server's own requests (the default views); never superseded.
+pub const SERVER_CLIENT: &str = "server";
+/// Events buffered per subscriber before a slow browser starts missing progress messages.
+pub const EVENT_BUFFER: usize = 1024;
+/// Computed views (layer x parameters) kept in memory; the oldest non-default ones are dropped first.
+const MAX_STORED_VIEWS: usize = 64;
+/// Above this many samples the default view embeds a stratified sample of this size (the user can
+/// ask for all of them in the viewer's parameter menu).
+pub const DEFAULT_MAX_SAMPLES: usize = 20_000;
+/// Embedding tasks running at once; more wait (cancellable) for a slot.
+const MAX_CONCURRENT_TASKS: usize = 2;
+/// Progress events per task are sent at most this often unless the stage changes.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The parameters of the default view for a run of `n_samples` samples (umap-learn's defaults).
+pub fn default_params(n_samples: usize) -> EmbedParams {
+    EmbedParams {
+        n_neighbors: 15,
+        min_dist: 0.1,
+        metric: "euclidean".into(),
+        pca_dims: 50,
+        sampling: if n_samples > DEFAULT_MAX_SAMPLES { Sampling::Total(DEFAULT_MAX_SAMPLES) } else { Sampling::All },
+        seed: 0,
+    }
+}
+
+/// Stable short key of a parameter set (FNV-1a 64 of its JSON form, as 16 hex digits).
+pub fn params_key(params: &EmbedParams) -> String {
+    let text = serde_json::to_string(params).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+pub enum LiveMsg {
+    /// An epoch was written (u32::MAX: just pick up whatever the run has).
+    Epoch(u32),
+    Finished,
+    /// Answered once every message before it has been handled.
+    Sync(mpsc::Sender<()>),
+}
+
+pub struct StoredView {
+    pub bytes: Bytes,
+    pub epochs: Vec<u32>,
+    pub n_points: usize,
+    seq: u64,
+}
+
+/// Data derived from the whole run, recomputed when the run changes.
+pub struct Derived {
+    /// `encode::samples_bytes`: labels and predictions.
+    pub samples: Bytes,
+    /// (epoch, fraction of samples whose prediction equals the label).
+    pub accuracy: Vec<(u32, f32)>,
+}
+
+pub struct AppState {
+    run: RwLock<Arc<Run>>,
+    pub live: bool,
+    pub training: AtomicBool,
+    default_params: EmbedParams,
+    default_view: String,
+    events: tokio::sync::broadcast::Sender<Arc<str>>,
+    views: Mutex<HashMap<(String, String), StoredView>>,
+    view_seq: AtomicU64,
+    pub params_by_key: Mutex<HashMap<String, EmbedParams>>,
+    pub tasks: Mutex<HashMap<(String, String), Arc<Task>>>,
+    derived: Mutex<Option<Arc<Derived>>>,
+    inputs: OnceLock<Option<Arc<Inputs>>>,
+    slots: (Mutex<usize>, Condvar),
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (state stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f`, turning a panic (a bug deeper down) into an error message instead of a dead thread.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("internal error: {msg}")
+    })
+}
+
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Pca => "pca",
+        Stage::Neighbors => "neighbors",
+        Stage::FuzzyGraph => "fuzzy_graph",
+        Stage::Init => "init",
+        Stage::Layout => "layout",
+    }
+}
+
+impl AppState {
+    pub fn new(run: Run, live: bool, events: tokio::sync::broadcast::Sender<Arc<str>>) -> AppState {
+        let default_params = default_params(run.n_samples());
+        let default_view = if live { LIVE_VIEW.to_string() } else { params_key(&default_params) };
+        let mut params_by_key = HashMap::new();
+        params_by_key.insert(default_view.clone(), default_params.clone());
+        AppState {
+            run: RwLock::new(Arc::new(run)),
+            live,
+            training: AtomicBool::new(live),
+            default_params,
+            default_view,
+            events,
+            views: Mutex::new(HashMap::new()),
+            view_seq: AtomicU64::new(0),
+            params_by_key: Mutex::new(params_by_key),
+            tasks: Mutex::new(HashMap::new()),
+            derived: Mutex::new(None),
+            inputs: OnceLock::new(),
+            slots: (Mutex::new(0), Condvar::new()),
+        }
+    }
+
+    /// The current run (cheap: an Arc clone; a live refresh swaps in a newly opened run).
+    pub fn run(&self) -> Arc<Run> {
+        self.run.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_run(&self, run: Run) {
+        *self.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(run);
+        *lock(&self.derived) = None;
+    }
+
+    pub fn default_params(&self) -> &EmbedParams {
+        &self.default_params
+    }
+
+    pub fn default_view_key(&self) -> String {
+        self.default_view.clone()
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.events.subscribe()
+    }
+
+    /// Sends an event to every connected browser (dropped when none is connected).
+    pub fn emit(&self, value: serde_json::Value) {
+        let _ = self.events.send(Arc::from(value.to_string()));
+    }
+
+    /// Encodes and keeps `emb` as view `key` of its layer.
+    pub fn store_view(&self, key: &str, emb: &LayerEmbedding) -> anyhow::Result<()> {
+        let bytes = encode::embedding_bytes(key, emb).map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))?;
+        let seq = self.view_seq.fetch_add(1, Ordering::Relaxed);
+        let mut views = lock(&self.views);
+        views.insert(
+            (emb.layer.clone(), key.to_string()),
+            StoredView { bytes, epochs: emb.epochs.clone(), n_points: emb.samples.len(), seq },
+        );
+        while views.len() > MAX_STORED_VIEWS {
+            let oldest = views
+                .iter()
+                .filter(|((_, k), _)| *k != self.default_view && k != LIVE_VIEW)
+                .min_by_key(|(_, v)| v.seq)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => views.remove(&id),
+                None => break,
+            };
+        }
+        Ok(())
+    }
+
+    pub fn view(&self, layer: &str, key: &str) -> Option<(Bytes, Vec<u32>, usize)> {
+        lock(&self.views)
+            .get(&(layer.to_string(), key.to_string()))
+            .map(|v| (v.bytes.clone(), v.epochs.clone(), v.n_points))
+    }
+
+    pub fn has_view(&self, layer: &str, key: &str) -> bool {
+        lock(&self.views).contains_key(&(layer.to_string(), key.to_string()))
+    }
+
+    /// (layer, key) of every stored view.
+    pub fn view_ids(&self) -> Vec<(String, String)> {
+        let mut ids: Vec<_> = lock(&self.views).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Labels, predictions and accuracy, computed once per run state.
+    pub fn derived(&self) -> Result<Arc<Derived>, nm_run::RunError> {
+        if let Some(d) = lock(&self.derived).as_ref() {
+            return Ok(d.clone());
+        }
+        let run = self.run();
+        let d = Arc::new(encode::derived(&run)?);
+        *lock(&self.derived) = Some(d.clone());
+        Ok(d)
+    }
+
+    /// The run's thumbnails, read once.
+    pub fn inputs(&self) -> Option<Arc<Inputs>> {
+        self.inputs
+            .get_or_init(|| match guarded(|| self.run().inputs()) {
+                Ok(Ok(i)) => i.map(Arc::new),
+                Ok(Err(e)) => {
+                    eprintln!("neuromapper: no thumbnails: {e}");
+                    None
+                }
+                Err(e) => {
+                    eprintln!("neuromapper: no thumbnails: {e}");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    /// Waits for a free compute slot; false if `cancel` was set while waiting.
+    pub fn acquire_slot(&self, cancel: &AtomicBool) -> bool {
+        let (m, cv) = &self.slots;
+        let mut busy = lock(m);
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return false;
+            }
+            if *busy < MAX_CONCURRENT_TASKS {
+                *busy += 1;
+                return true;
+            }
+            busy = cv.wait_timeout(busy, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    pub fn release_slot(&self) {
+        let (m, cv) = &self.slots;
+        let mut busy = lock(m);
+        *busy = busy.saturating_sub(1);
+        cv.notify_one();
+    }
+
+    pub fn cancel_all(&self) {
+        for t in lock(&self.tasks).values() {
+            t.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Progress reporting for one (layer, view): updates the task's state (if any) and emits throttled
+/// `progress` events.
+pub struct ProgressReporter<'a> {
+    pub state: &'a AppState,
+    pub layer: &'a str,
+    pub view: &'a str,
+    pub task: Option<&'a Task>,
+    last: Mutex<(Option<Stage>, Instant)>,
+}
+
+impl<'a> ProgressReporter<'a> {
+    pub fn new(state: &'a AppState, layer: &'a str, view: &'a str, task: Option<&'a Task>) -> Self {
+        ProgressReporter { state, layer, view, task, last: Mutex::new((None, Instant::now())) }
+    }
+
+    pub fn report(&self, stage: Stage, fraction: f32) {
+        let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+        if let Some(t) = self.task {
+            t.set_progress(stage_name(stage), fraction);
+        }
+        let mut last = lock(&self.last);
+        let now = Instant::now();
+        if last.0 == Some(stage) && now.duration_since(last.1) < PROGRESS_INTERVAL && fraction < 1.0 {
+            return;
+        }
+        *last = (Some(stage), now);
+        drop(last);
+        self.state.emit(json!({
+            "type": "progress", "layer": self.layer, "view": self.view,
+            "stage": stage_name(stage), "fraction": fraction,
+        }));
+    }
+}
+
+/// The thread that follows a growing run: on each message it re-opens the run, extends each layer's
+/// live embedding (live mode) and tells browsers about the new epochs.
+pub fn spawn_live_worker(state: Arc<AppState>, rx: mpsc::Receiver<LiveMsg>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("nm-live".into())
+        .spawn(move || {
+            let mut lives: HashMap<String, LiveLayer> = HashMap::new();
+            while let Ok(first) = rx.recv() {
+                let mut msgs = vec![first];
+                while let Ok(m) = rx.try_recv() {
+                    msgs.push(m);
+                }
+                let mut syncs = Vec::new();
+                let mut update = false;
+                let mut finished = false;
+                for m in msgs {
+                    match m {
+                        LiveMsg::Epoch(_) => update = true,
+                        LiveMsg::Finished => finished = true,
+                        LiveMsg::Sync(tx) => syncs.push(tx),
+                    }
+                }
+                if update {
+                    live_update(&state, &mut lives);
+                }
+                if finished {
+                    state.training.store(false, Ordering::Relaxed);
+                    state.emit(json!({"type": "training_finished"}));
+                }
+                for s in syncs {
+                    let _ = s.send(());
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("cannot start the live worker thread: {e}"))
+}
+
+fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
+    let path = state.run().path().to_path_buf();
+    match guarded(|| Run::open(&path)) {
+        Ok(Ok(run)) => state.set_run(run),
+        Ok(Err(e)) => {
+            state.emit(json!({"type": "error", "error": format!("cannot re-read the run: {e}")}));
+            return;
+        }
+        Err(e) => {
+            state.emit(json!({"type": "error", "error": e}));
+            return;
+        }
+    }
+    let run = state.run();
+    if state.live && !run.epochs().is_empty() {
+        for layer in run.layers().iter().map(|l| l.name.clone()) {
+            let live = lives.entry(layer.clone()).or_insert_with(|| LiveLayer::new(&layer, state.default_params.clone()));
+            let reporter = ProgressReporter::new(state, &layer, LIVE_VIEW, None);
+            let progress = |s: Stage, f: f32| reporter.report(s, f);
+            let ctl = Control { progress: Some(&progress), cancel: None };
+            match guarded(|| live.update(&run, &ctl)) {
+                Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
+                    Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs})),
+                    Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
+                },
+                Ok(Err(e)) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e.to_string()})),
+                Err(e) => {
+                    // The live layer's state is unknown after a panic: start it afresh next time.
+                    lives.remove(&layer);
+                    state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e}));
+                }
+            }
+        }
+    }
+    state.emit(json!({"type": "epochs", "epochs": run.epochs()}));
+}

@@ -1,0 +1,72 @@
+// Lasso / box selection: draws the outline on the 2-D overlay canvas while dragging, and the panel
+// with the selection's counts per class.
+
+export class SelectionTool {
+  constructor(overlay) { this.overlay = overlay; this.path = null; this.mode = 'lasso'; }
+
+  begin(mode, x, y) { this.mode = mode; this.start = [x, y]; this.path = [[x, y]]; this.paint(); }
+
+  move(x, y) {
+    if (!this.path) return;
+    if (this.mode === 'box') {
+      const [x0, y0] = this.start;
+      this.path = [[x0, y0], [x, y0], [x, y], [x0, y]];
+    } else {
+      const last = this.path[this.path.length - 1];
+      if (Math.hypot(x - last[0], y - last[1]) > 2) this.path.push([x, y]);
+    }
+    this.paint();
+  }
+
+  /** Ends the drag; returns the polygon in CSS px (null if too small). */
+  end() {
+    const p = this.path;
+    this.path = null;
+    this.paint();
+    return p && p.length >= 3 ? p : null;
+  }
+
+  paint() {
+    const c = this.overlay, ctx = c.getContext('2d');
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, c.width, c.height);
+    if (!this.path) return;
+    ctx.beginPath();
+    this.path.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.fillStyle = 'rgba(0, 114, 178, 0.08)';
+    ctx.strokeStyle = 'rgba(0, 80, 140, 0.9)';
+    ctx.setLineDash([4, 3]);
+    ctx.fill();
+    ctx.stroke();
+  }
+}
+
+export function createSelectionPanel(root, { onClear }) {
+  root.innerHTML = `<div class="sel-head"><span class="sel-total"></span> <button class="clear">clear</button></div><ul class="sel-counts"></ul>`;
+  root.querySelector('.clear').addEventListener('click', onClear);
+  const list = root.querySelector('.sel-counts');
+  const total = root.querySelector('.sel-total');
+  return {
+    render(counts, classes, colours) {
+      root.hidden = !counts;
+      if (!counts) return;
+      const sum = counts.reduce((a, b) => a + b, 0);
+      const max = Math.max(1, ...counts);
+      total.textContent = `${sum} selected`;
+      list.innerHTML = '';
+      classes.forEach((name, c) => {
+        if (!counts[c]) return;
+        const li = document.createElement('li');
+        li.innerHTML = `<span class="name"></span><span class="bar"></span><span class="count"></span>`;
+        li.querySelector('.name').textContent = name;
+        const bar = li.querySelector('.bar');
+        bar.style.width = `${(80 * counts[c]) / max}px`;
+        bar.style.background = colours[c];
+        li.querySelector('.count').textContent = String(counts[c]);
+        list.appendChild(li);
+      });
+    },
+  };
+}

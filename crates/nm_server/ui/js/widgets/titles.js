@@ -1,0 +1,33 @@
+// Plot title bars (HTML over the canvas): layer name, parameters, and a progress bar while a view
+// is being computed.
+
+import { escapeHtml } from './tooltip.js';
+
+export function renderTitles(root, plots, rects) {
+  while (root.children.length > plots.length) root.lastChild.remove();
+  plots.forEach((pl, i) => {
+    let el = root.children[i];
+    if (!el) {
+      el = document.createElement('div');
+      el.className = 'plot-title';
+      el.innerHTML = '<span class="layer"></span> <span class="params"></span><span class="progress" hidden><span class="fill"></span></span><span class="msg"></span>';
+      root.appendChild(el);
+    }
+    const r = rects[i];
+    if (!r) return;
+    el.style.left = `${r.x}px`; el.style.top = `${r.cellY + 2}px`; el.style.width = `${r.w}px`;
+    el.querySelector('.layer').textContent = pl.layer;
+    el.querySelector('.params').textContent = pl.paramsText || '';
+    const prog = el.querySelector('.progress');
+    const msg = el.querySelector('.msg');
+    if (pl.pending) {
+      prog.hidden = false;
+      prog.querySelector('.fill').style.width = `${Math.round(100 * (pl.pending.overall || 0))}%`;
+      msg.innerHTML = escapeHtml(`${pl.pending.stage || 'queued'} ${Math.round(100 * (pl.pending.fraction || 0))}%`);
+    } else {
+      prog.hidden = true;
+      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : '');
+    }
+    msg.classList.toggle('error', !!pl.error && !pl.pending);
+  });
+}

@@ -1,0 +1,110 @@
+//! Benchmark driver for bench/compare_umap_learn.sh: runs the engine on a neuromapper run
+//! (shared/spec/run-format.md) and writes the embeddings for shared/bench/score.py.
+//!
+//! ```text
+//! bench_engine aligned RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1] [--epochs E]
+//!     Aligned UMAP over all epochs of LAYER; OUT.npy is float32 [E, N, 2].
+//! bench_engine single RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1]
+//!     One UMAP of the first epoch of LAYER; OUT.npy is float32 [1, N, 2].
+//! bench_engine pca FILE.npy K [OUT.npy]
+//!     Streamed PCA of a 2-D .npy to K dims; prints seconds and peak RSS.
+//! ```
+//! Every mode prints one line with the wall time of the computation (file reading excluded,
+//! except for pca, which streams).
+
+mod npy;
+
+use nm_umap::{fit, pca_blocks, AlignedEmbedding, AlignedParams, Control, Matrix, UmapParams};
+use std::time::Instant;
+
+fn epochs(run: &str) -> Vec<String> {
+    let mut e: Vec<String> = std::fs::read_dir(format!("{run}/epochs"))
+        .unwrap_or_else(|e| panic!("cannot list {run}/epochs: {e}"))
+        .filter_map(|d| d.ok())
+        .filter(|d| d.path().is_dir())
+        .map(|d| d.file_name().to_string_lossy().to_string())
+        .collect();
+    e.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
+    e
+}
+
+fn load(path: &str) -> Matrix {
+    let (r, c, data) = npy::read_matrix(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    Matrix::new(r, c, data).expect("shape")
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let mut up = UmapParams::default();
+    if let Some(k) = flag(&args, "--n-neighbors") {
+        up.n_neighbors = k.parse().expect("--n-neighbors");
+    }
+    if let Some(m) = flag(&args, "--min-dist") {
+        up.min_dist = m.parse().expect("--min-dist");
+    }
+    if let Some(e) = flag(&args, "--epochs") {
+        up.n_epochs = Some(e.parse().expect("--epochs"));
+    }
+    match mode {
+        "aligned" | "single" => {
+            let (run, layer, out) = (&args[2], &args[3], &args[4]);
+            let eps = epochs(run);
+            let eps = if mode == "single" { eps[..1].to_vec() } else { eps };
+            let xs: Vec<Matrix> = eps.iter().map(|e| load(&format!("{run}/epochs/{e}/{layer}.npy"))).collect();
+            let (n, d) = (xs[0].n_rows, xs[0].n_cols);
+            let t0 = Instant::now();
+            // NM_BENCH_VERBOSE=1 prints when each stage finishes.
+            let verbose = std::env::var("NM_BENCH_VERBOSE").is_ok();
+            let last = std::sync::Mutex::new(None);
+            let cb = |s: nm_umap::Stage, f: f32| {
+                let mut l = last.lock().unwrap();
+                if f >= 1.0 && *l != Some(s) {
+                    eprintln!("  {:?} done at {:.2} s", s, t0.elapsed().as_secs_f64());
+                    *l = Some(s);
+                }
+            };
+            let ctl = if verbose { Control { progress: Some(&cb), cancel: None } } else { Control::default() };
+            let embs: Vec<Matrix> = if mode == "single" {
+                vec![fit(&xs[0], &up, &ctl).unwrap_or_else(|e| panic!("{e}"))]
+            } else {
+                let ap = AlignedParams { umap: up, ..AlignedParams::default() };
+                AlignedEmbedding::fit(&xs, &ap, &ctl).unwrap_or_else(|e| panic!("{e}")).embeddings().to_vec()
+            };
+            let secs = t0.elapsed().as_secs_f64();
+            let flat: Vec<f32> = embs.iter().flat_map(|m| m.data.iter().copied()).collect();
+            npy::write_f32(out, &[embs.len(), n, embs[0].n_cols], &flat).expect("write output");
+            println!("nm_umap {mode}: {} epochs x {n} points x {d} dims: {secs:.2} s", embs.len());
+        }
+        "pca" => {
+            let (path, k) = (&args[2], args[3].parse::<usize>().expect("K"));
+            let mut src = npy::NpyRows::open(path).unwrap_or_else(|e| panic!("{e}"));
+            let (n, d) = (nm_umap::RowBlocks::n_rows(&src), nm_umap::RowBlocks::n_cols(&src));
+            let t0 = Instant::now();
+            let y = pca_blocks(&mut src, k, 0, &Control::default()).unwrap_or_else(|e| panic!("{e}"));
+            let secs = t0.elapsed().as_secs_f64();
+            if let Some(out) = args.get(4) {
+                npy::write_f32(out, &[y.n_rows, y.n_cols], &y.data).expect("write output");
+            }
+            println!("nm_umap pca: {n} x {d} -> {k}: {secs:.2} s, peak RSS {:.0} MiB", peak_rss_mib());
+        }
+        _ => {
+            eprintln!("usage: bench_engine aligned|single RUN LAYER OUT.npy [--n-neighbors K] [--min-dist M] [--epochs E]\n       bench_engine pca FILE.npy K [OUT.npy]");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+#[path = "bench_engine/npy.rs"]
+mod npy;
+use nm_umap::*;
+fn main() {
+    let (r, c, d) = npy::read_matrix("/work/tmp_engine/aligned/epochs/1/hidden.npy").unwrap();
+    let x = Matrix::new(r, c, d).unwrap();
+    let t = std::time::Instant::now();
+    let knn = knn::exact(&x, 15, Metric::Euclidean);
+    println!("knn {:?}", t.elapsed());
+    let g = fuzzy::fuzzy_simplicial_set(&knn, 1.0, 1.0);
+    let wmax = g.max_weight();
+    let s: f64 = g.weights.iter().map(|&w| (w / wmax) as f64).sum();
+    println!("edges {} samples/epoch {s:.0} wmax {wmax}", g.indices.len());
+    let p = UmapParams { n_epochs: Some(200), ..Default::default() }.validate(r).unwrap();
+    let mut y = init::random_layout(r, 2, 1);
+    let t = std::time::Instant::now();
+    let cpu0 = cpu();
+    let spec = [layout::SliceSpec { graph: &g, slot: 0, reg: vec![] }];
+    let mut pos = [y.clone()];
+    layout::optimize(&mut pos, &spec, &p, 1, &Control::default()).unwrap();
+    println!("layout 200 epochs 1 slice: wall {:?} cpu {:.2}s", t.elapsed(), cpu() - cpu0);
+    y = pos[0].clone();
+    let _ = y;
+}
+fn cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}

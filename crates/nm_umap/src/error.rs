@@ -1,0 +1,20 @@
+//! The engine's error type.
+
+/// Everything that can go wrong in the engine. Bad input never panics: it ends up here, with a
+/// message that names the parameter or the input row and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum UmapError {
+    /// A parameter is out of its documented range.
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParam { name: &'static str, message: String },
+    /// The data cannot be embedded as given (shape, NaN/Inf, empty, degenerate).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The cancel flag in [`crate::Control`] was set.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub(crate) fn param(name: &'static str, message: impl Into<String>) -> UmapError {
+    UmapError::InvalidParam { name, message: message.into() }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command. Installs what the tests need when it is missing (Debian's chromium and
+# chromium-driver, numpy for the run-format interop test, playwright-core for the browser tests),
+# then runs the Rust tests of every crate and the browser tests against the built binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "== installing ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing ${need_apt[*]}: run 'sudo apt-get install ${need_apt[*]}' and try again" >&2
+    exit 1
+  fi
+fi
+
+PY=${NM_PYTHON:-python3}
+if ! "$PY" -c 'import numpy' 2>/dev/null; then
+  echo "== installing numpy for $PY"
+  "$PY" -m pip install -q numpy
+fi
+export NM_PYTHON=$PY
+
+echo "== cargo test"
+cargo test --workspace
+
+echo "== browser tests"
+cargo build -p neuromapper
+(cd tests/browser && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; } && node --test)
