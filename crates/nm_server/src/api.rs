@@ -74,12 +74,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 fn unknown_layer(state: &AppState, layer: &str) -> ApiError {
-    let known: Vec<String> = state.run().layers().iter().map(|l| l.name.clone()).collect();
+    let known = state.layer_names();
+    if known.is_empty() {
+        return ApiError::not_found(format!("unknown layer `{layer}`; the run has no layers yet (no epoch written)"));
+    }
     ApiError::not_found(format!("unknown layer `{layer}`; the run has: {}", known.join(", ")))
 }
 
 fn has_layer(state: &AppState, layer: &str) -> bool {
-    state.run().layers().iter().any(|l| l.name == layer)
+    state.layer_names().iter().any(|l| l == layer)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
@@ -95,7 +98,15 @@ async fn summary(State(st): St) -> Result<Response, ApiError> {
 }
 
 fn summary_json(st: &AppState) -> serde_json::Value {
-    let run = st.run();
+    let Some(run) = st.run() else {
+        let name = st.run_path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return json!({
+            "name": name, "n_samples": 0, "classes": [], "layers": [], "epochs": [], "thumbs": null, "accuracy": [],
+            "metrics": [], "live": st.live, "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
+            "default_view": st.default_view_key(), "default_params": st.default_params(), "views": [], "tasks": [],
+            "limits": {"n_neighbors_max": MAX_N_NEIGHBORS, "pca_dims_max": MAX_PCA_DIMS}, "warning": null,
+        });
+    };
     let (accuracy, derived_error) = match st.derived() {
         Ok(d) => (d.accuracy.iter().map(|(e, a)| json!({"epoch": e, "accuracy": a})).collect::<Vec<_>>(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
@@ -225,9 +236,9 @@ enum SamplingIn {
 
 /// Checks every field against its allowed range and builds the pipeline's parameters.
 fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
-    let run = st.run();
+    let run = st.run().ok_or_else(no_epochs)?;
     let n_samples = run.n_samples() as u64;
-    let d = st.default_params().clone();
+    let d = st.default_params();
     let sampling = match p.sampling {
         None => d.sampling.clone(),
         Some(SamplingIn::All) => Sampling::All,
@@ -283,6 +294,10 @@ fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
     }
 }
 
+fn no_epochs() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "the run has no epochs yet; wait for the first one")
+}
+
 async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection>) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| {
         let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { e.status() } else { StatusCode::BAD_REQUEST };
@@ -297,7 +312,10 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
     if client.len() > MAX_CLIENT_ID || !client.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client == crate::state::SERVER_CLIENT {
         return Err(ApiError::bad(format!("client must be 1 to {MAX_CLIENT_ID} letters, digits, '-', '_' or '.' (and not \"server\")")));
     }
-    let all: Vec<String> = st.run().layers().iter().map(|l| l.name.clone()).collect();
+    if st.run().is_none_or(|r| r.epochs().is_empty()) {
+        return Err(no_epochs());
+    }
+    let all = st.layer_names();
     let layers = match req.layers {
         None => all,
         Some(ls) if ls.is_empty() => return Err(ApiError::bad("layers must name at least one layer (or be omitted for all)")),
@@ -310,9 +328,6 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
             uniq
         }
     };
-    if st.run().epochs().is_empty() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "the run has no epochs yet; wait for the first one"));
-    }
     let s = st.clone();
     let params = blocking(move || validate(&s, req.params)).await?;
     let (view, tasks) = jobs::request(&st, &client, &layers, params.clone());

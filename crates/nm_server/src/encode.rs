@@ -154,6 +154,12 @@ pub fn derived(run: &Run) -> Result<Derived, RunError> {
     Ok(Derived { samples: Bytes::from(out), accuracy })
 }
 
+/// The samples form of a run not yet readable (a live run before its first epoch): no samples.
+pub fn empty_samples() -> Bytes {
+    let header = serde_json::json!({"n": 0, "label_bytes": 1, "pred_bytes": 1, "absent": 255, "pred_epochs": []});
+    Bytes::from(preamble(SAMPLES_MAGIC, &header))
+}
+
 /// Size of one atlas tile: (shrink factor, tile height, tile width).
 pub fn thumb_tile(inputs: &Inputs) -> (usize, usize, usize) {
     let longest = inputs.height.max(inputs.width).max(1);

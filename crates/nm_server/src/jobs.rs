@@ -100,8 +100,8 @@ pub fn request(state: &Arc<AppState>, client: &str, layers: &[String], params: E
 }
 
 fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
-    let result = if state.acquire_slot(&task.cancel) {
-        let run = state.run();
+    let run = state.run();
+    let result = if let Some(run) = run.filter(|_| state.acquire_slot(&task.cancel)) {
         let reporter = ProgressReporter::new(state, &task.layer, &task.key, Some(task));
         let progress = |s: Stage, f: f32| reporter.report(s, f);
         let ctl = Control { progress: Some(&progress), cancel: Some(&task.cancel) };

@@ -92,8 +92,8 @@ impl ServerHandle {
 
     /// Live mode: epoch `epoch` has been written to the run; embed it and push it to browsers.
     /// Returns at once (the work happens on the server's live worker thread).
-    pub fn epoch_added(&self, epoch: u32) {
-        let _ = self.live_tx.send(state::LiveMsg::Epoch(epoch));
+    pub fn epoch_added(&self, _epoch: u32) {
+        let _ = self.live_tx.send(state::LiveMsg::NewEpochs);
     }
 
     /// Live mode: training is over (browsers are told).
@@ -144,7 +144,15 @@ pub fn start_with_embeddings(run: PathBuf, opts: ServeOptions, embeddings: Vec<L
 }
 
 fn start_inner(run_path: PathBuf, opts: ServeOptions, preloaded: Option<Vec<LayerEmbedding>>) -> anyhow::Result<ServerHandle> {
-    let run = nm_run::Run::open(&run_path).with_context(|| format!("cannot open the run {}", run_path.display()))?;
+    let run = match nm_run::Run::open(&run_path) {
+        Ok(run) => Some(run),
+        // A live run may not have its first epoch yet: serve, and pick it up on `epoch_added`.
+        Err(e) if opts.live && run_path.join("neuromapper.json").is_file() => {
+            eprintln!("neuromapper: waiting for the run's first epoch ({e})");
+            None
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open the run {}", run_path.display())),
+    };
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     let shown_host = match addr.ip() {
@@ -155,7 +163,7 @@ fn start_inner(run_path: PathBuf, opts: ServeOptions, preloaded: Option<Vec<Laye
     let url = format!("http://{shown_host}:{}/", addr.port());
 
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
-    let state = Arc::new(state::AppState::new(run, opts.live, event_tx));
+    let state = Arc::new(state::AppState::new(run_path.clone(), run, opts.live, event_tx));
     let (live_tx, live_rx) = mpsc::channel();
     state::spawn_live_worker(state.clone(), live_rx)?;
 
@@ -167,11 +175,11 @@ fn start_inner(run_path: PathBuf, opts: ServeOptions, preloaded: Option<Vec<Laye
         }
         None if opts.live => {
             // Embed whatever epochs the run already has.
-            let _ = live_tx.send(state::LiveMsg::Epoch(u32::MAX));
+            let _ = live_tx.send(state::LiveMsg::NewEpochs);
         }
         None => {
-            let layers: Vec<String> = state.run().layers().iter().map(|l| l.name.clone()).collect();
-            let params = state.default_params().clone();
+            let layers = state.layer_names();
+            let params = state.default_params();
             jobs::request(&state, state::SERVER_CLIENT, &layers, params);
         }
     }

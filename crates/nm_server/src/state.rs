@@ -32,16 +32,11 @@ const MAX_CONCURRENT_TASKS: usize = 2;
 /// Progress events per task are sent at most this often unless the stage changes.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The parameters of the default view for a run of `n_samples` samples (umap-learn's defaults).
+/// The parameters of the default view for a run of `n_samples` samples: the pipeline's defaults
+/// (umap-learn's), sampled down to [`DEFAULT_MAX_SAMPLES`] for big runs.
 pub fn default_params(n_samples: usize) -> EmbedParams {
-    EmbedParams {
-        n_neighbors: 15,
-        min_dist: 0.1,
-        metric: "euclidean".into(),
-        pca_dims: 50,
-        sampling: if n_samples > DEFAULT_MAX_SAMPLES { Sampling::Total(DEFAULT_MAX_SAMPLES) } else { Sampling::All },
-        seed: 0,
-    }
+    let sampling = if n_samples > DEFAULT_MAX_SAMPLES { Sampling::Total(DEFAULT_MAX_SAMPLES) } else { Sampling::All };
+    EmbedParams { sampling, ..EmbedParams::default() }
 }
 
 /// Stable short key of a parameter set (FNV-1a 64 of its JSON form, as 16 hex digits).
@@ -56,8 +51,8 @@ pub fn params_key(params: &EmbedParams) -> String {
 }
 
 pub enum LiveMsg {
-    /// An epoch was written (u32::MAX: just pick up whatever the run has).
-    Epoch(u32),
+    /// Epochs were written: re-read the run and embed what is new.
+    NewEpochs,
     Finished,
     /// Answered once every message before it has been handled.
     Sync(mpsc::Sender<()>),
@@ -79,10 +74,12 @@ pub struct Derived {
 }
 
 pub struct AppState {
-    run: RwLock<Arc<Run>>,
+    path: std::path::PathBuf,
+    /// None only in live mode before the trainer has written the first epoch.
+    run: RwLock<Option<Arc<Run>>>,
     pub live: bool,
     pub training: AtomicBool,
-    default_params: EmbedParams,
+    default_params: OnceLock<EmbedParams>,
     default_view: String,
     events: tokio::sync::broadcast::Sender<Arc<str>>,
     views: Mutex<HashMap<(String, String), StoredView>>,
@@ -122,16 +119,26 @@ pub fn stage_name(stage: Stage) -> &'static str {
 }
 
 impl AppState {
-    pub fn new(run: Run, live: bool, events: tokio::sync::broadcast::Sender<Arc<str>>) -> AppState {
-        let default_params = default_params(run.n_samples());
-        let default_view = if live { LIVE_VIEW.to_string() } else { params_key(&default_params) };
+    /// `run` is None only for a live run that has no epoch yet.
+    pub fn new(path: std::path::PathBuf, run: Option<Run>, live: bool, events: tokio::sync::broadcast::Sender<Arc<str>>) -> AppState {
+        let dp = OnceLock::new();
         let mut params_by_key = HashMap::new();
-        params_by_key.insert(default_view.clone(), default_params.clone());
+        let default_view = match &run {
+            Some(r) => {
+                let p = default_params(r.n_samples());
+                let key = if live { LIVE_VIEW.to_string() } else { params_key(&p) };
+                params_by_key.insert(key.clone(), p.clone());
+                let _ = dp.set(p);
+                key
+            }
+            None => LIVE_VIEW.to_string(),
+        };
         AppState {
-            run: RwLock::new(Arc::new(run)),
+            path,
+            run: RwLock::new(run.map(Arc::new)),
             live,
             training: AtomicBool::new(live),
-            default_params,
+            default_params: dp,
             default_view,
             events,
             views: Mutex::new(HashMap::new()),
@@ -144,18 +151,34 @@ impl AppState {
         }
     }
 
-    /// The current run (cheap: an Arc clone; a live refresh swaps in a newly opened run).
-    pub fn run(&self) -> Arc<Run> {
+    /// The current run (cheap: an Arc clone; a live refresh swaps in a newly opened run). None only
+    /// while a live run has no epoch yet.
+    pub fn run(&self) -> Option<Arc<Run>> {
         self.run.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    pub fn run_path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Names of the run's layers, in display order (none before a live run's first epoch).
+    pub fn layer_names(&self) -> Vec<String> {
+        self.run().map(|r| r.layers().iter().map(|l| l.name.clone()).collect()).unwrap_or_default()
+    }
+
     fn set_run(&self, run: Run) {
-        *self.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(run);
+        if self.default_params.get().is_none() {
+            let p = default_params(run.n_samples());
+            lock(&self.params_by_key).insert(self.default_view.clone(), p.clone());
+            let _ = self.default_params.set(p);
+        }
+        *self.run.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(run));
         *lock(&self.derived) = None;
     }
 
-    pub fn default_params(&self) -> &EmbedParams {
-        &self.default_params
+    /// The default view's parameters (the pipeline's defaults until the run is known).
+    pub fn default_params(&self) -> EmbedParams {
+        self.default_params.get().cloned().unwrap_or_default()
     }
 
     pub fn default_view_key(&self) -> String {
@@ -216,7 +239,9 @@ impl AppState {
         if let Some(d) = lock(&self.derived).as_ref() {
             return Ok(d.clone());
         }
-        let run = self.run();
+        let Some(run) = self.run() else {
+            return Ok(Arc::new(Derived { samples: encode::empty_samples(), accuracy: Vec::new() }));
+        };
         let d = Arc::new(encode::derived(&run)?);
         *lock(&self.derived) = Some(d.clone());
         Ok(d)
@@ -224,8 +249,9 @@ impl AppState {
 
     /// The run's thumbnails, read once.
     pub fn inputs(&self) -> Option<Arc<Inputs>> {
+        let run = self.run()?;
         self.inputs
-            .get_or_init(|| match guarded(|| self.run().inputs()) {
+            .get_or_init(|| match guarded(|| run.inputs()) {
                 Ok(Ok(i)) => i.map(Arc::new),
                 Ok(Err(e)) => {
                     eprintln!("neuromapper: no thumbnails: {e}");
@@ -320,7 +346,7 @@ pub fn spawn_live_worker(state: Arc<AppState>, rx: mpsc::Receiver<LiveMsg>) -> a
                 let mut finished = false;
                 for m in msgs {
                     match m {
-                        LiveMsg::Epoch(_) => update = true,
+                        LiveMsg::NewEpochs => update = true,
                         LiveMsg::Finished => finished = true,
                         LiveMsg::Sync(tx) => syncs.push(tx),
                     }
@@ -342,7 +368,7 @@ pub fn spawn_live_worker(state: Arc<AppState>, rx: mpsc::Receiver<LiveMsg>) -> a
 }
 
 fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
-    let path = state.run().path().to_path_buf();
+    let path = state.run_path().to_path_buf();
     match guarded(|| Run::open(&path)) {
         Ok(Ok(run)) => state.set_run(run),
         Ok(Err(e)) => {
@@ -354,10 +380,10 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
             return;
         }
     }
-    let run = state.run();
+    let Some(run) = state.run() else { return };
     if state.live && !run.epochs().is_empty() {
         for layer in run.layers().iter().map(|l| l.name.clone()) {
-            let live = lives.entry(layer.clone()).or_insert_with(|| LiveLayer::new(&layer, state.default_params.clone()));
+            let live = lives.entry(layer.clone()).or_insert_with(|| LiveLayer::new(&layer, state.default_params()));
             let reporter = ProgressReporter::new(state, &layer, LIVE_VIEW, None);
             let progress = |s: Stage, f: f32| reporter.report(s, f);
             let ctl = Control { progress: Some(&progress), cancel: None };

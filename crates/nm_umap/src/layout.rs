@@ -37,6 +37,10 @@ pub const GRAD_CLIP: f32 = 4.0;
 pub const ATTRACTION_STEPS: f32 = 2.0;
 /// Vertices per parallel work unit.
 const LAYOUT_BLOCK: usize = 256;
+/// Negative samples whose forces are computed together (from the same position).
+const NEG_BATCH: usize = 8;
+/// Output dimensions up to which a batch's repulsive steps are summed before being applied.
+const MAX_FAST_DIM: usize = 8;
 /// Added to d² in the repulsive force (umap-learn's constant).
 const REPULSION_EPS: f32 = 0.001;
 
@@ -47,6 +51,20 @@ fn clip(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn force_table_matches_the_formulas() {
+        let (a, b, g) = (1.5769434604f32, 0.8950608781f32, 1.0f32);
+        let t = super::ForceTable::new(a, b, g);
+        for i in 0..4000 {
+            let d2 = 1e-7f32 * 1.011f32.powi(i);
+            let pb = (d2 as f64).powf(b as f64);
+            let att = -2.0 * (a * b) as f64 * pb / d2 as f64 / (a as f64 * pb + 1.0);
+            let rep = 2.0 * (g * b) as f64 / ((0.001 + d2 as f64) * (a as f64 * pb + 1.0));
+            assert!(((t.attraction(d2) as f64 - att) / att).abs() < 1e-4, "att at {d2}");
+            assert!(((t.repulsion(d2) as f64 - rep) / rep).abs() < 1e-4, "rep at {d2}");
+        }
+    }
+
     #[test]
     fn fast_pow_is_accurate() {
         for &p in &[0.8950608781f32, 1.803, 0.5, 1.0] {
@@ -112,9 +130,7 @@ fn build_blocks(specs: &[SliceSpec], neg_rate: usize) -> Vec<Block> {
 
 /// Constants of one epoch.
 struct EpochCtx<'a> {
-    a: f32,
-    b: f32,
-    gamma: f32,
+    forces: &'a ForceTable,
     alpha: f32,
     epoch: usize,
     seed: u64,
@@ -129,12 +145,10 @@ pub(crate) fn fast_pow(x: f32, p: f32) -> f32 {
     let x = x.max(1e-30);
     let bits = x.to_bits();
     // x = 2^e · m with m in [sqrt(1/2), sqrt(2)).
-    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
-    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-    if m > std::f32::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    let m = if big { m * 0.5 } else { m };
+    let e = ((bits >> 23) & 0xff) as i32 - 127 + big as i32;
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
     // ln m = 2 atanh t = 2t (1 + t²/3 + t⁴/5 + t⁶/7 + t⁸/9)
@@ -154,6 +168,77 @@ fn floor_i32(x: f32) -> i32 {
     t - ((t as f32) > x) as i32
 }
 
+/// log2 of the smallest and (exclusive) largest d² held in the force tables.
+const TABLE_MIN_LOG2: i32 = -20;
+const TABLE_MAX_LOG2: i32 = 20;
+/// Table nodes per octave of d² (2^7): linear interpolation error ~1e-5 relative.
+const TABLE_STEPS_LOG2: u32 = 7;
+
+/// The two force coefficients tabulated against d² (nodes evenly spaced in each octave, linear
+/// interpolation between them), built once per optimisation from a, b and γ:
+/// attraction `-2ab d^{2(b-1)} / (1 + a d^{2b})`, repulsion `2γb / ((0.001 + d²)(1 + a d^{2b}))`.
+/// Outside [2^-20, 2^20) they are computed directly. A lookup is a few instructions where a `powf`
+/// is a chain of ~100 cycles; the SGD spends most of its time here.
+pub(crate) struct ForceTable {
+    a: f32,
+    b: f32,
+    gamma: f32,
+    base_top: u32,
+    att: Vec<f32>,
+    rep: Vec<f32>,
+}
+
+impl ForceTable {
+    pub(crate) fn new(a: f32, b: f32, gamma: f32) -> Self {
+        let base = 2f32.powi(TABLE_MIN_LOG2);
+        let base_top = base.to_bits() >> (23 - TABLE_STEPS_LOG2);
+        let n = ((TABLE_MAX_LOG2 - TABLE_MIN_LOG2) as usize) << TABLE_STEPS_LOG2;
+        let (mut att, mut rep) = (Vec::with_capacity(n + 1), Vec::with_capacity(n + 1));
+        for i in 0..=n as u32 {
+            let d2 = f32::from_bits((base_top + i) << (23 - TABLE_STEPS_LOG2)) as f64;
+            let (a, b, g) = (a as f64, b as f64, gamma as f64);
+            let pb = d2.powf(b);
+            att.push((-2.0 * a * b * pb / d2 / (a * pb + 1.0)) as f32);
+            rep.push((2.0 * g * b / ((REPULSION_EPS as f64 + d2) * (a * pb + 1.0))) as f32);
+        }
+        ForceTable { a, b, gamma, base_top, att, rep }
+    }
+
+    /// (index, fraction) of d² in the tables, or None outside their range.
+    #[inline(always)]
+    fn locate(&self, d2: f32) -> Option<(usize, f32)> {
+        let bits = d2.to_bits();
+        let idx = (bits >> (23 - TABLE_STEPS_LOG2)).wrapping_sub(self.base_top) as usize;
+        if idx < self.att.len() - 1 {
+            let frac = (bits & ((1 << (23 - TABLE_STEPS_LOG2)) - 1)) as f32 * (1.0 / (1u32 << (23 - TABLE_STEPS_LOG2)) as f32);
+            Some((idx, frac))
+        } else {
+            None
+        }
+    }
+
+    /// Attraction coefficient for d² > 0.
+    #[inline(always)]
+    pub(crate) fn attraction(&self, d2: f32) -> f32 {
+        match self.locate(d2) {
+            Some((i, f)) => self.att[i] + f * (self.att[i + 1] - self.att[i]),
+            None => {
+                let pb = fast_pow(d2, self.b);
+                -2.0 * self.a * self.b * (pb / d2) / (self.a * pb + 1.0)
+            }
+        }
+    }
+
+    /// Repulsion coefficient for d² > 0.
+    #[inline(always)]
+    pub(crate) fn repulsion(&self, d2: f32) -> f32 {
+        match self.locate(d2) {
+            Some((i, f)) => self.rep[i] + f * (self.rep[i + 1] - self.rep[i]),
+            None => 2.0 * self.gamma * self.b / ((REPULSION_EPS + d2) * (self.a * fast_pow(d2, self.b) + 1.0)),
+        }
+    }
+}
+
 /// One epoch for one block: rows `out` ([v1-v0, dim], holding the start-of-epoch positions) are
 /// updated in place; every other position is read from the snapshot.
 ///
@@ -165,7 +250,6 @@ fn floor_i32(x: f32) -> i32 {
 fn block_epoch_dim(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &EpochCtx, dim: usize) {
     let me = &cx.snap[spec.slot];
     let n = me.n_rows;
-    let (a, b) = (cx.a, cx.b);
     let epoch = cx.epoch as f32;
     let mut reg: Vec<(f32, &[f32])> = Vec::with_capacity(spec.reg.len());
     for v in blk.v0..blk.v1 {
@@ -188,30 +272,47 @@ fn block_epoch_dim(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &Epoc
             for d in 0..dim {
                 d2 += (cur[d] - other[d]) * (cur[d] - other[d]);
             }
-            let coef = if d2 > 0.0 {
-                let pb = fast_pow(d2, b);
-                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-            } else {
-                0.0
-            };
+            let coef = if d2 > 0.0 { cx.forces.attraction(d2) } else { 0.0 };
             for d in 0..dim {
                 cur[d] += ATTRACTION_STEPS * clip(coef * (cur[d] - other[d])) * cx.alpha;
             }
             blk.next[e] += blk.eps[e];
             let n_neg = ((epoch - blk.next_neg[e]) / blk.eps_neg[e]).min(1e9);
             let n_neg = if n_neg > 0.0 { n_neg as usize } else { 0 };
-            for _ in 0..n_neg {
-                let k = rng.below(n);
-                let other = me.row(k);
-                let mut d2 = 0.0;
-                for d in 0..dim {
-                    d2 += (cur[d] - other[d]) * (cur[d] - other[d]);
-                }
-                if d2 > 0.0 {
-                    let coef = 2.0 * cx.gamma * b / ((REPULSION_EPS + d2) * (a * fast_pow(d2, b) + 1.0));
+            // Negative samples in batches: the forces of a batch are computed from the same
+            // position, so their (long) dependency chains overlap instead of queueing.
+            let mut left = n_neg;
+            while left > 0 {
+                let cnt = left.min(NEG_BATCH);
+                left -= cnt;
+                let mut ks = [0usize; NEG_BATCH];
+                let mut d2s = [0f32; NEG_BATCH];
+                for t in 0..cnt {
+                    ks[t] = rng.below(n);
+                    let other = me.row(ks[t]);
+                    let mut d2 = 0.0;
                     for d in 0..dim {
-                        cur[d] += clip(coef * (cur[d] - other[d])) * cx.alpha;
+                        d2 += (cur[d] - other[d]) * (cur[d] - other[d]);
                     }
+                    d2s[t] = d2;
+                }
+                let mut coefs = [0f32; NEG_BATCH];
+                for t in 0..NEG_BATCH {
+                    let d2 = d2s[t];
+                    coefs[t] = if d2 > 0.0 { cx.forces.repulsion(d2) } else { 0.0 };
+                }
+                let mut step = [0f32; MAX_FAST_DIM];
+                for t in 0..cnt {
+                    let other = me.row(ks[t]);
+                    for d in 0..dim.min(MAX_FAST_DIM) {
+                        step[d] += clip(coefs[t] * (cur[d] - other[d]));
+                    }
+                    for d in MAX_FAST_DIM..dim {
+                        cur[d] += clip(coefs[t] * (cur[d] - other[d])) * cx.alpha;
+                    }
+                }
+                for d in 0..dim.min(MAX_FAST_DIM) {
+                    cur[d] += step[d] * cx.alpha;
                 }
             }
             blk.next_neg[e] += n_neg as f32 * blk.eps_neg[e];
@@ -261,6 +362,7 @@ pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, 
     let n_epochs = p.n_epochs;
     let mut blocks = build_blocks(specs, p.negative_sample_rate);
     let mut snap: Vec<Matrix> = positions.to_vec();
+    let forces = ForceTable::new(p.a, p.b, p.repulsion_strength);
     for epoch in 0..n_epochs {
         if ctl.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(UmapError::Cancelled);
@@ -269,9 +371,7 @@ pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, 
             snap[spec.slot].data.copy_from_slice(&positions[spec.slot].data);
         }
         let cx = EpochCtx {
-            a: p.a,
-            b: p.b,
-            gamma: p.repulsion_strength,
+            forces: &forces,
             alpha: p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32),
             epoch,
             seed,

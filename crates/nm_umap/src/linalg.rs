@@ -11,6 +11,9 @@ use rayon::prelude::*;
 const GEMM_ROWS_PER_TASK: usize = 16;
 /// Length of the shared dimension processed per pass (keeps a tile's operands in L1/L2).
 const GEMM_DEPTH_BLOCK: usize = 512;
+/// Tile of rows of `a` × rows of `b` held in accumulators (4 × 3 × 8 lanes = 12 AVX2 registers).
+const GEMM_TILE_A: usize = 4;
+const GEMM_TILE_B: usize = 3;
 /// Lanes of the accumulators: 8 f32 = one AVX2 register.
 const LANES: usize = 8;
 
@@ -34,34 +37,42 @@ impl MulAdd for Unfused {
     }
 }
 
-/// `out[i][j] += Σ_d a[i][d] · b[j][d]` for a 4 × 4 tile, over the depth range of the slices given.
+/// `Σ_d a[i][d] · b[j][d]` for a TA × TB tile over the depth range of the slices given,
+/// with L-lane accumulators (TA·TB accumulators must fit in the vector registers).
 #[inline(always)]
-fn tile4x4<M: MulAdd>(a: [&[f32]; 4], b: [&[f32]; 4]) -> [[f32; 4]; 4] {
+fn tile<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(a: [&[f32]; TA], b: [&[f32]; TB]) -> [[f32; TB]; TA] {
     let n = a[0].len();
-    let full = n / LANES * LANES;
-    let mut acc = [[[0f32; LANES]; 4]; 4];
+    let full = n / L * L;
+    let mut acc = [[[0f32; L]; TB]; TA];
     let mut c = 0;
     while c < full {
-        let mut av = [[0f32; LANES]; 4];
-        let mut bv = [[0f32; LANES]; 4];
-        for r in 0..4 {
-            av[r].copy_from_slice(&a[r][c..c + LANES]);
-            bv[r].copy_from_slice(&b[r][c..c + LANES]);
+        let mut bv = [[0f32; L]; TB];
+        for r in 0..TB {
+            bv[r].copy_from_slice(&b[r][c..c + L]);
         }
-        for i in 0..4 {
-            for j in 0..4 {
-                for l in 0..LANES {
-                    acc[i][j][l] = M::mul_add(av[i][l], bv[j][l], acc[i][j][l]);
+        for i in 0..TA {
+            let mut av = [0f32; L];
+            av.copy_from_slice(&a[i][c..c + L]);
+            for j in 0..TB {
+                for l in 0..L {
+                    acc[i][j][l] = M::mul_add(av[l], bv[j][l], acc[i][j][l]);
                 }
             }
         }
-        c += LANES;
+        c += L;
     }
-    let mut out = [[0f32; 4]; 4];
-    for i in 0..4 {
-        for j in 0..4 {
-            let v = &acc[i][j];
-            let mut s = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+    let mut out = [[0f32; TB]; TA];
+    for i in 0..TA {
+        for j in 0..TB {
+            let mut v = acc[i][j];
+            let mut w = L;
+            while w > 1 {
+                w /= 2;
+                for l in 0..w {
+                    v[l] += v[l + w];
+                }
+            }
+            let mut s = v[0];
             for d in full..n {
                 s = M::mul_add(a[i][d], b[j][d], s);
             }
@@ -113,30 +124,35 @@ fn sqdist_impl<M: MulAdd>(x: &[f32], y: &[f32]) -> f32 {
 
 /// Single-threaded `out[i * ldo + j] += a_i · b_j` over rows `a` [na, dim] and `b` [nb, dim].
 #[inline(always)]
-fn gemm_abt_serial<M: MulAdd>(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usize, out: &mut [f32], ldo: usize) {
+fn gemm_abt_serial<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(
+    a: &[f32],
+    na: usize,
+    b: &[f32],
+    nb: usize,
+    dim: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
     let mut d0 = 0;
     while d0 < dim {
         let d1 = (d0 + GEMM_DEPTH_BLOCK).min(dim);
-        fn row(m: &[f32], i: usize, dim: usize, d0: usize, d1: usize) -> &[f32] {
-            &m[i * dim + d0..i * dim + d1]
-        }
         let mut i = 0;
         while i < na {
-            let ia = [i, (i + 1).min(na - 1), (i + 2).min(na - 1), (i + 3).min(na - 1)];
-            let ra = [row(a, ia[0], dim, d0, d1), row(a, ia[1], dim, d0, d1), row(a, ia[2], dim, d0, d1), row(a, ia[3], dim, d0, d1)];
+            let ia: [usize; TA] = std::array::from_fn(|t| (i + t).min(na - 1));
+            let ra: [&[f32]; TA] = std::array::from_fn(|t| &a[ia[t] * dim + d0..ia[t] * dim + d1]);
             let mut j = 0;
             while j < nb {
-                let jb = [j, (j + 1).min(nb - 1), (j + 2).min(nb - 1), (j + 3).min(nb - 1)];
-                let rb = [row(b, jb[0], dim, d0, d1), row(b, jb[1], dim, d0, d1), row(b, jb[2], dim, d0, d1), row(b, jb[3], dim, d0, d1)];
-                let t = tile4x4::<M>(ra, rb);
-                for (ti, &ii) in ia.iter().enumerate().take((na - i).min(4)) {
-                    for (tj, &jj) in jb.iter().enumerate().take((nb - j).min(4)) {
+                let jb: [usize; TB] = std::array::from_fn(|t| (j + t).min(nb - 1));
+                let rb: [&[f32]; TB] = std::array::from_fn(|t| &b[jb[t] * dim + d0..jb[t] * dim + d1]);
+                let t = tile::<M, TA, TB, L>(ra, rb);
+                for (ti, &ii) in ia.iter().enumerate().take((na - i).min(TA)) {
+                    for (tj, &jj) in jb.iter().enumerate().take((nb - j).min(TB)) {
                         out[ii * ldo + jj] += t[ti][tj];
                     }
                 }
-                j += 4;
+                j += TB;
             }
-            i += 4;
+            i += TA;
         }
         d0 = d1;
     }
@@ -145,7 +161,7 @@ fn gemm_abt_serial<M: MulAdd>(a: &[f32], na: usize, b: &[f32], nb: usize, dim: u
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_abt_avx2(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usize, out: &mut [f32], ldo: usize) {
-    gemm_abt_serial::<Fused>(a, na, b, nb, dim, out, ldo)
+    gemm_abt_serial::<Fused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -192,7 +208,7 @@ pub(crate) fn gemm_abt_acc(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usiz
         unsafe { gemm_abt_avx2(a, na, b, nb, dim, out, ldo) };
         return;
     }
-    gemm_abt_serial::<Unfused>(a, na, b, nb, dim, out, ldo)
+    gemm_abt_serial::<Unfused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo)
 }
 
 /// Parallel `out = a · bᵀ`: `a` [na, dim], `b` [nb, dim], `out` [na, nb] (overwritten).

@@ -327,9 +327,29 @@ async function refreshSummary() {
   app.viewParams[summary.default_view] = summary.default_params;
   const wasAtEnd = app.epochs.length === 0 || Math.round(store.get().t) >= app.epochs.length - 1;
   app.epochs = summary.epochs;
+  if (app.started) syncPlots();
   timeline.setEpochs(app.epochs, summary.live);
   if (summary.live && store.get().follow && wasAtEnd && app.epochs.length) store.set({ target: app.epochs.length - 1 });
   requestRender();
+}
+
+/** Makes the plots match the run's layers (a live run learns its layers with its first epoch). */
+function syncPlots() {
+  const s = app.summary;
+  const names = s.layers.map((l) => l.name);
+  if (names.join('\n') === app.plots.map((p) => p.layer).join('\n') && app.classes.length === s.classes.length) return;
+  app.classes = s.classes;
+  app.colours = classColours(s.classes.length);
+  app.renderer.setPalette(app.colours);
+  if (store.get().hidden.length !== s.classes.length) store.set({ hidden: new Uint8Array(s.classes.length) });
+  app.renderer.dropPlotsFrom(0);
+  app.plots = names.map((l, i) => makePlot(l, i));
+  app.ready = false;
+  params.setLayers(names);
+  params.setParams(s.default_params);
+  layout();
+  updateLegend();
+  for (const pl of app.plots) loadView(pl, s.default_view);
 }
 
 function updateLegend() {
@@ -653,6 +673,8 @@ async function main() {
   layout();
   updateLegend();
   await Promise.all(app.plots.map((pl) => loadView(pl, s.default_view)));
+  app.started = true;
+  syncPlots();
   new ResizeObserver(() => layout()).observe($('#plots'));
 }
 

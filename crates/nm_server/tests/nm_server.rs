@@ -1,0 +1,493 @@
+//! Server tests over real HTTP (a raw std TcpStream client, so requests are sent byte for byte,
+//! path-traversal attempts included), on small runs written with nm_run::RunWriter.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nm_run::{EpochMetrics, Inputs, Manifest, RunWriter};
+use nm_server::{ServeOptions, ServerHandle};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("nm_server_test_{}_{}_{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+/// Deterministic pseudo-random numbers in [0, 1).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
+    }
+}
+
+/// Activations of `n` samples in `classes` clusters in `dim` dimensions, getting more separated with
+/// `epoch` (as a training network's would).
+fn activations(labels: &[u32], dim: usize, epoch: u32, seed: u64) -> Vec<f32> {
+    let mut r = Lcg(seed ^ (epoch as u64) << 20);
+    let sep = 1.0 + epoch as f32;
+    let mut out = Vec::with_capacity(labels.len() * dim);
+    for &l in labels {
+        for j in 0..dim {
+            let centre = if j % 4 == l as usize % 4 { sep * (1 + l as usize / 4) as f32 } else { 0.0 };
+            out.push(centre + r.next() - 0.5);
+        }
+    }
+    out
+}
+
+struct TestRun {
+    path: PathBuf,
+    writer: RunWriter,
+    labels: Vec<u32>,
+}
+
+const LAYERS: [(&str, usize); 2] = [("block1", 8), ("block2", 6)];
+
+fn make_run(tag: &str, n: usize, epochs: &[u32]) -> TestRun {
+    let path = temp_dir(tag);
+    let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
+    let manifest = Manifest::new(Some(vec!["cat".into(), "dog".into(), "ship".into()]), Some(LAYERS.iter().map(|l| l.0.to_string()).collect()));
+    let inputs = Inputs { n, height: 4, width: 4, channels: 3, data: (0..n * 48).map(|i| (i % 251) as u8).collect() };
+    let writer = RunWriter::create(&path, &manifest, &labels, Some(&inputs)).unwrap();
+    let t = TestRun { path, writer, labels };
+    for &e in epochs {
+        write_epoch(&t, e);
+    }
+    t
+}
+
+fn write_epoch(t: &TestRun, epoch: u32) {
+    let data: Vec<(String, usize, Vec<f32>)> =
+        LAYERS.iter().enumerate().map(|(k, &(name, dim))| (name.to_string(), dim, activations(&t.labels, dim, epoch, k as u64))).collect();
+    let layers: Vec<(&str, usize, &[f32])> = data.iter().map(|(n, d, v)| (n.as_str(), *d, v.as_slice())).collect();
+    // Predictions get better with the epochs: sample i is right when i % (epoch + 2) != 0.
+    let preds: Vec<u32> = t.labels.iter().enumerate().map(|(i, &l)| if i % (epoch as usize + 2) == 0 { (l + 1) % 3 } else { l }).collect();
+    t.writer.write_epoch(epoch, &layers, Some(&preds)).unwrap();
+}
+
+fn serve(path: &Path, live: bool) -> ServerHandle {
+    nm_server::start(path.to_path_buf(), ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live }).unwrap()
+}
+
+fn addr(server: &ServerHandle) -> String {
+    server.url().trim_start_matches("http://").trim_end_matches('/').to_string()
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Sends `method target` with `body` as raw HTTP/1.1 and reads the whole reply.
+fn request(server: &ServerHandle, method: &str, target: &str, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr(server)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body); // the server may answer (413) before reading it all
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = headers.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+fn get(server: &ServerHandle, target: &str) -> Reply {
+    request(server, "GET", target, b"")
+}
+
+fn post_json(server: &ServerHandle, target: &str, v: &Value) -> Reply {
+    request(server, "POST", target, v.to_string().as_bytes())
+}
+
+/// A subscription to /api/events.
+struct Events {
+    reader: BufReader<TcpStream>,
+}
+
+impl Events {
+    fn open(server: &ServerHandle) -> Events {
+        let mut s = TcpStream::connect(addr(server)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        s.write_all(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+        let mut ev = Events { reader: BufReader::new(s) };
+        let first = ev.next().expect("no hello event");
+        assert_eq!(first["type"], "hello");
+        ev
+    }
+
+    /// The next event's JSON (chunk framing lines and keep-alive comments are skipped).
+    fn next(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                return serde_json::from_str(data).ok();
+            }
+        }
+    }
+
+    /// Reads events until `pred` holds for one (returned) or `timeout` passes (panics with what was seen).
+    fn until(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let end = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < end {
+            match self.next() {
+                Some(v) if pred(&v) => return v,
+                Some(v) => {
+                    if v["type"] != "progress" {
+                        seen.push(v)
+                    }
+                }
+                None => break,
+            }
+        }
+        panic!("event not seen; got: {seen:?}");
+    }
+}
+
+/// Parsed `NMEM` embedding: (header, samples, quantised positions).
+fn parse_embedding(b: &[u8]) -> (Value, Vec<u32>, Vec<u16>) {
+    assert_eq!(&b[..4], b"NMEM");
+    let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+    let h: Value = serde_json::from_slice(&b[12..12 + hl]).unwrap();
+    let n = h["n"].as_u64().unwrap() as usize;
+    let e = h["epochs"].as_array().unwrap().len();
+    let body = &b[12 + hl..];
+    let samples = body[..4 * n].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    let pos = body[4 * n..4 * n + 4 * n * e].chunks(2).map(|c| u16::from_le_bytes(c.try_into().unwrap())).collect();
+    (h, samples, pos)
+}
+
+/// Polls until the layer's view can be fetched.
+fn wait_for_view(server: &ServerHandle, layer: &str, view: &str) -> Reply {
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = get(server, &format!("/api/layers/{layer}/embedding?view={view}"));
+        if r.status == 200 || Instant::now() > end {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary, static files, default views
+
+#[test]
+fn summary_lists_classes_layers_epochs_and_accuracy() {
+    let run = make_run("summary", 60, &[1, 2, 3]);
+    run.writer
+        .write_metrics(&[EpochMetrics { epoch: 1, train_accuracy: Some(0.5), test_accuracy: Some(0.4), loss: Some(1.0) }])
+        .unwrap();
+    let server = serve(&run.path, false);
+    let r = get(&server, "/api/run");
+    assert_eq!(r.status, 200);
+    let s = r.json();
+    assert_eq!(s["classes"], json!(["cat", "dog", "ship"]));
+    assert_eq!(s["layers"][0]["name"], "block1");
+    assert_eq!(s["layers"][1]["dim"], 6);
+    assert_eq!(s["epochs"], json!([1, 2, 3]));
+    assert_eq!(s["n_samples"], 60);
+    // Epoch 1: every 3rd sample wrong -> 40/60 right.
+    let acc = s["accuracy"][0]["accuracy"].as_f64().unwrap();
+    assert!((acc - 40.0 / 60.0).abs() < 1e-6, "{acc}");
+    assert_eq!(s["metrics"][0]["test_accuracy"].as_f64().unwrap() as f32, 0.4);
+    assert_eq!(s["thumbs"]["width"], 4);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn viewer_files_are_served_from_the_binary() {
+    let run = make_run("static", 30, &[1]);
+    let server = serve(&run.path, false);
+    let r = get(&server, "/");
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("js/main.js"));
+    let r = get(&server, "/js/main.js");
+    assert_eq!(r.status, 200);
+    assert!(r.headers.to_ascii_lowercase().contains("text/javascript"), "{}", r.headers);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn default_views_samples_and_thumbnails_are_served_as_binary() {
+    let run = make_run("default", 90, &[1, 2, 3]);
+    let server = serve(&run.path, false);
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for (layer, _) in LAYERS {
+        let r = wait_for_view(&server, layer, &key);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (h, samples, pos) = parse_embedding(&r.body);
+        assert_eq!(h["epochs"], json!([1, 2, 3]));
+        assert_eq!(samples, (0..90).collect::<Vec<u32>>());
+        assert_eq!(pos.len(), 3 * 90 * 2);
+        // Each epoch's quantised range is used fully on both axes.
+        for e in 0..3 {
+            let slice = &pos[e * 180..(e + 1) * 180];
+            assert_eq!(slice.iter().step_by(2).max(), Some(&65535));
+            assert_eq!(slice.iter().skip(1).step_by(2).min(), Some(&0));
+        }
+        // Without ?view the default view is served.
+        assert_eq!(get(&server, &format!("/api/layers/{layer}/embedding")).body, r.body);
+    }
+    let r = get(&server, "/api/samples");
+    assert_eq!(&r.body[..4], b"NMSA");
+    let hl = u32::from_le_bytes(r.body[8..12].try_into().unwrap()) as usize;
+    let h: Value = serde_json::from_slice(&r.body[12..12 + hl]).unwrap();
+    assert_eq!(h["pred_epochs"], json!([1, 2, 3]));
+    assert_eq!(h["label_bytes"], 1);
+    let labels = &r.body[12 + hl..12 + hl + 90];
+    assert_eq!(labels[..4], [0, 1, 2, 0]);
+    let r = get(&server, "/api/thumbs/0.png");
+    assert_eq!(r.status, 200);
+    assert_eq!(&r.body[1..4], b"PNG");
+    server.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad requests: 4xx with a message, never a panic, never a file outside the run
+
+fn assert_4xx(r: &Reply, status: u16, needle: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let msg = r.error();
+    assert!(msg.contains(needle), "message {msg:?} should mention {needle:?}");
+}
+
+#[test]
+fn bad_requests_get_4xx_with_a_message() {
+    let run = make_run("bad", 40, &[1, 2]);
+    let server = serve(&run.path, false);
+    let compute = |params: Value| post_json(&server, "/api/compute", &json!({"client": "t", "params": params}));
+
+    assert_4xx(&get(&server, "/api/layers/nope/embedding"), 404, "unknown layer `nope`");
+    assert_4xx(&post_json(&server, "/api/compute", &json!({"layers": ["nope"]})), 404, "unknown layer");
+    assert_4xx(&compute(json!({"n_neighbors": 0})), 400, "n_neighbors");
+    assert_4xx(&compute(json!({"n_neighbors": 1_000_000_000u64})), 400, "n_neighbors");
+    assert_4xx(&compute(json!({"n_neighbors": 40})), 400, "n_neighbors"); // not fewer than the 40 points
+    assert_4xx(&compute(json!({"min_dist": -1})), 400, "min_dist");
+    assert_4xx(&compute(json!({"min_dist": 7.5})), 400, "min_dist");
+    assert_4xx(&compute(json!({"metric": "manhattan"})), 400, "metric");
+    assert_4xx(&compute(json!({"sampling": {"kind": "total", "n": 0}})), 400, "sampling");
+    assert_4xx(&compute(json!({"sampling": {"kind": "per_class", "n": 1_000_000}})), 400, "sampling");
+    assert_4xx(&compute(json!({"pca_dims": 1_000_000})), 400, "pca_dims");
+    assert_4xx(&compute(json!({"bogus": 1})), 400, "bogus");
+    assert_4xx(&post_json(&server, "/api/compute", &json!({"layers": []})), 400, "layers");
+    assert_4xx(&post_json(&server, "/api/compute", &json!({"client": "../../x"})), 400, "client");
+    assert_4xx(&request(&server, "POST", "/api/compute", b"{not json"), 400, "bad compute request");
+    let huge = format!("{{\"client\": \"{}\"}}", "a".repeat(1 << 20));
+    assert_4xx(&request(&server, "POST", "/api/compute", huge.as_bytes()), 413, "too large");
+    assert_4xx(&get(&server, "/api/thumbs/99.png"), 404, "thumbnail page");
+    assert_4xx(&get(&server, "/api/thumbs/..%2f..%2fetc%2fpasswd"), 404, "thumbnail page");
+    assert_4xx(&get(&server, "/api/layers/block1/embedding?view=nothing"), 404, "no view");
+    assert_4xx(&get(&server, "/api/nothing"), 404, "no API route");
+    assert_4xx(&request(&server, "DELETE", "/index.html", b""), 405, "not allowed");
+
+    // Path traversal, plain and encoded: never a file from outside the run (or the embedded UI).
+    for target in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+        "/..%2f..%2fetc%2fpasswd",
+        "/js/../../../../etc/passwd",
+        "/%252e%252e/etc/passwd",
+        "/....//....//etc/passwd",
+        "/..\\..\\etc\\passwd",
+        "/api/layers/..%2f..%2f..%2fetc%2fpasswd/embedding",
+        "/api/layers/%2e%2e/embedding",
+        "//etc/passwd",
+    ] {
+        let r = get(&server, target);
+        assert!((400..500).contains(&r.status), "{target}: {}", r.status);
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains("root:"), "{target} leaked /etc/passwd");
+    }
+    // The run's own files are not served either (only through the API).
+    assert_eq!(get(&server, "/labels.npy").status, 404);
+    assert_eq!(get(&server, "/neuromapper.json").status, 404);
+
+    // Still alive and well after all that.
+    assert_eq!(get(&server, "/api/run").status, 200);
+    server.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compute requests: progress stream, sharing, supersession
+
+#[test]
+fn compute_streams_progress_and_is_shared_between_clients() {
+    let run = make_run("share", 120, &[1, 2]);
+    let server = serve(&run.path, false);
+    let mut events = Events::open(&server);
+    let params = json!({"n_neighbors": 6, "min_dist": 0.3});
+    let a = post_json(&server, "/api/compute", &json!({"client": "a", "params": params}));
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let b = post_json(&server, "/api/compute", &json!({"client": "b", "params": params, "layers": ["block2"]}));
+    let (a, b) = (a.json(), b.json());
+    let view = a["view"].as_str().unwrap().to_string();
+    assert_eq!(b["view"], a["view"], "same parameters, same view");
+    assert_eq!(a["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(b["tasks"].as_array().unwrap().len(), 1);
+
+    let mut progress = 0;
+    let mut done = std::collections::BTreeSet::new();
+    let end = Instant::now() + Duration::from_secs(120);
+    while done.len() < 2 && Instant::now() < end {
+        let ev = events.next().expect("event stream ended");
+        if ev["view"] != view.as_str() {
+            continue;
+        }
+        match ev["type"].as_str().unwrap() {
+            "progress" => {
+                progress += 1;
+                let f = ev["fraction"].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&f));
+            }
+            "done" => {
+                done.insert(ev["layer"].as_str().unwrap().to_string());
+            }
+            other => panic!("unexpected {other}: {ev}"),
+        }
+    }
+    assert_eq!(done.len(), 2, "both layers done");
+    assert!(progress > 0, "progress was streamed");
+    let r = get(&server, &format!("/api/layers/block2/embedding?view={view}"));
+    assert_eq!(r.status, 200);
+    // Asking again is answered from memory.
+    let again = post_json(&server, "/api/compute", &json!({"client": "c", "params": params})).json();
+    assert!(again["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "done"), "{again}");
+    let views = get(&server, "/api/run").json()["views"].clone();
+    assert!(views.as_array().unwrap().iter().any(|v| v["key"] == view.as_str() && v["params"]["n_neighbors"] == 6), "{views}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_newer_request_cancels_the_older_unless_another_client_wants_it() {
+    // Big enough that a fit takes a while, so the second request arrives while the first runs.
+    let run = make_run("supersede", 3000, &[1, 2, 3]);
+    let server = serve(&run.path, false);
+    let mut events = Events::open(&server);
+    let one_layer = |client: &str, nn: u32| {
+        let r = post_json(&server, "/api/compute", &json!({"client": client, "layers": ["block1"], "params": {"n_neighbors": nn}}));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["view"].as_str().unwrap().to_string()
+    };
+    // Client a alone wants view x; then it asks for y instead: x is cancelled.
+    let x = one_layer("a", 7);
+    let y = one_layer("a", 8);
+    let ev = events.until(Duration::from_secs(120), |v| v["view"] == x.as_str() && (v["type"] == "cancelled" || v["type"] == "done"));
+    assert_eq!(ev["type"], "cancelled", "{ev}");
+    // Clients b and c share z; b moves on to w, but c still wants z: z completes.
+    let z = one_layer("b", 9);
+    assert_eq!(one_layer("c", 9), z);
+    let _w = one_layer("b", 10);
+    let ev = events.until(Duration::from_secs(180), |v| v["view"] == z.as_str() && (v["type"] == "cancelled" || v["type"] == "done"));
+    assert_eq!(ev["type"], "done", "{ev}");
+    assert_eq!(get(&server, &format!("/api/layers/block1/embedding?view={z}")).status, 200);
+    let _ = y;
+    server.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live mode
+
+#[test]
+fn live_mode_embeds_new_epochs_and_tells_browsers() {
+    let run = make_run("live", 80, &[]);
+    let server = serve(&run.path, true);
+    let mut events = Events::open(&server);
+    let s = get(&server, "/api/run").json();
+    assert_eq!(s["live"], true);
+    assert_eq!(s["training"], true);
+    assert_eq!(s["default_view"], "live");
+
+    for (k, epoch) in [1u32, 2, 3].into_iter().enumerate() {
+        write_epoch(&run, epoch);
+        server.epoch_added(epoch);
+        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "epochs");
+        assert_eq!(ev["epochs"].as_array().unwrap().len(), k + 1, "{ev}");
+        for (layer, _) in LAYERS {
+            let r = get(&server, &format!("/api/layers/{layer}/embedding?view=live"));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let (h, samples, _) = parse_embedding(&r.body);
+            assert_eq!(h["epochs"].as_array().unwrap().len(), k + 1, "{h}");
+            assert_eq!(samples.len(), 80);
+        }
+        let s = get(&server, "/api/run").json();
+        assert_eq!(s["epochs"].as_array().unwrap().len(), k + 1);
+        assert_eq!(s["accuracy"].as_array().unwrap().len(), k + 1);
+    }
+    server.training_finished();
+    events.until(Duration::from_secs(10), |v| v["type"] == "training_finished");
+    server.wait_live_idle();
+    assert_eq!(get(&server, "/api/run").json()["training"], false);
+    server.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binding
+
+#[test]
+fn a_taken_port_is_replaced_by_a_free_one() {
+    let run = make_run("port", 20, &[1]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let server =
+        nm_server::start(run.path.clone(), ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false }).unwrap();
+    assert!(!server.url().ends_with(&format!(":{port}/")), "{}", server.url());
+    assert_eq!(get(&server, "/api/run").status, 200);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_missing_run_is_an_error_not_a_panic() {
+    let r = nm_server::start(temp_dir("missing"), ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false });
+    let msg = format!("{:#}", r.err().expect("should fail"));
+    assert!(msg.contains("cannot open the run"), "{msg}");
+}

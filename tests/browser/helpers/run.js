@@ -1,0 +1,69 @@
+// Generates a small neuromapper run (shared/spec/run-format.md) with node alone: clustered
+// activations that separate as the "epochs" go on, predictions that improve, and thumbnails.
+import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeNpy } from './npy.js';
+
+/** Deterministic PRNG (mulberry32). */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Writes a run and returns {dir, n, classes, layers, epochs, labels}.
+ * opts: {n = 300, classes = ['cat','dog','ship','frog'], layers = ['block1','block2','block3'],
+ *        epochs = [1,2,3,4], dim = 12, dir}
+ */
+export function makeRun(opts = {}) {
+  const n = opts.n ?? 300;
+  const classes = opts.classes ?? ['cat', 'dog', 'ship', 'frog'];
+  const layers = opts.layers ?? ['block1', 'block2', 'block3'];
+  const epochs = opts.epochs ?? [1, 2, 3, 4];
+  const dim = opts.dim ?? 12;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nm-browser-run-'));
+  const C = classes.length;
+  const rand = rng(7);
+  mkdirSync(join(dir, 'epochs'), { recursive: true });
+  writeFileSync(join(dir, 'neuromapper.json'), JSON.stringify({ format: 'neuromapper-run/1', name: 'browser-test', classes, layers }, null, 2));
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) labels[i] = i % C;
+  writeNpy(join(dir, 'labels.npy'), labels, [n]);
+  // 8x8 RGB thumbnails: a colour per class with the sample index as a pattern.
+  const th = 8, inputs = new Uint8Array(n * th * th * 3);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < th * th; p++) {
+      const o = (i * th * th + p) * 3;
+      inputs[o] = (labels[i] * 70) & 255; inputs[o + 1] = ((p + i) * 9) & 255; inputs[o + 2] = 255 - ((labels[i] * 50) & 255);
+    }
+  }
+  writeNpy(join(dir, 'inputs.npy'), inputs, [n, th, th, 3]);
+  const noise = new Float32Array(n * dim).map(() => rand() - 0.5);
+  epochs.forEach((epoch, ei) => {
+    const edir = join(dir, 'epochs', String(epoch));
+    mkdirSync(edir, { recursive: true });
+    layers.forEach((layer, li) => {
+      const sep = (1 + ei) * (1 + li * 0.5);
+      const x = new Float32Array(n * dim);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < dim; j++) {
+          const centre = j % C === labels[i] ? sep : 0;
+          x[i * dim + j] = centre + noise[i * dim + j] * (1 + 0.3 * Math.sin(ei + li + j));
+        }
+      }
+      writeNpy(join(edir, `${layer}.npy`), x, [n, dim]);
+    });
+    // Sample i is predicted wrongly when i % (ei + 2) == 1.
+    const preds = new Int32Array(n);
+    for (let i = 0; i < n; i++) preds[i] = i % (ei + 2) === 1 ? (labels[i] + 1) % C : labels[i];
+    writeNpy(join(edir, 'predictions.npy'), preds, [n]);
+  });
+  return { dir, n, classes, layers, epochs, labels };
+}
