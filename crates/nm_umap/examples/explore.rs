@@ -2,6 +2,24 @@
 mod npy;
 use nm_umap::*;
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("nnd") {
+        let (r, c, d) = npy::read_matrix("/work/tmp_engine/single/epochs/1/pixels.npy").unwrap();
+        let x = Matrix::new(r, c, d).unwrap();
+        let t = std::time::Instant::now();
+        let c0 = cpu();
+        let a = knn::nn_descent(&x, 15, Metric::Euclidean, 1);
+        println!("nnd {:?} cpu {:.2}", t.elapsed(), cpu() - c0);
+        // recall on 300 random rows against brute force
+        let mut hits = 0;
+        for q in (0..r).step_by(r / 300) {
+            let mut ds: Vec<(f32, usize)> = (0..r).map(|j| ((0..c).map(|t| (x.data[q*c+t]-x.data[j*c+t]).powi(2)).sum::<f32>(), j)).collect();
+            ds.sort_by(|p, q| p.0.total_cmp(&q.0));
+            let truth: Vec<u32> = ds[..15].iter().map(|p| p.1 as u32).collect();
+            hits += a.row(q).0.iter().filter(|j| truth.contains(j)).count();
+        }
+        println!("recall {:.4}", hits as f64 / (15.0 * (r / (r / 300)) as f64));
+        return;
+    }
     let (r, c, d) = npy::read_matrix("/work/tmp_engine/aligned/epochs/1/hidden.npy").unwrap();
     let x = Matrix::new(r, c, d).unwrap();
     let t = std::time::Instant::now();

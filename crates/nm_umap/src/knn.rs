@@ -177,7 +177,7 @@ const RP_TREES: usize = 4;
 /// Maximum NN-descent rounds.
 const NND_MAX_ROUNDS: usize = 12;
 /// Candidates (new or old) kept per point per round.
-const NND_MAX_CANDIDATES: usize = 20;
+const NND_MAX_CANDIDATES: usize = 12;
 /// Stop when fewer than this fraction of N·k list entries changed in a round (pynndescent's delta).
 const NND_DELTA: f64 = 0.001;
 /// Points whose local joins form one batch; updates are applied after each batch.
@@ -199,9 +199,13 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
         hi[i * k] = i as u32;
     }
 
+    let t_init = std::time::Instant::now();
     // Seed from the leaves of random projection trees: every pair within a leaf is a candidate.
-    for tree in 0..RP_TREES {
-        let leaves = rp_tree_leaves(&x, Rng::keyed(seed, &[0xA1, tree as u64]));
+    let forest: Vec<Vec<Vec<u32>>> = (0..RP_TREES as u64).into_par_iter().map(|t| rp_tree_leaves(&x, seed, t)).collect();
+    if std::env::var_os("NM_UMAP_DEBUG").is_some() {
+        eprintln!("forest built at {:?}", t_init.elapsed());
+    }
+    for leaves in forest {
         let updates: Vec<Vec<(u32, u32, f32)>> = leaves
             .par_iter()
             .map(|leaf| {
@@ -218,6 +222,9 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
             .collect();
         apply_updates(updates.into_iter().flatten().collect(), &mut hd, &mut hi, &mut hnew, k);
     }
+    if std::env::var_os("NM_UMAP_DEBUG").is_some() {
+        eprintln!("trees done at {:?}", t_init.elapsed());
+    }
     // Fill lists still short (tiny leaves) with random points.
     for i in 0..n {
         let mut rng = Rng::keyed(seed, &[0xA2, i as u64]);
@@ -232,6 +239,11 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
         }
     }
 
+    let debug = std::env::var_os("NM_UMAP_DEBUG").is_some();
+    let t0 = std::time::Instant::now();
+    if debug {
+        eprintln!("nn-descent init took {:?}", t_init.elapsed());
+    }
     for round in 0..NND_MAX_ROUNDS {
         // Candidate lists: new and old neighbours, forward and reverse, sampled by a keyed priority.
         let (new_c, old_c) = build_candidates(&hi, &hnew, n, k, seed, round);
@@ -273,6 +285,9 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
                 .collect();
             changed += apply_updates(updates, &mut hd, &mut hi, &mut hnew, k);
             b0 = b1;
+        }
+        if debug {
+            eprintln!("nn-descent round {round}: {changed} updates at {:?}", t0.elapsed());
         }
         if (changed as f64) < NND_DELTA * (n * k) as f64 {
             break;
@@ -370,56 +385,67 @@ fn build_candidates(hi: &[u32], hnew: &[bool], n: usize, k: usize, seed: u64, ro
 }
 
 /// Leaves of one random projection tree: split by the hyperplane equidistant from two random
-/// points of the node, until nodes have at most RP_LEAF_SIZE points.
-fn rp_tree_leaves(x: &Matrix, mut rng: Rng) -> Vec<Vec<u32>> {
+/// points of the node, until nodes have at most RP_LEAF_SIZE points. Children are built in
+/// parallel; every node draws from its own keyed stream (seed, tree, path), so the tree does not
+/// depend on the threads.
+fn rp_tree_leaves(x: &Matrix, seed: u64, tree: u64) -> Vec<Vec<u32>> {
+    let all: Vec<u32> = (0..x.n_rows as u32).collect();
+    let mut leaves = Vec::new();
+    rp_split(x, all, seed, tree, 1, &mut leaves);
+    leaves
+}
+
+fn rp_split(x: &Matrix, node: Vec<u32>, seed: u64, tree: u64, path: u64, leaves: &mut Vec<Vec<u32>>) {
+    if node.len() <= RP_LEAF_SIZE || path >= 1 << 62 {
+        leaves.push(node);
+        return;
+    }
     let d = x.n_cols;
     let row = |i: u32| &x.data[i as usize * d..(i as usize + 1) * d];
-    let mut leaves = Vec::new();
-    let mut stack: Vec<Vec<u32>> = vec![(0..x.n_rows as u32).collect()];
-    while let Some(node) = stack.pop() {
-        if node.len() <= RP_LEAF_SIZE {
-            leaves.push(node);
-            continue;
+    let mut rng = Rng::keyed(seed, &[0xA1, tree, path]);
+    let a = node[rng.below(node.len())];
+    let mut b = node[rng.below(node.len())];
+    for _ in 0..8 {
+        if b != a {
+            break;
         }
-        let a = node[rng.below(node.len())];
-        let mut b = node[rng.below(node.len())];
-        for _ in 0..8 {
-            if b != a {
-                break;
-            }
-            b = node[rng.below(node.len())];
+        b = node[rng.below(node.len())];
+    }
+    let (ra, rb) = (row(a), row(b));
+    let normal: Vec<f32> = ra.iter().zip(rb).map(|(p, q)| p - q).collect();
+    let offset: f32 = normal.iter().zip(ra.iter().zip(rb)).map(|(w, (p, q))| w * (p + q) * 0.5).sum();
+    let side = |i: &u32| crate::linalg::dot(&normal, row(*i)) > offset;
+    let sides: Vec<bool> = if node.len() > 4096 { node.par_iter().map(side).collect() } else { node.iter().map(side).collect() };
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    for (&i, &s) in node.iter().zip(&sides) {
+        if s {
+            right.push(i)
+        } else {
+            left.push(i)
         }
-        let (ra, rb) = (row(a), row(b));
-        let normal: Vec<f32> = ra.iter().zip(rb).map(|(p, q)| p - q).collect();
-        let offset: f32 = normal.iter().zip(ra.iter().zip(rb)).map(|(w, (p, q))| w * (p + q) * 0.5).sum();
-        let side: Vec<bool> = node.par_iter().map(|&i| crate::linalg::dot(&normal, row(i)) > offset).collect();
-        let mut left = Vec::new();
-        let mut right = Vec::new();
-        for (&i, &s) in node.iter().zip(&side) {
-            if s {
-                right.push(i)
-            } else {
+    }
+    if left.is_empty() || right.is_empty() {
+        // Degenerate split (duplicates): halve at random.
+        left.clear();
+        right.clear();
+        for &i in &node {
+            if rng.next_u64() & 1 == 0 {
                 left.push(i)
+            } else {
+                right.push(i)
             }
         }
         if left.is_empty() || right.is_empty() {
-            // Degenerate split (duplicates): halve at random.
-            left.clear();
-            right.clear();
-            for &i in &node {
-                if rng.next_u64() & 1 == 0 {
-                    left.push(i)
-                } else {
-                    right.push(i)
-                }
-            }
-            if left.is_empty() || right.is_empty() {
-                leaves.push(node);
-                continue;
-            }
+            leaves.push(node);
+            return;
         }
-        stack.push(left);
-        stack.push(right);
     }
-    leaves
+    let (mut l_leaves, mut r_leaves) = (Vec::new(), Vec::new());
+    rayon::join(
+        || rp_split(x, left, seed, tree, 2 * path, &mut l_leaves),
+        || rp_split(x, right, seed, tree, 2 * path + 1, &mut r_leaves),
+    );
+    leaves.append(&mut l_leaves);
+    leaves.append(&mut r_leaves);
 }
