@@ -355,14 +355,43 @@ fn block_epoch(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &EpochCtx
     block_epoch_generic(blk, spec, out, cx)
 }
 
+fn refresh(snap: &mut [Matrix], slot: usize, v0: usize, v1: usize, dim: usize, rows: &[f32]) {
+    snap[slot].data[v0 * dim..v1 * dim].copy_from_slice(rows);
+}
+
+/// Where a vertex reads the other points from during an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpochReads {
+    /// From a snapshot taken at the start of the epoch; blocks run in parallel. Deterministic
+    /// for any number of threads (the engine's mode).
+    #[default]
+    Snapshot,
+    /// Live positions, as umap-learn's sequential optimiser: blocks run one after another on one
+    /// thread and each block sees the blocks before it. Only for measuring what the snapshot costs.
+    LiveSequential,
+}
+
 /// Run the SGD on the slices in `specs`; `positions` holds every slice (optimised or frozen),
 /// [N, dim] each, and is updated in place. Honours `ctl.cancel` before every epoch and reports
 /// `Stage::Layout` progress after every epoch.
 pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, seed: u64, ctl: &Control) -> Result<(), UmapError> {
+    optimize_with(positions, specs, p, seed, ctl, EpochReads::Snapshot)
+}
+
+/// [`optimize`] with a choice of [`EpochReads`].
+pub fn optimize_with(
+    positions: &mut [Matrix],
+    specs: &[SliceSpec],
+    p: &ValidParams,
+    seed: u64,
+    ctl: &Control,
+    reads: EpochReads,
+) -> Result<(), UmapError> {
     let n_epochs = p.n_epochs;
     let mut blocks = build_blocks(specs, p.negative_sample_rate);
     let mut snap: Vec<Matrix> = positions.to_vec();
     let forces = ForceTable::new(p.a, p.b, p.repulsion_strength);
+    let positions_dim = positions[0].n_cols;
     for epoch in 0..n_epochs {
         if ctl.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(UmapError::Cancelled);
@@ -370,14 +399,6 @@ pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, 
         for spec in specs {
             snap[spec.slot].data.copy_from_slice(&positions[spec.slot].data);
         }
-        let cx = EpochCtx {
-            forces: &forces,
-            alpha: p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32),
-            epoch,
-            seed,
-            dim: positions[0].n_cols,
-            snap: &snap,
-        };
         // Pair each block with its rows of its slice's positions (blocks are slice-major, ascending).
         let mut rows: Vec<Option<&mut [f32]>> = Vec::with_capacity(blocks.len());
         {
@@ -393,11 +414,24 @@ pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, 
                 rows.push(by_slot[slot].as_mut().and_then(|it| it.next()));
             }
         }
-        blocks.par_iter_mut().zip(rows.into_par_iter()).for_each(|(blk, out)| {
-            if let Some(out) = out {
-                block_epoch(blk, &specs[blk.spec], out, &cx);
+        let alpha = p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
+        let dim = positions_dim;
+        match reads {
+            EpochReads::Snapshot => blocks.par_iter_mut().zip(rows.into_par_iter()).for_each(|(blk, out)| {
+                if let Some(out) = out {
+                    block_epoch(blk, &specs[blk.spec], out, &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap });
+                }
+            }),
+            EpochReads::LiveSequential => {
+                for (blk, out) in blocks.iter_mut().zip(rows) {
+                    if let Some(out) = out {
+                        // Each block reads a snapshot refreshed with every block before it.
+                        block_epoch(blk, &specs[blk.spec], out, &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap });
+                        refresh(&mut snap, specs[blk.spec].slot, blk.v0, blk.v1, dim, out);
+                    }
+                }
             }
-        });
+        }
         if let Some(pr) = ctl.progress {
             pr(Stage::Layout, (epoch + 1) as f32 / n_epochs as f32);
         }

@@ -82,44 +82,63 @@ fn tile<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(a: [&[f32];
     out
 }
 
-/// Dot product of two equal-length slices with 8 independent accumulators.
+/// Floats per step of [`dot`] and [`sqdist`]: 4 independent 8-lane accumulators, so that the
+/// fused multiply-adds do not wait on each other's latency.
+const REDUCE_WIDTH: usize = 4 * LANES;
+
+/// Dot product of two equal-length slices.
 #[inline(always)]
 fn dot_impl<M: MulAdd>(x: &[f32], y: &[f32]) -> f32 {
-    let full = x.len() / LANES * LANES;
-    let mut acc = [0f32; LANES];
+    let full = x.len() / REDUCE_WIDTH * REDUCE_WIDTH;
+    let mut acc = [0f32; REDUCE_WIDTH];
     let mut c = 0;
     while c < full {
-        for l in 0..LANES {
-            acc[l] = M::mul_add(x[c + l], y[c + l], acc[l]);
+        let (xs, ys) = (&x[c..c + REDUCE_WIDTH], &y[c..c + REDUCE_WIDTH]);
+        for l in 0..REDUCE_WIDTH {
+            acc[l] = M::mul_add(xs[l], ys[l], acc[l]);
         }
-        c += LANES;
+        c += REDUCE_WIDTH;
     }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut s = reduce(acc);
     for d in full..x.len() {
         s = M::mul_add(x[d], y[d], s);
     }
     s
 }
 
-/// Squared euclidean distance with 8 independent accumulators.
+/// Squared euclidean distance.
 #[inline(always)]
 fn sqdist_impl<M: MulAdd>(x: &[f32], y: &[f32]) -> f32 {
-    let full = x.len() / LANES * LANES;
-    let mut acc = [0f32; LANES];
+    let full = x.len() / REDUCE_WIDTH * REDUCE_WIDTH;
+    let mut acc = [0f32; REDUCE_WIDTH];
     let mut c = 0;
     while c < full {
-        for l in 0..LANES {
-            let t = x[c + l] - y[c + l];
+        let (xs, ys) = (&x[c..c + REDUCE_WIDTH], &y[c..c + REDUCE_WIDTH]);
+        for l in 0..REDUCE_WIDTH {
+            let t = xs[l] - ys[l];
             acc[l] = M::mul_add(t, t, acc[l]);
         }
-        c += LANES;
+        c += REDUCE_WIDTH;
     }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut s = reduce(acc);
     for d in full..x.len() {
         let t = x[d] - y[d];
         s = M::mul_add(t, t, s);
     }
     s
+}
+
+/// Pairwise (tree) sum of the accumulator lanes, in a fixed order.
+#[inline(always)]
+fn reduce(mut v: [f32; REDUCE_WIDTH]) -> f32 {
+    let mut w = REDUCE_WIDTH;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            v[l] += v[l + w];
+        }
+    }
+    v[0]
 }
 
 /// Single-threaded `out[i * ldo + j] += a_i · b_j` over rows `a` [na, dim] and `b` [nb, dim].

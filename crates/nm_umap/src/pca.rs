@@ -1,7 +1,7 @@
 //! PCA pre-embed by randomized SVD (Halko, Martinsson and Tropp, 2011), streamed over row blocks.
 //!
 //! For A [N, D] with column means μ and A_c = A - 1μᵀ, with l = k + oversampling:
-//! 1. Y = A_c Ω for a Gaussian Ω [D, l]; Q = orth(Y)                          (one pass over A)
+//! 1. Y = A_c Ω for a Gaussian Ω [D, l]; Q = orth(Y)        (one pass over A, also giving μ)
 //! 2. q power iterations: Z = orth(A_cᵀ Q) [D, l]; Q = orth(A_c Z)            (two passes each)
 //! 3. Bᵀ = A_cᵀ Q [D, l]; B Bᵀ = W Λ Wᵀ (l × l); scores = Q W_k Λ_k^{1/2} [N, k] (one pass)
 //!
@@ -36,6 +36,12 @@ impl RowBlocks for MatrixRows<'_> {
         out.copy_from_slice(&self.0.data[start * c..(start + n) * c]);
         Ok(())
     }
+}
+
+/// Column means: computed during a pass, or already known.
+enum Means<'m> {
+    Compute(&'m mut Vec<f64>),
+    Known(&'m mut Vec<f64>),
 }
 
 struct Streamer<'s, 'c> {
@@ -81,10 +87,34 @@ impl Streamer<'_, '_> {
 }
 
 /// Y = A_c X for X given transposed as `xt` [l, D] (f32); returns the columns of Y (f64).
-fn times(st: &mut Streamer, xt: &[f32], l: usize, mean: &[f64]) -> Result<Vec<Vec<f64>>, UmapError> {
+/// `mean` holds the column means; with `Means::Compute` they are accumulated in this same pass.
+fn times(st: &mut Streamer, xt: &[f32], l: usize, mean: Means) -> Result<Vec<Vec<f64>>, UmapError> {
     let (n, d) = (st.n, st.d);
     let mut y = vec![0f32; n * l];
-    st.pass(|s, nb, block| gemm_abt(block, nb, xt, l, d, &mut y[s * l..(s + nb) * l]))?;
+    let (mean, compute) = match mean {
+        Means::Compute(m) => (m, true),
+        Means::Known(m) => (m, false),
+    };
+    let mut sums = vec![0f64; if compute { d } else { 0 }];
+    st.pass(|s, nb, block| {
+        gemm_abt(block, nb, xt, l, d, &mut y[s * l..(s + nb) * l]);
+        if compute {
+            sums.par_chunks_mut(1024).enumerate().for_each(|(t, m)| {
+                let c0 = t * 1024;
+                for r in 0..nb {
+                    for (o, mv) in m.iter_mut().enumerate() {
+                        *mv += block[r * d + c0 + o] as f64;
+                    }
+                }
+            });
+        }
+    })?;
+    if compute {
+        for (m, s) in mean.iter_mut().zip(&sums) {
+            *m = s / n as f64;
+        }
+    }
+    let mean: &[f64] = mean;
     // μᵀX, to subtract from every row.
     let mx: Vec<f64> = (0..l).map(|j| (0..d).map(|c| mean[c] * xt[j * d + c] as f64).sum()).collect();
     Ok((0..l).map(|j| (0..n).map(|i| y[i * l + j] as f64 - mx[j]).collect()).collect())
@@ -132,21 +162,7 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
     }
     let l = (k + PCA_OVERSAMPLES).min(n.min(d));
     let block_rows = (BLOCK_FLOATS / d).clamp(1, n);
-    let mut st = Streamer { source, n, d, block_rows, buf: vec![0f32; block_rows * d], ctl, passes_done: 0, passes_total: 2 + 2 * PCA_POWER_ITERS + 1 };
-
-    // Pass 0: column means.
-    let mut mean = vec![0f64; d];
-    st.pass(|_, nb, block| {
-        mean.par_chunks_mut(1024).enumerate().for_each(|(t, m)| {
-            let c0 = t * 1024;
-            for r in 0..nb {
-                for (o, mv) in m.iter_mut().enumerate() {
-                    *mv += block[r * d + c0 + o] as f64;
-                }
-            }
-        });
-    })?;
-    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut st = Streamer { source, n, d, block_rows, buf: vec![0f32; block_rows * d], ctl, passes_done: 0, passes_total: 2 + 2 * PCA_POWER_ITERS };
 
     let omega_t: Vec<f32> = (0..l)
         .into_par_iter()
@@ -155,12 +171,14 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
             (0..d).map(move |_| rng.normal() as f32).collect::<Vec<_>>()
         })
         .collect();
-    let mut q = times(&mut st, &omega_t, l, &mean)?;
+    // First pass: the column means and AΩ together; centring is applied afterwards.
+    let mut mean = vec![0f64; d];
+    let mut q = times(&mut st, &omega_t, l, Means::Compute(&mut mean))?;
     orthonormalize(&mut q, seed ^ 1);
     for it in 0..PCA_POWER_ITERS {
         let mut z = times_t(&mut st, &q, &mean)?;
         orthonormalize(&mut z, seed ^ (2 + 2 * it as u64));
-        q = times(&mut st, &to_rows_f32(&z), l, &mean)?;
+        q = times(&mut st, &to_rows_f32(&z), l, Means::Known(&mut mean))?;
         orthonormalize(&mut q, seed ^ (3 + 2 * it as u64));
     }
     let bt = times_t(&mut st, &q, &mean)?; // columns of Bᵀ, each length D

@@ -212,6 +212,7 @@ function draw() {
   });
   r.draw(frames, { dimAlpha: 0.07 });
   app.frames++;
+  if (app.ready && !app.firstFrameAt) app.firstFrameAt = performance.now();
   app.drawMs = performance.now() - t0;
   updateTimeline();
 }
@@ -314,7 +315,6 @@ function checkReady() {
   if (!app.ready && app.plots.length && app.plots.every((p) => p.emb)) {
     app.ready = true;
     app.readyAt = performance.now();
-    requestAnimationFrame(() => { app.firstFrameAt = performance.now(); });
   }
 }
 
@@ -374,6 +374,7 @@ function onEvent(ev) {
       break;
     }
     case 'done': {
+      app.doneViews.add(`${ev.layer}|${ev.view}`);
       const pl = byLayer(ev.layer);
       if (!pl) break;
       if ((pl.pending && pl.pending.view === ev.view) || (pl.view === ev.view && ev.view === 'live') || (!pl.emb && ev.view === app.summary?.default_view)) {
@@ -416,7 +417,8 @@ async function applyParams(p, layer) {
     for (const task of res.tasks) {
       const pl = app.plots.find((x) => x.layer === task.layer);
       if (!pl) continue;
-      if (task.state === 'done') { pl.pending = null; loadView(pl, res.view); }
+      // Done already, or finished between the request and this answer (its event came first).
+      if (task.state === 'done' || app.doneViews.has(`${task.layer}|${res.view}`)) { pl.pending = null; loadView(pl, res.view); }
       else if (!pl.pending || pl.pending.view !== res.view) pl.pending = { view: res.view, stage: 'queued', fraction: 0, overall: 0 };
     }
     params.setStatus(res.tasks.every((t) => t.state === 'done') ? 'ready' : 'computing…');
@@ -642,6 +644,7 @@ async function main() {
     return;
   }
   app.viewParams = {};
+  app.doneViews = new Set();
   app.bytes = { samples: 0, embeddings: {} };
   app.startedAt = performance.now();
   installTestHook(app, store, { positionOf, epochPair, currentPositions, pickAt, hoverAt, pickIndex, draw });
