@@ -19,9 +19,12 @@ PY=${NM_PYTHON:-$( [[ -x .venv/bin/python ]] && echo .venv/bin/python || echo py
 "$PY" -c 'import numpy' || { echo "needs numpy: pip install numpy (or set NM_PYTHON)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "needs /usr/bin/time: apt-get install time" >&2; exit 1; }
 
-echo "== building neuromapper (release)"
-cargo build --release -q -p neuromapper
-BIN=${CARGO_TARGET_DIR:-target}/release/neuromapper
+# NM_BENCH_PROFILE=test reuses the test build (opt-level 2, no LTO) instead of a release build.
+PROFILE=${NM_BENCH_PROFILE:-release}
+echo "== building neuromapper ($PROFILE profile)"
+cargo build --profile "$PROFILE" -q -p neuromapper
+case $PROFILE in dev | test) DIR=debug ;; *) DIR=$PROFILE ;; esac
+BIN=${CARGO_TARGET_DIR:-target}/$DIR/neuromapper
 mkdir -p "$WORK"
 
 # make_run ROOT LAYERS EPOCHS N D: a run whose layers hold 10 classes drifting apart over epochs

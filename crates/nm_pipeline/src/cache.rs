@@ -87,6 +87,12 @@ pub fn u32_from(b: &[u8]) -> Vec<u32> {
 #[derive(Clone, Copy)]
 pub struct Fnv(u64);
 
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
+    }
+}
+
 impl Fnv {
     pub fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)

@@ -548,25 +548,27 @@ impl LiveLayer {
         let last = self.epochs.last().copied();
         let new: Vec<u32> = run.epochs().iter().copied().filter(|e| !self.epochs.contains(e)).collect();
         let out_of_order = matches!((last, new.first()), (Some(l), Some(&f)) if f < l);
-        if self.aligned.is_none() || out_of_order {
-            self.params.validate(run)?;
-            self.samples = choose_samples(run, &self.params);
-            let epochs = run.epochs().to_vec();
-            let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
-            let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
-            self.aligned = Some(AlignedEmbedding::fit(&slices, &self.params.aligned_params(pre), ctl).map_err(from_umap)?);
-            self.epochs = epochs;
-        } else {
-            let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
-            let ap = self.params.aligned_params(pre);
-            for e in new {
-                if cancelled(ctl) {
-                    return Err(PipelineError::Cancelled);
+        match self.aligned.as_mut() {
+            Some(aligned) if !out_of_order => {
+                let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
+                let ap = self.params.aligned_params(pre);
+                for e in new {
+                    if cancelled(ctl) {
+                        return Err(PipelineError::Cancelled);
+                    }
+                    let slice = load_slice(run, &self.layer, e, &self.samples, &self.params, ctl)?;
+                    aligned.extend(&slice, &ap, ctl).map_err(from_umap)?;
+                    self.epochs.push(e);
                 }
-                let slice = load_slice(run, &self.layer, e, &self.samples, &self.params, ctl)?;
-                let aligned = self.aligned.as_mut().expect("fitted above");
-                aligned.extend(&slice, &ap, ctl).map_err(from_umap)?;
-                self.epochs.push(e);
+            }
+            _ => {
+                self.params.validate(run)?;
+                self.samples = choose_samples(run, &self.params);
+                let epochs = run.epochs().to_vec();
+                let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
+                let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
+                self.aligned = Some(AlignedEmbedding::fit(&slices, &self.params.aligned_params(pre), ctl).map_err(from_umap)?);
+                self.epochs = epochs;
             }
         }
         let aligned = self.aligned.as_ref().expect("fitted above");

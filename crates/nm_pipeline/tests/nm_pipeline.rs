@@ -118,6 +118,7 @@ fn sampling_is_stratified_and_deterministic() {
 
 /// Fraction of points whose nearest 2-D neighbour has the same label.
 fn neighbour_agreement(pos: &[f32], labels: &[u32]) -> f64 {
+    let n = labels.len();
     let mut agree = 0;
     for i in 0..n {
         let best = (0..n)

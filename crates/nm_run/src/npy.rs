@@ -281,7 +281,7 @@ pub fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
 pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len());
     let mut out = header_bytes(T::DESCR, shape);
-    out.reserve(data.len() * std::mem::size_of::<T>());
+    out.reserve(std::mem::size_of_val(data));
     for &x in data {
         x.put_le(&mut out);
     }

@@ -329,7 +329,7 @@ fn non_numeric_dtypes_are_errors() {
     for descr in ["<U10", "|O", "<c8", "|b1", "<i4"] {
         let root = scratch("dtype");
         write_run(&root);
-        write(&root, "epochs/0/a.npy", &npy((1, 0), descr, false, &[N, D], &vec![0u8; N * D * 8]));
+        write(&root, "epochs/0/a.npy", &npy((1, 0), descr, false, &[N, D], &[0u8; N * D * 8]));
         check_open_error(&root, "epochs/0/a.npy", &["float16, float32 or float64", "found"]);
     }
     let root = scratch("dtype_struct");

@@ -8,6 +8,7 @@
 //!   neighbour distance (of the point, or of all points when ρ_i = 0);
 //! * directed weights `w_ij = exp(-max(0, d_ij - ρ_i) / σ_i)` (self: 0);
 //! * fuzzy union `W = m·(A + Aᵀ - A∘Aᵀ) + (1 - m)·A∘Aᵀ` with m = set_op_mix_ratio.
+//!
 //! The layout then drops weights below `max(W) / n_epochs` ([`Graph::prune`]).
 
 use crate::knn::Knn;

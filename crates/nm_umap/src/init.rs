@@ -223,7 +223,7 @@ fn component_spectral(g: &Graph, vs: &[usize], dim: usize, seed: u64) -> Option<
     let mut q: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
     project_out(&mut q, &[&v0]);
     let nq = dot64(&q, &q).sqrt();
-    if !(nq > 0.0) {
+    if nq.is_nan() || nq <= 0.0 {
         return None;
     }
     q.iter_mut().for_each(|x| *x /= nq);
@@ -238,7 +238,7 @@ fn component_spectral(g: &Graph, vs: &[usize], dim: usize, seed: u64) -> Option<
         let refs: Vec<&[f64]> = std::iter::once(v0.as_slice()).chain(basis.iter().map(|b| b.as_slice())).collect();
         project_out(&mut r, &refs);
         let b = dot64(&r, &r).sqrt();
-        if s + 1 == steps || !(b > 1e-12) {
+        if s + 1 == steps || b.is_nan() || b <= 1e-12 {
             break;
         }
         beta.push(b);

@@ -120,10 +120,11 @@ fn finalize(x: &Matrix, k: usize, indices: &mut [u32], metric: Metric) -> Vec<f3
     dists
 }
 
-/// Exact k nearest neighbours (self included) by blocked matrix products. `k <= N`.
+/// Exact k nearest neighbours (self included) by blocked matrix products (k is capped at N).
 pub fn exact(data: &Matrix, k: usize, metric: Metric) -> Knn {
     let x = prepare(data, metric);
     let (n, d) = (x.n_rows, x.n_cols);
+    let k = k.min(n);
     let norms: Vec<f32> = x.data.par_chunks(d).map(|r| crate::linalg::dot(r, r)).collect();
     let mut indices = vec![0u32; n * k];
     indices.par_chunks_mut(EXACT_QUERY_BLOCK * k).enumerate().for_each(|(b, out_idx)| {
@@ -184,7 +185,11 @@ const NND_DELTA: f64 = 0.001;
 const NND_BATCH: usize = 4096;
 
 /// Approximate k nearest neighbours (self included) by NN-descent seeded from RP-tree leaves.
+/// Falls back to [`exact`] when k is not well below N.
 pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
+    if 2 * k >= data.n_rows {
+        return exact(data, k, metric);
+    }
     let x = prepare(data, metric);
     let (n, d) = (x.n_rows, x.n_cols);
     let row = |i: usize| &x.data[i * d..(i + 1) * d];
@@ -244,6 +249,7 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
     if debug {
         eprintln!("nn-descent init took {:?}", t_init.elapsed());
     }
+    let norms: Vec<f32> = x.data.par_chunks(d).map(|r| crate::linalg::dot(r, r)).collect();
     for round in 0..NND_MAX_ROUNDS {
         // Candidate lists: new and old neighbours, forward and reverse, sampled by a keyed priority.
         let (new_c, old_c) = build_candidates(&hi, &hnew, n, k, seed, round);
@@ -261,27 +267,13 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
         while b0 < n {
             let b1 = (b0 + NND_BATCH).min(n);
             let thresholds: Vec<f32> = (0..n).map(|i| hd[i * k + k - 1]).collect();
-            let updates: Vec<(u32, u32, f32)> = (b0..b1)
+            let updates: Vec<Update> = (b0..b1)
                 .into_par_iter()
-                .flat_map_iter(|v| {
-                    let (nv, ov) = (&new_c[v], &old_c[v]);
-                    let mut u = Vec::new();
-                    for (a, &p) in nv.iter().enumerate() {
-                        for &q in nv[a + 1..].iter().chain(ov.iter()) {
-                            if p == q {
-                                continue;
-                            }
-                            let dd = dist(p as usize, q as usize);
-                            if dd < thresholds[p as usize] {
-                                u.push((p, q, dd));
-                            }
-                            if dd < thresholds[q as usize] {
-                                u.push((q, p, dd));
-                            }
-                        }
-                    }
-                    u.into_iter()
-                })
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(buf, gram), v| local_join(&x, &norms, &new_c[v], &old_c[v], &thresholds, buf, gram),
+                )
+                .flatten_iter()
                 .collect();
             changed += apply_updates(updates, &mut hd, &mut hi, &mut hnew, k);
             b0 = b1;
@@ -295,6 +287,51 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
     }
     let distances = finalize(&x, k, &mut hi, metric);
     Knn { n_points: n, k, indices: hi, distances }
+}
+
+/// NN-descent's local join at one point: every pair (new, new) and (new, old) of its candidates
+/// is proposed to both ends when it beats their current worst. The candidates' rows are gathered
+/// and their dot products computed as one small matrix product (`|p-q|² = |p|² + |q|² - 2p·q`),
+/// which reads each row once instead of once per pair.
+fn local_join(
+    x: &Matrix,
+    norms: &[f32],
+    nv: &[u32],
+    ov: &[u32],
+    thresholds: &[f32],
+    buf: &mut Vec<f32>,
+    gram: &mut Vec<f32>,
+) -> Vec<Update> {
+    let (mn, m, d) = (nv.len(), nv.len() + ov.len(), x.n_cols);
+    if mn == 0 {
+        return Vec::new();
+    }
+    buf.clear();
+    for &c in nv.iter().chain(ov) {
+        buf.extend_from_slice(x.row(c as usize));
+    }
+    gram.clear();
+    gram.resize(mn * m, 0.0);
+    gemm_abt_acc(&buf[..mn * d], mn, buf, m, d, gram, m);
+    let cand = |t: usize| if t < mn { nv[t] } else { ov[t - mn] };
+    let mut u = Vec::new();
+    for a in 0..mn {
+        let p = nv[a];
+        for b in a + 1..m {
+            let q = cand(b);
+            if p == q {
+                continue;
+            }
+            let dd = (norms[p as usize] + norms[q as usize] - 2.0 * gram[a * m + b]).max(0.0);
+            if dd < thresholds[p as usize] {
+                u.push((p, q, dd));
+            }
+            if dd < thresholds[q as usize] {
+                u.push((q, p, dd));
+            }
+        }
+    }
+    u
 }
 
 #[inline]
@@ -316,6 +353,9 @@ fn push_flag(ds: &mut [f32], is: &mut [u32], fl: &mut [bool], d: f32, j: u32) ->
     true
 }
 
+/// A proposed heap insertion: (target point, candidate, squared distance).
+type Update = (u32, u32, f32);
+
 /// Apply (target, candidate, distance) updates in a canonical order; returns how many were inserted.
 fn apply_updates(mut updates: Vec<(u32, u32, f32)>, hd: &mut [f32], hi: &mut [u32], hnew: &mut [bool], k: usize) -> usize {
     updates.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)).then(a.1.cmp(&b.1)));
@@ -329,7 +369,7 @@ fn apply_updates(mut updates: Vec<(u32, u32, f32)>, hd: &mut [f32], hi: &mut [u3
     starts.push(updates.len());
     let runs: Vec<&[(u32, u32, f32)]> = starts.windows(2).map(|w| &updates[w[0]..w[1]]).collect();
     // Targets are distinct per run, so we can hand out disjoint rows.
-    let rows: Vec<(usize, &[(u32, u32, f32)])> = runs.iter().map(|r| (r[0].0 as usize, *r)).collect();
+    let rows: Vec<(usize, &[Update])> = runs.iter().map(|r| (r[0].0 as usize, *r)).collect();
     let hd_ptr = SendPtr(hd.as_mut_ptr());
     let hi_ptr = SendPtr(hi.as_mut_ptr());
     let hn_ptr = SendPtr(hnew.as_mut_ptr());

@@ -50,8 +50,20 @@
 //! random stream is keyed by (seed, stage, slice, epoch, vertex), the SGD reads other points from
 //! a snapshot taken at the start of each epoch (see [`layout`]), NN-descent applies its updates in
 //! a canonical order, and every float reduction runs in a fixed order.
+//!
 //! What it costs, measured with `cargo run --release -p nm_umap --example determinism_cost`
-//! (2 cores): DETERMINISM_COST_PLACEHOLDER
+//! (10,000 clustered points in 32-D, 500 epochs, 2-core machine shared with other jobs):
+//!
+//! | layout SGD                                   | CPU s | trust@15 |
+//! |----------------------------------------------|-------|----------|
+//! | snapshot per epoch (the engine), 2 threads   | 2.07  | 0.9660   |
+//! | snapshot per epoch, 1 thread (same bytes)    | 2.10  | 0.9660   |
+//! | live sequential (umap-learn's order)         | 2.08  | 0.9665   |
+//!
+//! So no measurable extra work (the snapshot is one N × d copy per epoch and no atomics or locks
+//! are needed), and a trustworthiness cost of about 0.0005 from reading other points up to one
+//! epoch stale. Elsewhere: NN-descent sorts its proposed updates before applying them (about 3%
+//! of its time in a profile), and the keyed random streams cost a hash per vertex per epoch.
 
 pub mod aligned;
 pub mod curve;

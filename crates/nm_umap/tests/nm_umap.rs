@@ -231,12 +231,12 @@ fn pca_matches_known_variance_directions() {
     }
     let x = Matrix::new(n, d, data).unwrap();
     let p = pca_blocks(&mut nm_umap::pca::MatrixRows(&x), 3, 0, &Control::default()).unwrap();
-    for c in 0..3 {
+    for (c, &sd_true) in sds.iter().enumerate() {
         let col: Vec<f64> = (0..n).map(|i| p.data[i * 3 + c] as f64).collect();
         let mean = col.iter().sum::<f64>() / n as f64;
         let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
         assert!(mean.abs() < 1e-3 * sd.max(1.0), "component {c} not centred: {mean}");
-        assert!(sd > 0.7 * sds[c] && sd < 1.3 * sds[c], "component {c}: sd {sd}");
+        assert!(sd > 0.7 * sd_true && sd < 1.3 * sd_true, "component {c}: sd {sd}");
     }
     check_err(pca_blocks(&mut nm_umap::pca::MatrixRows(&x), 0, 0, &Control::default()), "k");
 }
@@ -350,4 +350,41 @@ fn pca_and_random_inits_also_embed_well() {
         let t = trustworthiness(&x, &y, 15);
         assert!(t > 0.93, "{init:?}: {t}");
     }
+}
+
+#[test]
+fn spectral_init_lays_disconnected_components_apart() {
+    // Two clusters 1000 units apart: with 5 neighbours the graph has two components.
+    let (mut x, labels) = clusters(200, 4, 2, 0.0, 15);
+    for (i, r) in x.data.chunks_mut(4).enumerate() {
+        if labels[i] == 1 {
+            r[0] += 1000.0;
+        }
+    }
+    let p = UmapParams { n_neighbors: 5, ..UmapParams::default() }.validate(200).unwrap();
+    let knn = nm_umap::knn::exact(&x, 5, Metric::Euclidean);
+    let g = nm_umap::fuzzy::fuzzy_simplicial_set(&knn, 1.0, 1.0);
+    assert_eq!(nm_umap::init::connected_components(&g).1, 2);
+    let y = nm_umap::init::initial_layout(&x, &g, 2, Init::Spectral, p.seed);
+    // Bounding boxes of the two components do not overlap on at least one axis.
+    let bbox = |c: usize| {
+        let mut b = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+        for i in (0..200).filter(|&i| labels[i] == c) {
+            b[0] = b[0].min(y.data[2 * i]);
+            b[1] = b[1].max(y.data[2 * i]);
+            b[2] = b[2].min(y.data[2 * i + 1]);
+            b[3] = b[3].max(y.data[2 * i + 1]);
+        }
+        b
+    };
+    let (a, b) = (bbox(0), bbox(1));
+    assert!(a[1] < b[0] || b[1] < a[0] || a[3] < b[2] || b[3] < a[2], "{a:?} vs {b:?}");
+}
+
+#[test]
+fn default_epochs_follow_umap_learn() {
+    assert_eq!(UmapParams::default().validate(10_000).unwrap().n_epochs, 500);
+    assert_eq!(UmapParams::default().validate(10_001).unwrap().n_epochs, 200);
+    assert_eq!(AlignedParams::default().validate(500).unwrap().n_epochs, 200);
+    assert_eq!(quick(7).validate(500).unwrap().n_epochs, 7);
 }
