@@ -41,7 +41,8 @@ def score_sub(run_dir, layer, emb):
 
 
 def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    width = int(spec.split(".")[0]) if spec[0].isdigit() else 0
+    return "-".rjust(width) if v is None else format(v, spec)
 
 
 def main():

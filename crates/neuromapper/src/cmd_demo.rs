@@ -1,8 +1,52 @@
-//! `neuromapper demo` (SKELETON: to be implemented).
+//! `neuromapper demo`: trains a small ResNet on generated shapes and shows it learning, live,
+//! in the browser. The viewer opens as soon as epoch 0 (the untrained network) is captured;
+//! every later epoch is embedded incrementally and pushed to the page.
+
+use std::path::PathBuf;
+
+use nm_train::train::{DataSource, Scenario};
+
+use crate::cmd_train::{prepare_out_dir, train_and_serve, TrainArgs};
+use crate::params::init_threads;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run folder (default: neuromapper-demo in the system's temp folder; a previous demo
+    /// run there is replaced)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Port to listen on (default 8765, or a free one)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to bind (127.0.0.1 keeps the viewer on this machine)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Do not open a browser (the URL is printed)
+    #[arg(long)]
+    pub no_open: bool,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`demo` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    init_threads(args.train.threads)?;
+    let config = args.train.to_config(DataSource::Shapes, Scenario::Normal).check()?;
+    let (out, replace) = match &args.out {
+        Some(o) => (o.clone(), false),
+        None => (std::env::temp_dir().join("neuromapper-demo"), true),
+    };
+    prepare_out_dir(&out, replace)?;
+    eprintln!(
+        "neuromapper demo: training a ResNet (width {}) on generated shapes for {} epochs into {}",
+        config.width,
+        config.epochs,
+        out.display()
+    );
+    let live = nm_server::ServeOptions {
+        host: args.host.clone(),
+        port: args.port,
+        open_browser: !args.no_open,
+        live: true,
+    };
+    train_and_serve(&config, &out, Some(live))
 }

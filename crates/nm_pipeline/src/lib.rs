@@ -50,8 +50,12 @@ const CACHE_EXT: &str = "nmc";
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Sampling {
+    /// Every sample of the run.
     All,
+    /// This many in total, split over classes in proportion to their sizes (largest remainder);
+    /// a total at or above the run's size means all samples.
     Total(usize),
+    /// This many of each class (all of a smaller class): the NeuroMapper paper's "sample size".
     PerClass(usize),
 }
 

@@ -205,6 +205,21 @@ pub struct TrainSummary {
     pub data_secs: f64,
 }
 
+/// `resnet-w<width>-<data>[-<scenario>]`, e.g. `resnet-w16-shapes`.
+pub fn default_run_name(config: &TrainConfig) -> String {
+    let data = match &config.data {
+        DataSource::Shapes => "shapes",
+        DataSource::Cifar10(_) => "cifar10",
+        DataSource::Mnist(_) => "mnist",
+    };
+    let scenario = match config.scenario {
+        Scenario::Normal => "",
+        Scenario::Overfit => "-overfit",
+        Scenario::Underfit => "-underfit",
+    };
+    format!("resnet-w{}-{data}{scenario}", config.width)
+}
+
 /// Loads `(train, capture)` for a checked config.
 pub fn load_data(config: &TrainConfig) -> Result<(Dataset, Dataset), TrainError> {
     let per_class = config.capture_per_class;
@@ -267,7 +282,7 @@ fn batch_tensors(d: &Dataset, idx: &[usize], stats: &ChannelStats, device: &Devi
 fn floats(t: Tensor<2>) -> Result<Vec<f32>, TrainError> {
     t.into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| TrainError::Other(format!("reading a tensor back: {e:?}")))
 }
 
@@ -348,7 +363,9 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
         width: config.width,
         blocks_per_stage: config.blocks_per_stage,
     };
-    let spatial = |k: usize| (train_set.height >> k, train_set.width >> k); // k = 0..3
+    // Stage k (0-based) sees the input halved k times, rounding up (3×3 convs, padding 1, stride 2).
+    let halve = |x: usize, k: usize| (0..k).fold(x, |x, _| x.div_ceil(2));
+    let spatial = |k: usize| (halve(train_set.height, k), halve(train_set.width, k));
     let layers: Vec<(String, usize)> = STAGE_NAMES
         .iter()
         .zip(model_config.stage_channels())
@@ -359,19 +376,7 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
         })
         .collect();
 
-    let name = config.name.clone().unwrap_or_else(|| {
-        let data = match &config.data {
-            DataSource::Shapes => "shapes",
-            DataSource::Cifar10(_) => "cifar10",
-            DataSource::Mnist(_) => "mnist",
-        };
-        let scenario = match config.scenario {
-            Scenario::Normal => "",
-            Scenario::Overfit => "-overfit",
-            Scenario::Underfit => "-underfit",
-        };
-        format!("resnet-w{}-{data}{scenario}", config.width)
-    });
+    let name = config.name.clone().unwrap_or_else(|| default_run_name(&config));
     let manifest = Manifest {
         name: Some(name),
         ..Manifest::new(Some(classes.clone()), Some(STAGE_NAMES.iter().map(|s| s.to_string()).collect()))
@@ -402,7 +407,7 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
 
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut timings: Vec<EpochTiming> = Vec::new();
-    let mut record = |epoch: u32,
+    let record = |epoch: u32,
                       model: &ResNet,
                       train_secs: f64,
                       train_acc: Option<f32>,
