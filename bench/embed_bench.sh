@@ -5,6 +5,8 @@
 #   3. the NeuroMapper paper's workload: 4 layers x 40 epochs x 10,000 samples, pre-embedded to
 #      50 dims                                                    report the time (goal <= 10 min)
 # Each is timed from a cold cache (RUN/.neuromapper removed), then once more to show the cache hit.
+# CPU time (user + system) is printed beside the wall time, and the load average after each run:
+# on a busy machine the wall time overstates what 2 free cores would take.
 #
 #   bench/embed_bench.sh [WORKDIR] [which...]     which: wide512 huge paper (default: all three)
 #
@@ -70,10 +72,12 @@ measure() {
   rm -rf "$run/.neuromapper"
   for pass in cold cached; do
     /usr/bin/time -v -o "$WORK/$name.$pass.time" "$BIN" embed "$run" "$@" > "$WORK/$name.$pass.out" 2> "$WORK/$name.$pass.err"
-    local wall rss
+    local wall rss cpu
     wall=$(grep 'Elapsed (wall clock)' "$WORK/$name.$pass.time" | awk '{print $NF}')
-    rss=$(grep 'Maximum resident set size' "$WORK/$name.$pass.time" | awk '{print $NF}')
-    printf '%-8s %-7s wall %-9s peak RSS %6s MiB   (%s)\n' "$name" "$pass" "$wall" "$(awk -v k="$rss" 'BEGIN{printf "%.0f", k/1024}')" "$(tail -1 "$WORK/$name.$pass.out")"
+    rss=$(grep 'Maximum resident set size' "$WORK/$name.$pass.time" | awk '{printf "%.0f", $NF / 1024}')
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$WORK/$name.$pass.time")
+    printf '%-8s %-7s wall %-9s cpu %7s s  peak RSS %6s MiB  load %s  (%s)\n' "$name" "$pass" "$wall" "$cpu" "$rss" \
+      "$(cut -d' ' -f1 /proc/loadavg)" "$(tail -1 "$WORK/$name.$pass.out")"
   done
 }
 

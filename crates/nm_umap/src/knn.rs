@@ -4,10 +4,13 @@
 //!   `|x - y|² = |x|² + |y|² - 2 x·y`, on centred data (cosine: on unit rows, where
 //!   `1 - cos = |x - y|² / 2`); the k winners' distances are then recomputed directly, so
 //!   the cancellation in that formula never reaches the fuzzy graph. O(N² D), for N up to ~10k.
-//! * [`nn_descent`]: NN-descent (Dong, Moses and Li, 2011), started from random-projection-tree
-//!   leaves as in pynndescent. Each round joins every point's new and old candidates; the proposed
-//!   updates are collected per fixed chunk of points and applied in a canonical order, so the graph
-//!   does not depend on the number of threads.
+//! * [`nn_descent`]: NN-descent (Dong, Moses and Li, 2011), started from the leaves of random
+//!   projection trees as in pynndescent (split on a 64-D Gaussian sketch of the data, which is
+//!   cheaper to walk; every distance is then taken in the full space). Each round joins every
+//!   point's new and old candidates (at most 12 each), their dot products computed as one small
+//!   matrix product; the proposed updates are collected per fixed batch of points and applied in a
+//!   canonical order, so the graph does not depend on the number of threads. Recall@15 against
+//!   [`exact`] is tested at >= 0.95 on 20,000 points.
 //!
 //! As in umap-learn, every point's list starts with the point itself at distance 0, so
 //! `n_neighbors = 15` means self plus 14 others.
@@ -204,31 +207,21 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
         hi[i * k] = i as u32;
     }
 
-    let t_init = std::time::Instant::now();
     // Seed from the leaves of random projection trees: every pair within a leaf is a candidate.
-    let forest: Vec<Vec<Vec<u32>>> = (0..RP_TREES as u64).into_par_iter().map(|t| rp_tree_leaves(&x, seed, t)).collect();
-    if std::env::var_os("NM_UMAP_DEBUG").is_some() {
-        eprintln!("forest built at {:?}", t_init.elapsed());
-    }
+    // Trees split on a random sketch of the data (Johnson-Lindenstrauss): cheaper to walk, and
+    // only the starting candidates depend on it; all distances below are in the full space.
+    let sketch = rp_sketch(&x, seed);
+    let forest: Vec<Vec<Vec<u32>>> = (0..RP_TREES as u64).into_par_iter().map(|t| rp_tree_leaves(&sketch, seed, t)).collect();
+    let norms: Vec<f32> = x.data.par_chunks(d).map(|r| crate::linalg::dot(r, r)).collect();
+    let no_threshold = vec![f32::INFINITY; n];
     for leaves in forest {
-        let updates: Vec<Vec<(u32, u32, f32)>> = leaves
+        // Every pair within a leaf is a candidate.
+        let updates: Vec<Update> = leaves
             .par_iter()
-            .map(|leaf| {
-                let mut u = Vec::with_capacity(leaf.len() * leaf.len());
-                for (a, &p) in leaf.iter().enumerate() {
-                    for &q in &leaf[a + 1..] {
-                        let dd = dist(p as usize, q as usize);
-                        u.push((p, q, dd));
-                        u.push((q, p, dd));
-                    }
-                }
-                u
-            })
+            .map_init(|| (Vec::new(), Vec::new()), |(buf, gram), leaf| local_join(&x, &norms, leaf, &[], &no_threshold, buf, gram))
+            .flatten_iter()
             .collect();
-        apply_updates(updates.into_iter().flatten().collect(), &mut hd, &mut hi, &mut hnew, k);
-    }
-    if std::env::var_os("NM_UMAP_DEBUG").is_some() {
-        eprintln!("trees done at {:?}", t_init.elapsed());
+        apply_updates(updates, &mut hd, &mut hi, &mut hnew, k);
     }
     // Fill lists still short (tiny leaves) with random points.
     for i in 0..n {
@@ -244,12 +237,6 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
         }
     }
 
-    let debug = std::env::var_os("NM_UMAP_DEBUG").is_some();
-    let t0 = std::time::Instant::now();
-    if debug {
-        eprintln!("nn-descent init took {:?}", t_init.elapsed());
-    }
-    let norms: Vec<f32> = x.data.par_chunks(d).map(|r| crate::linalg::dot(r, r)).collect();
     for round in 0..NND_MAX_ROUNDS {
         // Candidate lists: new and old neighbours, forward and reverse, sampled by a keyed priority.
         let (new_c, old_c) = build_candidates(&hi, &hnew, n, k, seed, round);
@@ -277,9 +264,6 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
                 .collect();
             changed += apply_updates(updates, &mut hd, &mut hi, &mut hnew, k);
             b0 = b1;
-        }
-        if debug {
-            eprintln!("nn-descent round {round}: {changed} updates at {:?}", t0.elapsed());
         }
         if (changed as f64) < NND_DELTA * (n * k) as f64 {
             break;
@@ -422,6 +406,25 @@ fn build_candidates(hi: &[u32], hnew: &[bool], n: usize, k: usize, seed: u64, ro
         }
     }
     (new_c, old_c)
+}
+
+/// Dimensions of the random sketch the projection trees split on.
+const RP_SKETCH_DIMS: usize = 64;
+
+/// `x · R` for a Gaussian R [D, RP_SKETCH_DIMS] (or x itself when D is small already).
+fn rp_sketch(x: &Matrix, seed: u64) -> Matrix {
+    if x.n_cols <= RP_SKETCH_DIMS {
+        return x.clone();
+    }
+    let r: Vec<f32> = (0..RP_SKETCH_DIMS)
+        .flat_map(|j| {
+            let mut rng = Rng::keyed(seed, &[0xA4, j as u64]);
+            (0..x.n_cols).map(move |_| rng.normal() as f32)
+        })
+        .collect();
+    let mut out = vec![0f32; x.n_rows * RP_SKETCH_DIMS];
+    crate::linalg::gemm_abt(&x.data, x.n_rows, &r, RP_SKETCH_DIMS, x.n_cols, &mut out);
+    Matrix { n_rows: x.n_rows, n_cols: RP_SKETCH_DIMS, data: out }
 }
 
 /// Leaves of one random projection tree: split by the hyperplane equidistant from two random

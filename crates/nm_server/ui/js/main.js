@@ -349,7 +349,12 @@ function syncPlots() {
   params.setParams(s.default_params);
   layout();
   updateLegend();
-  for (const pl of app.plots) loadView(pl, s.default_view);
+  for (const pl of app.plots) if (viewReady(pl.layer, s.default_view)) loadView(pl, s.default_view);
+}
+
+/** Whether the server has view `key` of `layer` (per the last summary, or a `done` event since). */
+function viewReady(layer, key) {
+  return app.doneViews.has(`${layer}|${key}`) || app.summary.views.some((v) => v.key === key && v.layers.includes(layer));
 }
 
 function updateLegend() {
@@ -675,7 +680,7 @@ async function main() {
   }
   layout();
   updateLegend();
-  await Promise.all(app.plots.map((pl) => loadView(pl, s.default_view)));
+  await Promise.all(app.plots.filter((pl) => viewReady(pl.layer, s.default_view)).map((pl) => loadView(pl, s.default_view)));
   app.started = true;
   syncPlots();
   new ResizeObserver(() => layout()).observe($('#plots'));

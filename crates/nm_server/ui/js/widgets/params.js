@@ -56,5 +56,5 @@ export function createParamsMenu(root, { onApply }) {
 export function describeParams(p) {
   if (!p) return '';
   const s = p.sampling === 'All' ? '' : p.sampling.Total != null ? `, n=${p.sampling.Total}` : `, ${p.sampling.PerClass}/class`;
-  return `k=${p.n_neighbors}, d=${p.min_dist}${p.metric === 'euclidean' ? '' : ', ' + p.metric}${s}`;
+  return `k=${p.n_neighbors}, d=${+Number(p.min_dist).toPrecision(3)}${p.metric === 'euclidean' ? '' : ', ' + p.metric}${s}`;
 }
