@@ -47,6 +47,7 @@ async function launch() {
   });
 }
 
+const PLAY_MS = 10000;
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const mb = (b) => (b / 1e6).toFixed(2);
 
@@ -55,15 +56,13 @@ async function firstFrame(browser, url, runs = 5) {
   let bytes = 0;
   for (let r = 0; r < runs; r++) {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    let wire = 0;
-    page.on('response', async (res) => { try { wire += (await res.body()).length; } catch (_) { /* redirects */ } });
     const t0 = Date.now();
     await page.goto(url);
     await page.waitForFunction(() => window.__nm && window.__nm.ready && window.__nm.timing().firstFrameAt, null, { timeout: 60000 });
     const nav = await page.evaluate(() => window.__nm.timing().firstFrameAt); // ms since navigation start
     times.push(nav);
-    await page.waitForTimeout(200);
-    bytes = wire;
+    bytes = await page.evaluate(() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+      .reduce((a, e) => a + (e.encodedBodySize || 0), 0));
     void t0;
     await page.close();
   }
@@ -75,7 +74,7 @@ async function animate(browser, url) {
   await page.goto(url);
   await page.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: 120000 });
   await page.evaluate(() => window.__nm.play());
-  await page.waitForTimeout(4000);
+  await page.waitForTimeout(PLAY_MS);
   const frames = await page.evaluate(() => window.__nm.frameTimes());
   await page.evaluate(() => window.__nm.stop());
   // Draw cost alone (CPU side + GPU finish), forced: 30 frames at varying blend.
@@ -85,7 +84,7 @@ async function animate(browser, url) {
       const t0 = performance.now();
       window.__nm.setT(i / 29 * (window.__nm.epochs().length - 1));
       const gl = document.querySelector('#gl').getContext('webgl2');
-      gl.finish();
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4)); // waits for the GPU
       ts.push(performance.now() - t0);
     }
     return ts;
@@ -93,7 +92,7 @@ async function animate(browser, url) {
   const pick = await page.evaluate(() => { window.__nm.setT(1.5); return window.__nm.benchPick(0, 500); });
   const pickSettled = await page.evaluate(() => { window.__nm.setT(2); window.__nm.benchPick(0, 1); return window.__nm.benchPick(0, 1000); });
   await page.close();
-  return { frameMs: median(frames.slice(5)), frames: frames.length, drawMs: median(draw), pick, pickSettled };
+  return { frameMs: median(frames.length > 3 ? frames.slice(2) : frames) ?? NaN, frames: frames.length, drawMs: median(draw), pick, pickSettled };
 }
 
 const browser = await launch();
@@ -109,7 +108,7 @@ try {
   try {
     const a = await animate(browser, big.url);
     console.log(`animating 4 plots x 250,000 points (SwiftShader): median frame interval ${a.frameMs.toFixed(1)} ms ` +
-      `(${(1000 / a.frameMs).toFixed(1)} fps, ${a.frames} frames in 4 s); forced draw + gl.finish median ${a.drawMs.toFixed(1)} ms`);
+      `(${(1000 / a.frameMs).toFixed(1)} fps, ${a.frames} frames in ${PLAY_MS / 1000} s); forced draw + readPixels median ${a.drawMs.toFixed(1)} ms`);
     console.log(`hover pick at 250,000 points: index build ${a.pick.buildMs.toFixed(1)} ms (once per epoch/blend change), ` +
       `query ${(a.pickSettled.queryMs * 1000).toFixed(0)} µs median-of-1000 mean (${a.pickSettled.hits}/${a.pickSettled.queries} hits)`);
   } finally { big.stop(); }

@@ -29,19 +29,19 @@ pub const SIZE: usize = 32;
 pub const CLASSES: [&str; 10] =
     ["disk", "ring", "crescent", "square", "diamond", "triangle", "plus", "bars", "six", "nine"];
 /// Shape radius range in pixels (the shape spans about twice this).
-pub const RADIUS_PX: (f32, f32) = (5.0, 11.0);
+pub const RADIUS_PX: (f32, f32) = (7.0, 12.0);
 /// Largest rotation of the square, in degrees (the diamond sits at 45° ± this).
 pub const SQUARE_MAX_TURN_DEG: f32 = 25.0;
 /// Largest rotation of the six and nine glyphs and the bars, in degrees.
 pub const GLYPH_MAX_TURN_DEG: f32 = 35.0;
 /// Most clutter strokes and blobs per image.
-pub const CLUTTER_MAX: usize = 5;
+pub const CLUTTER_MAX: usize = 3;
 /// Standard deviation of the additive Gaussian noise, in 0..255 units.
-pub const NOISE_STD: f32 = 14.0;
+pub const NOISE_STD: f32 = 8.0;
 /// Sub-samples per pixel side for anti-aliasing.
 pub const SUPERSAMPLE: usize = 3;
 /// Smallest colour distance (Euclidean, 0..1 RGB) between shape and background.
-pub const MIN_CONTRAST: f32 = 0.35;
+pub const MIN_CONTRAST: f32 = 0.5;
 
 /// Which independent stream of images to draw from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

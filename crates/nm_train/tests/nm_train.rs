@@ -143,7 +143,7 @@ fn mnist_reader_rejects_garbled_files() {
     check_err(load_mnist(&dir), &["train-images-idx3-ubyte", "is missing"]);
     write_mnist(&dir, 4, 4);
     // Wrong magic (a label file where images belong).
-    std::fs::write(dir.join("train-images-idx3-ubyte"), idx_labels(&[1, 2])).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), idx_labels(&[1; 20])).unwrap();
     check_err(load_mnist(&dir), &["train-images-idx3-ubyte", "magic", "0x00000803"]);
     // gzip left compressed.
     std::fs::write(dir.join("train-images-idx3-ubyte"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
