@@ -1,4 +1,21 @@
-//! nm_train (work in progress)
+//! Trains a small ResNet on the CPU (burn 0.22, `flex` backend) and captures its four stages
+//! into a neuromapper run after every epoch, so the run can be watched while it grows.
+//!
+//! - [`shapes`]: the demo's generated dataset (10 classes of shapes and glyphs, 32×32 RGB).
+//! - [`readers`]: CIFAR-10 (binary version) and MNIST (IDX) from disk.
+//! - [`model`]: stem, four stages of basic residual blocks (batch norm + ReLU), pooling, head.
+//! - [`train`]: the loop; each epoch (0 = untrained) writes `epochs/<e>/stage1..4.npy`
+//!   (`[N, D]`, each stage average-pooled to at most G×G cells), `predictions.npy` and
+//!   `metrics.json` through [`nm_run::RunWriter`], then tells the [`Observer`].
+//!
+//! ```no_run
+//! # fn main() -> Result<(), nm_train::TrainError> {
+//! let config = nm_train::TrainConfig { epochs: 2, ..Default::default() };
+//! let summary = nm_train::train(&config, std::path::Path::new("runs/demo"), &mut nm_train::train::Silent)?;
+//! assert_eq!(summary.metrics.len(), 3); // epochs 0, 1, 2
+//! # Ok(()) }
+//! ```
+
 pub mod data;
 pub mod error;
 pub mod model;
