@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# The one test command. Installs what the tests need when it is missing (Debian's chromium and
-# chromium-driver, numpy for the run-format interop test, playwright-core for the browser tests),
+# The one test command. Installs what the tests need when it is missing (Debian's chromium for the
+# browser tests, driven by playwright-core; numpy for the run-format interop test, playwright-core for the browser tests),
 # then runs the Rust tests of every crate and the browser tests against the built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "== installing ${need_apt[*]}"

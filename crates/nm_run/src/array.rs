@@ -282,6 +282,16 @@ impl LayerReader {
         Ok(LayerReader { desc: desc.clone(), file, n, d, fortran_cols, buf: Vec::new() })
     }
 
+    /// Opens a standalone 2-D (or higher, flattened per row) float `.npy` file for streaming,
+    /// outside any run: benchmarks and tools feed big matrices to the engine this way.
+    pub fn open_npy(path: &Path) -> Result<LayerReader, RunError> {
+        let desc = crate::npy::read_header(path)?;
+        if !desc.dtype.is_float() || desc.shape.is_empty() {
+            return Err(RunError::invalid(path, format!("expected a float array [N, ...], found {}", desc.dtype.describe())));
+        }
+        LayerReader::open(&desc)
+    }
+
     /// N: samples.
     pub fn n_rows(&self) -> usize {
         self.n

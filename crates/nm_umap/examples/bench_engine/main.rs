@@ -12,25 +12,39 @@
 //! Every mode prints one line with the wall time of the computation (file reading excluded,
 //! except for pca, which streams).
 
-mod npy;
-
 use nm_umap::{fit, pca_blocks, AlignedEmbedding, AlignedParams, Control, Matrix, UmapParams};
 use std::time::Instant;
 
-fn epochs(run: &str) -> Vec<String> {
-    let mut e: Vec<String> = std::fs::read_dir(format!("{run}/epochs"))
-        .unwrap_or_else(|e| panic!("cannot list {run}/epochs: {e}"))
-        .filter_map(|d| d.ok())
-        .filter(|d| d.path().is_dir())
-        .map(|d| d.file_name().to_string_lossy().to_string())
-        .collect();
-    e.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
-    e
+/// The run's epochs of `layer` as matrices, read (and validated) by nm_run.
+fn load_run(run: &str, layer: &str, first_only: bool) -> Vec<Matrix> {
+    let run = nm_run::Run::open(std::path::Path::new(run)).unwrap_or_else(|e| panic!("{e}"));
+    let epochs = if first_only { &run.epochs()[..1] } else { run.epochs() };
+    epochs
+        .iter()
+        .map(|&e| {
+            let (d, data) = run.read_layer(layer, e).unwrap_or_else(|e| panic!("{e}"));
+            Matrix::new(run.n_samples(), d, data).expect("shape")
+        })
+        .collect()
 }
 
-fn load(path: &str) -> Matrix {
-    let (r, c, data) = npy::read_matrix(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    Matrix::new(r, c, data).expect("shape")
+/// Adapts nm_run's streaming reader to the engine's `RowBlocks`.
+struct NpyRows(nm_run::LayerReader);
+
+impl nm_umap::RowBlocks for NpyRows {
+    fn n_rows(&self) -> usize {
+        self.0.n_rows()
+    }
+    fn n_cols(&self) -> usize {
+        self.0.n_cols()
+    }
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String> {
+        self.0.read_rows(start, n, out).map_err(|e| e.to_string())
+    }
+}
+
+fn write_f32(path: &str, shape: &[usize], data: &[f32]) {
+    nm_run::npy::write(std::path::Path::new(path), shape, data).unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -63,9 +77,7 @@ fn main() {
     match mode {
         "aligned" | "single" => {
             let (run, layer, out) = (&args[2], &args[3], &args[4]);
-            let eps = epochs(run);
-            let eps = if mode == "single" { eps[..1].to_vec() } else { eps };
-            let xs: Vec<Matrix> = eps.iter().map(|e| load(&format!("{run}/epochs/{e}/{layer}.npy"))).collect();
+            let xs = load_run(run, layer, mode == "single");
             let (n, d) = (xs[0].n_rows, xs[0].n_cols);
             let t0 = Instant::now();
             // NM_BENCH_VERBOSE=1 prints when each stage finishes.
@@ -87,18 +99,19 @@ fn main() {
             };
             let secs = t0.elapsed().as_secs_f64();
             let flat: Vec<f32> = embs.iter().flat_map(|m| m.data.iter().copied()).collect();
-            npy::write_f32(out, &[embs.len(), n, embs[0].n_cols], &flat).expect("write output");
+            write_f32(out, &[embs.len(), n, embs[0].n_cols], &flat);
             println!("nm_umap {mode}: {} epochs x {n} points x {d} dims: {secs:.2} s", embs.len());
         }
         "pca" => {
             let (path, k) = (&args[2], args[3].parse::<usize>().expect("K"));
-            let mut src = npy::NpyRows::open(path).unwrap_or_else(|e| panic!("{e}"));
+            let reader = nm_run::LayerReader::open_npy(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+            let mut src = NpyRows(reader);
             let (n, d) = (nm_umap::RowBlocks::n_rows(&src), nm_umap::RowBlocks::n_cols(&src));
             let t0 = Instant::now();
             let y = pca_blocks(&mut src, k, 0, &Control::default()).unwrap_or_else(|e| panic!("{e}"));
             let secs = t0.elapsed().as_secs_f64();
             if let Some(out) = args.get(4) {
-                npy::write_f32(out, &[y.n_rows, y.n_cols], &y.data).expect("write output");
+                write_f32(out, &[y.n_rows, y.n_cols], &y.data);
             }
             println!("nm_umap pca: {n} x {d} -> {k}: {secs:.2} s, peak RSS {:.0} MiB", peak_rss_mib());
         }
