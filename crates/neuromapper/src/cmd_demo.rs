@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use nm_train::train::{DataSource, Scenario};
 
+use crate::cmd_serve::ServerFlags;
 use crate::cmd_train::{prepare_out_dir, train_and_serve, TrainArgs};
 use crate::params::init_threads;
 
@@ -15,15 +16,8 @@ pub struct Args {
     /// run there is replaced)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Port to listen on (default 8765, or a free one)
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Address to bind (127.0.0.1 keeps the viewer on this machine)
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Do not open a browser (the URL is printed)
-    #[arg(long)]
-    pub no_open: bool,
+    #[command(flatten)]
+    pub server: ServerFlags,
     #[command(flatten)]
     pub train: TrainArgs,
 }
@@ -42,11 +36,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.epochs,
         out.display()
     );
-    let live = nm_server::ServeOptions {
-        host: args.host.clone(),
-        port: args.port,
-        open_browser: !args.no_open,
-        live: true,
-    };
+    let live = args.server.options(true);
     train_and_serve(&config, &out, Some(live))
 }

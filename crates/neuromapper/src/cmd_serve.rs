@@ -6,20 +6,32 @@ use std::path::PathBuf;
 pub struct Args {
     /// The run folder (with neuromapper.json).
     pub run: PathBuf,
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+/// Where and how to serve the viewer; shared by `serve` and `demo`.
+#[derive(clap::Args)]
+pub struct ServerFlags {
     /// Port to listen on (default 8765; a free one is picked, and said, when it is taken; 0: any).
     #[arg(long)]
     pub port: Option<u16>,
     /// Address to bind; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 exposes it to the network.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Do not open a browser.
+    /// Do not open a browser (the URL is printed).
     #[arg(long)]
     pub no_open: bool,
 }
 
+impl ServerFlags {
+    pub fn options(&self, live: bool) -> nm_server::ServeOptions {
+        nm_server::ServeOptions { host: self.host.clone(), port: self.port, open_browser: !self.no_open, live }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let opts = nm_server::ServeOptions { host: args.host, port: args.port, open_browser: !args.no_open, live: false };
-    let server = nm_server::start(args.run, opts)?;
+    let server = nm_server::start(args.run, args.server.options(false))?;
     println!("{}", server.url());
     server.wait()
 }
