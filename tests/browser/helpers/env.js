@@ -25,9 +25,9 @@ export function startServer(args, { bin = findBinary(), timeoutMs = 30000 } = {}
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     const timer = setTimeout(() => { proc.kill(); reject(new Error(`server did not print its URL in time\n${out}\n${err}`)); }, timeoutMs);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/[^\s]+\//);
+    // `serve` prints its URL on stdout; `train --serve` and `demo` say it on stderr.
+    const check = () => {
+      const m = (out + err).match(/http:\/\/[^\s]+\//);
       if (m) {
         clearTimeout(timer);
         resolvePromise({
@@ -35,9 +35,10 @@ export function startServer(args, { bin = findBinary(), timeoutMs = 30000 } = {}
           stop: () => new Promise((r) => { if (proc.exitCode != null) return r(); proc.once('exit', r); proc.kill('SIGTERM'); }),
         });
       }
-    });
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.on('exit', (code) => { clearTimeout(timer); if (!out.match(/http:\/\//)) reject(new Error(`server exited (${code})\n${err}`)); });
+    };
+    proc.stdout.on('data', (d) => { out += d; check(); });
+    proc.stderr.on('data', (d) => { err += d; check(); });
+    proc.on('exit', (code) => { clearTimeout(timer); if (!(out + err).match(/http:\/\//)) reject(new Error(`server exited (${code})\n${err}`)); });
   });
 }
 
