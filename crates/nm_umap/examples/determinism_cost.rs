@@ -9,20 +9,9 @@ use nm_umap::layout::{optimize_with, EpochReads, SliceSpec};
 use nm_umap::{fuzzy, init, knn, trustworthiness, Control, Matrix, Metric, UmapParams};
 use std::time::Instant;
 
-struct Gen(u64);
-impl Gen {
-    fn u(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn n(&mut self) -> f64 {
-        let (a, b) = (1.0 - self.u(), self.u());
-        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-    }
-}
+#[path = "../tests/support/gen.rs"]
+mod gen;
+use gen::Gen;
 
 fn cpu_secs() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
