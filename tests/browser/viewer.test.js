@@ -134,6 +134,25 @@ test('toggling a class hides its points; solo and all work', async () => {
   assert.equal(await page.evaluate(() => window.__nm.visibleCount(0)), run.n);
 });
 
+test('colour by correct / incorrect: the legend\'s key counts right and wrong at the shown epoch', async () => {
+  // makeRun predicts sample i wrongly at epoch index ei when i % (ei + 2) == 1.
+  const wrongAt = (ei) => Array.from({ length: run.n }, (_, i) => i).filter((i) => i % (ei + 2) === 1).length;
+  await page.locator('#legend select.colorby').selectOption('correct');
+  for (const ei of [0, run.epochs.length - 1]) {
+    await page.locator('#timeline .slider').fill(String(ei));
+    await settle();
+    const caption = await page.locator('#legend .key-caption').textContent();
+    assert.ok(caption.includes(`epoch ${run.epochs[ei]}`), caption);
+    const wrong = await page.locator('#legend .key-row.wrong .count').textContent();
+    const right = await page.locator('#legend .key-row.correct .count').textContent();
+    assert.ok(wrong.startsWith(`${wrongAt(ei)} `), `epoch index ${ei}: incorrect shows "${wrong}", expected ${wrongAt(ei)}`);
+    assert.ok(right.startsWith(`${run.n - wrongAt(ei)} `), `epoch index ${ei}: correct shows "${right}"`);
+  }
+  assert.equal(await page.locator('#legend .key-row.absent').count(), 0);
+  await page.locator('#legend select.colorby').selectOption('true');
+  assert.equal(await page.locator('#legend .key-row').count(), 0);
+});
+
 test('box selection counts classes and highlights in every plot', async () => {
   await page.locator('#modes button[data-mode="box"]').click();
   const box = await page.evaluate(() => {

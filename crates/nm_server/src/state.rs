@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use nm_pipeline::{EmbedParams, LayerEmbedding, LiveLayer, Sampling};
 use nm_run::{Inputs, Run};
 use nm_umap::{Control, Stage};
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::encode;
@@ -356,7 +357,13 @@ pub fn spawn_live_worker(state: Arc<AppState>, rx: mpsc::Receiver<LiveMsg>) -> a
                 }
                 if finished {
                     state.training.store(false, Ordering::Relaxed);
-                    state.emit(json!({"type": "training_finished"}));
+                    let refit = state.live && state.run().is_some_and(|r| !r.epochs().is_empty());
+                    state.emit(json!({"type": "training_finished", "refit": refit}));
+                    if refit {
+                        live_refit(&state);
+                        // Epochs arriving after this (a resumed trainer) start a fresh live fit.
+                        lives.clear();
+                    }
                 }
                 for s in syncs {
                     let _ = s.send(());
@@ -382,24 +389,59 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
     }
     let Some(run) = state.run() else { return };
     if state.live && !run.epochs().is_empty() {
-        for layer in run.layers().iter().map(|l| l.name.clone()) {
-            let live = lives.entry(layer.clone()).or_insert_with(|| LiveLayer::new(&layer, state.default_params()));
-            let reporter = ProgressReporter::new(state, &layer, LIVE_VIEW, None);
-            let progress = |s: Stage, f: f32| reporter.report(s, f);
-            let ctl = Control { progress: Some(&progress), cancel: None };
-            match guarded(|| live.update(&run, &ctl)) {
-                Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
-                    Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs})),
-                    Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
-                },
-                Ok(Err(e)) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e.to_string()})),
-                Err(e) => {
-                    // The live layer's state is unknown after a panic: start it afresh next time.
-                    lives.remove(&layer);
-                    state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e}));
-                }
-            }
+        // Layers are updated in parallel and each is pushed as soon as it is ready: on two cores
+        // shared with the trainer, parallel layers finish sooner than one after another (fewer
+        // thread hand-offs per SGD epoch, each of which waits behind the trainer's threads).
+        for layer in run.layers() {
+            lives.entry(layer.name.clone()).or_insert_with(|| LiveLayer::new(&layer.name, state.default_params()));
+        }
+        let mut work: Vec<(&String, &mut LiveLayer)> =
+            lives.iter_mut().filter(|(name, _)| run.layers().iter().any(|l| &l.name == *name)).collect();
+        let broken: Vec<String> = work
+            .par_iter_mut()
+            .filter_map(|(layer, live)| {
+                let reporter = ProgressReporter::new(state, layer, LIVE_VIEW, None);
+                let progress = |s: Stage, f: f32| reporter.report(s, f);
+                let ctl = Control { progress: Some(&progress), cancel: None };
+                let result = guarded(|| live.update(&run, &ctl));
+                let broken = result.is_err();
+                publish_live(state, layer, result.map(|r| r.map_err(|e| e.to_string())), false);
+                broken.then(|| layer.to_string())
+            })
+            .collect();
+        // A live layer's state is unknown after a panic: start it afresh next time.
+        for layer in broken {
+            lives.remove(&layer);
         }
     }
     state.emit(json!({"type": "epochs", "epochs": run.epochs()}));
+}
+
+/// Stores a live-view result of `layer` and tells browsers (`done` with the epochs, or `failed`).
+/// `refit` marks the full aligned fit that replaces the incremental one when training ends.
+fn publish_live(state: &AppState, layer: &str, result: Result<Result<LayerEmbedding, String>, String>, refit: bool) {
+    match result {
+        Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
+            Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refit": refit})),
+            Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
+        },
+        Ok(Err(e)) | Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e})),
+    }
+}
+
+/// When training ends, the incremental live embedding is replaced by a full aligned fit of every
+/// epoch: the incremental update never revisits an epoch once shown, while the full fit aligns each
+/// epoch with its neighbours on both sides (smoother trajectories at equal trustworthiness). It is
+/// the same fit, with the same parameters, that `serve`, `embed` and `export` compute for the run,
+/// and it goes to the run's cache, so reopening the run later shows exactly this view at once.
+fn live_refit(state: &AppState) {
+    let Some(run) = state.run() else { return };
+    let params = state.default_params();
+    run.layers().par_iter().for_each(|layer| {
+        let reporter = ProgressReporter::new(state, &layer.name, LIVE_VIEW, None);
+        let progress = |s: Stage, f: f32| reporter.report(s, f);
+        let ctl = Control { progress: Some(&progress), cancel: None };
+        let result = guarded(|| nm_pipeline::embed_layer(&run, &layer.name, &params, &ctl));
+        publish_live(state, &layer.name, result.map(|r| r.map_err(|e| e.to_string())), true);
+    });
 }

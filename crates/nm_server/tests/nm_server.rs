@@ -463,10 +463,34 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
         assert_eq!(s["epochs"].as_array().unwrap().len(), k + 1);
         assert_eq!(s["accuracy"].as_array().unwrap().len(), k + 1);
     }
+    let live_positions = |server: &ServerHandle, view: &str| -> Vec<Vec<u16>> {
+        LAYERS.iter().map(|(layer, _)| parse_embedding(&get(server, &format!("/api/layers/{layer}/embedding?view={view}")).body).2).collect()
+    };
+    let incremental = live_positions(&server, "live");
     server.training_finished();
-    events.until(Duration::from_secs(10), |v| v["type"] == "training_finished");
+    let ev = events.until(Duration::from_secs(10), |v| v["type"] == "training_finished");
+    assert_eq!(ev["refit"], true, "{ev}");
+    // Every layer's incremental view is replaced by the full aligned fit.
+    let mut refitted = std::collections::BTreeSet::new();
+    while refitted.len() < LAYERS.len() {
+        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["refit"] == true);
+        assert_eq!(ev["view"], "live");
+        assert_eq!(ev["epochs"].as_array().unwrap().len(), 3, "{ev}");
+        refitted.insert(ev["layer"].as_str().unwrap().to_string());
+    }
     server.wait_live_idle();
     assert_eq!(get(&server, "/api/run").json()["training"], false);
+    let refit = live_positions(&server, "live");
+    assert_ne!(refit, incremental, "the refit should differ from the incremental embedding");
+    server.shutdown().unwrap();
+
+    // Reopening the finished run shows the very same view, straight from the cache.
+    let server = serve(&run.path, false);
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, &key).status, 200);
+    }
+    assert_eq!(live_positions(&server, &key), refit);
     server.shutdown().unwrap();
 }
 

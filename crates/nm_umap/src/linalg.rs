@@ -466,39 +466,35 @@ pub(crate) fn dot64(x: &[f64], y: &[f64]) -> f64 {
     parts.iter().sum()
 }
 
-/// `y -= c · x` in parallel.
-pub(crate) fn axpy64(y: &mut [f64], c: f64, x: &[f64]) {
-    y.par_iter_mut().zip(x.par_iter()).for_each(|(a, b)| *a -= c * b);
-}
-
-/// Orthonormalise the columns (each a Vec of length n) in place by modified Gram-Schmidt,
-/// done twice for stability. A column that collapses (norm below 1e-10 of its original) is replaced
-/// by a deterministic pseudo-random vector and re-orthogonalised, so the result is always orthonormal.
+/// Orthonormalise the columns (each a Vec of length n) in place by Gram-Schmidt twice ([`project_out`]).
+/// A column that collapses (norm below 1e-10 of its original) is replaced by a deterministic
+/// pseudo-random vector and re-orthogonalised, so the result is always orthonormal.
+///
+/// Each column costs a handful of parallel steps (coefficients over the earlier columns at once),
+/// not one per earlier column: for the PCA's 60 columns of a few thousand rows, thread hand-offs
+/// used to cost more than the arithmetic.
 pub(crate) fn orthonormalize(cols: &mut [Vec<f64>], seed: u64) {
     for j in 0..cols.len() {
         let mut tries = 0;
         loop {
-            let before = dot64(&cols[j], &cols[j]).sqrt();
-            for _pass in 0..2 {
-                for i in 0..j {
-                    let (left, right) = cols.split_at_mut(j);
-                    let c = dot64(&right[0], &left[i]);
-                    axpy64(&mut right[0], c, &left[i]);
-                }
-            }
-            let norm = dot64(&cols[j], &cols[j]).sqrt();
+            let (done, rest) = cols.split_at_mut(j);
+            let col = &mut rest[0];
+            let before = dot64(col, col).sqrt();
+            let basis: Vec<&[f64]> = done.iter().map(|c| c.as_slice()).collect();
+            project_out(col, &basis);
+            let norm = dot64(col, col).sqrt();
             if norm > 1e-10 * before.max(1e-300) && norm > 0.0 && tries < 5 {
-                cols[j].par_iter_mut().for_each(|x| *x /= norm);
+                col.par_iter_mut().with_min_len(4096).for_each(|x| *x /= norm);
                 break;
             }
             tries += 1;
             let mut rng = crate::rng::Rng::keyed(seed, &[0x0A7, j as u64, tries]);
-            for x in cols[j].iter_mut() {
+            for x in col.iter_mut() {
                 *x = rng.normal();
             }
             if tries > 5 {
-                let norm = dot64(&cols[j], &cols[j]).sqrt();
-                cols[j].iter_mut().for_each(|x| *x /= norm);
+                let norm = dot64(col, col).sqrt();
+                col.iter_mut().for_each(|x| *x /= norm);
                 break;
             }
         }

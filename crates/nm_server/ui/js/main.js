@@ -211,6 +211,7 @@ function draw() {
     return f;
   });
   r.draw(frames, { dimAlpha: 0.07 });
+  if (st.colorBy !== 'true' && app.legendKey !== `${st.colorBy}|${epochNow}`) updateLegend();
   app.frames++;
   if (app.ready && !app.firstFrameAt) app.firstFrameAt = performance.now();
   app.drawMs = performance.now() - t0;
@@ -359,10 +360,27 @@ function viewReady(layer, key) {
 
 function updateLegend() {
   if (!app.summary) return;
+  const { colorBy, hidden } = store.get();
   const counts = new Array(app.classes.length).fill(0);
   const pl = app.plots.find((p) => p.emb);
-  if (pl) for (let k = 0; k < pl.emb.n; k++) counts[app.samples.labels[pl.emb.samples[k]]]++;
-  legend.render(app.classes, app.colours, store.get().hidden, counts, store.get().colorBy);
+  const epoch = roundedEpoch();
+  // What the key shows in the prediction modes: right / wrong / missing at the shown epoch, over
+  // the samples drawn (those of the first plot with data; every plot of a view draws the same).
+  let info = null;
+  if (pl && app.samples) {
+    const labels = app.samples.labels, absent = app.samples.absent;
+    const preds = colorBy === 'true' ? null : predictionsAt(epoch);
+    info = { epoch, correct: 0, wrong: 0, absent: 0 };
+    for (let k = 0; k < pl.emb.n; k++) {
+      const s = pl.emb.samples[k], lab = labels[s];
+      counts[lab]++;
+      if (colorBy === 'true') continue;
+      const p = preds ? preds[s] : absent;
+      if (p === absent) info.absent++; else if (p === lab) info.correct++; else info.wrong++;
+    }
+  }
+  app.legendKey = `${colorBy}|${epoch}`;
+  legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
 }
 
 function onEvent(ev) {
@@ -385,6 +403,11 @@ function onEvent(ev) {
       if ((pl.pending && pl.pending.view === ev.view) || (pl.view === ev.view && ev.view === 'live') || (!pl.emb && ev.view === app.summary?.default_view)) {
         loadView(pl, ev.view);
       }
+      if (ev.refit) {
+        app.refitted.add(ev.layer);
+        params.setStatus(app.refitted.size >= app.plots.length ? 'training finished · showing the final aligned fit of all epochs'
+          : `training finished · final aligned fit: ${app.refitted.size}/${app.plots.length} layers`);
+      }
       break;
     }
     case 'failed': case 'cancelled': {
@@ -403,7 +426,7 @@ function onEvent(ev) {
       refreshSummary().catch((e) => console.error(e));
       break;
     case 'training_finished':
-      params.setStatus('training finished');
+      params.setStatus(ev.refit ? 'training finished · refitting all epochs jointly…' : 'training finished');
       refreshSummary().catch((e) => console.error(e));
       break;
     case 'error':
@@ -650,6 +673,7 @@ async function main() {
   }
   app.viewParams = {};
   app.doneViews = new Set();
+  app.refitted = new Set();
   app.bytes = { samples: 0, embeddings: {} };
   app.startedAt = performance.now();
   installTestHook(app, store, { positionOf, epochPair, currentPositions, pickAt, hoverAt, pickIndex, draw });

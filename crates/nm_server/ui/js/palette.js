@@ -13,6 +13,8 @@ export const SLOT_ABSENT = 250;   // no prediction at this epoch
 export const SLOT_CORRECT = 252;
 export const SLOT_WRONG = 253;
 export const MAX_CLASS_SLOTS = 250;
+// Colours of the special slots, shared by the renderer's palette and the legend's key.
+export const SLOT_COLOURS = { absent: '#BBBBBB', correct: '#88A8C8', wrong: '#D55E00' };
 
 export function classColours(nClasses, scheme = 'auto') {
   let base = scheme === 'okabe-ito' ? OKABE_ITO : scheme === 'tol-muted' ? TOL_MUTED : scheme === 'tol-rainbow' ? TOL_RAINBOW
@@ -33,8 +35,8 @@ export function paletteBytes(classHex) {
   const put = (i, hex, a = 255) => { const [r, g, b] = hexToRgb(hex); px.set([r, g, b, a], i * 4); };
   for (let i = 0; i < 256; i++) put(i, '#888888');
   classHex.slice(0, MAX_CLASS_SLOTS).forEach((h, i) => put(i, h));
-  put(SLOT_ABSENT, '#BBBBBB');
-  put(SLOT_CORRECT, '#88A8C8', 150);  // muted blue, translucent: the correct majority recedes
-  put(SLOT_WRONG, '#D55E00');          // Okabe-Ito vermillion: errors stand out
+  put(SLOT_ABSENT, SLOT_COLOURS.absent);
+  put(SLOT_CORRECT, SLOT_COLOURS.correct, 150);  // muted blue, translucent: the correct majority recedes
+  put(SLOT_WRONG, SLOT_COLOURS.wrong);            // Okabe-Ito vermillion: errors stand out
   return px;
 }
