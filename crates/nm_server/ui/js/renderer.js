@@ -1,12 +1,14 @@
-// WebGL2 point renderer: every plot on one canvas (one viewport + scissor per plot), one instanced
-// draw per plot. Each plot's buffer holds all epochs' quantised positions (u16, [E, n, 2]); two
-// attribute bindings point at epochs A and B and the vertex shader blends them with u_blend, so the
-// slider and play button morph smoothly without re-uploading anything.
+// WebGL2 point renderer: every plot on one canvas (one viewport + scissor per plot), one draw of
+// GL points per plot (one vertex per sample, sized by gl_PointSize and shaded round with
+// anti-aliasing in the fragment shader). Each plot's buffer holds all epochs' quantised positions
+// (u16, [E, n, 2]); two attribute bindings point at epochs A and B and the vertex shader blends them
+// with u_blend, so the slider and play button morph smoothly without re-uploading anything.
+// Points rather than instanced quads: a quarter of the vertex work, which is what software GL
+// (SwiftShader) spends its time on; the largest point is far below every implementation's limit.
 
 import { paletteBytes } from './palette.js';
 
 const POINT_VS = `#version 300 es
-layout(location=0) in vec2 a_corner;
 layout(location=1) in vec2 a_posA;     // u16 normalised to [0, 1]
 layout(location=2) in vec2 a_posB;
 layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised)
@@ -14,35 +16,37 @@ uniform vec4 u_boundsA;                // lo.x, lo.y, range.x, range.y of epoch 
 uniform vec4 u_boundsB;
 uniform float u_blend;
 uniform vec4 u_view;                   // data -> clip: scale.xy, offset.xy
-uniform vec2 u_px;                     // clip units per pixel
-uniform float u_radius;                // point radius in pixels
+uniform float u_radius;                // point radius in CSS pixels
+uniform float u_dpr;                   // device pixels per CSS pixel
 uniform float u_dimAlpha;
+uniform float u_maxSize;               // the implementation's largest point (ALIASED_POINT_SIZE_RANGE)
 uniform sampler2D u_palette;
-out vec2 v_corner;
 out vec4 v_color;
-out float v_radius;
+out float v_radius;                    // in device pixels
+out float v_size;
 void main() {
   uint flags = a_attr.y;
-  if ((flags & 1u) != 0u) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); return; }
+  if ((flags & 1u) != 0u) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   vec2 pa = u_boundsA.xy + a_posA * u_boundsA.zw;
   vec2 pb = u_boundsB.xy + a_posB * u_boundsB.zw;
   vec2 p = mix(pa, pb, u_blend);
-  float r = u_radius * (((flags & 4u) != 0u) ? 1.5 : 1.0);
-  gl_Position = vec4(p * u_view.xy + u_view.zw + a_corner * (r + 0.5) * u_px, 0.0, 1.0);
+  float r = min(u_radius * u_dpr * (((flags & 4u) != 0u) ? 1.5 : 1.0), 0.5 * (u_maxSize - 1.0));
+  gl_Position = vec4(p * u_view.xy + u_view.zw, 0.0, 1.0);
+  gl_PointSize = 2.0 * r + 1.0;
   vec4 c = texelFetch(u_palette, ivec2(int(a_attr.x), 0), 0);
   v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : c.a);
-  v_corner = a_corner * (r + 0.5);
   v_radius = r;
+  v_size = 2.0 * r + 1.0;
 }`;
 
 const POINT_FS = `#version 300 es
 precision mediump float;
-in vec2 v_corner;
 in vec4 v_color;
 in float v_radius;
+in float v_size;
 out vec4 o;
 void main() {
-  float d = length(v_corner);
+  float d = length(gl_PointCoord - 0.5) * v_size;
   float a = v_color.a * clamp(v_radius + 0.5 - d, 0.0, 1.0);
   if (a <= 0.0) discard;
   o = vec4(v_color.rgb * a, a);
@@ -104,11 +108,9 @@ export class Renderer {
     this.canvas = canvas;
     this.gl = gl;
     this.points = program(gl, POINT_VS, POINT_FS);
+    this.maxPointSize = Math.max(1, gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1]);
     this.overlay = program(gl, OVERLAY_VS, OVERLAY_FS);
     this.plots = [];
-    this.corner = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.corner);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
     this.overlayBuf = gl.createBuffer();
     this.overlayVao = gl.createVertexArray();
     gl.bindVertexArray(this.overlayVao);
@@ -143,17 +145,11 @@ export class Renderer {
     if (!pl) {
       pl = this.plots[i] = { vao: gl.createVertexArray(), pos: gl.createBuffer(), attr: gl.createBuffer(), n: 0, E: 0, epochA: -1, epochB: -1 };
       gl.bindVertexArray(pl.vao);
-      gl.bindBuffer(gl.ARRAY_BUFFER, this.corner);
-      gl.enableVertexAttribArray(0);
-      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
       gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
       gl.enableVertexAttribArray(3);
       gl.vertexAttribIPointer(3, 2, gl.UNSIGNED_BYTE, 0, 0);
-      gl.vertexAttribDivisor(3, 1);
       gl.enableVertexAttribArray(1);
       gl.enableVertexAttribArray(2);
-      gl.vertexAttribDivisor(1, 1);
-      gl.vertexAttribDivisor(2, 1);
       gl.bindVertexArray(null);
     }
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.pos);
@@ -223,13 +219,14 @@ export class Renderer {
       gl.uniform4f(P.u.u_boundsB, bB[0], bB[1], bB[2] - bB[0], bB[3] - bB[1]);
       gl.uniform1f(P.u.u_blend, f.blend);
       gl.uniform4f(P.u.u_view, ...view);
-      gl.uniform2f(P.u.u_px, 2 / (f.rect.w), 2 / (f.rect.h));
       gl.uniform1f(P.u.u_radius, f.radius);
+      gl.uniform1f(P.u.u_dpr, dpr);
+      gl.uniform1f(P.u.u_maxSize, this.maxPointSize);
       gl.uniform1f(P.u.u_dimAlpha, opts.dimAlpha ?? 0.08);
       gl.activeTexture(gl.TEXTURE0);
       gl.bindTexture(gl.TEXTURE_2D, this.palette);
       gl.uniform1i(P.u.u_palette, 0);
-      gl.drawArraysInstanced(gl.TRIANGLE_STRIP, 0, 4, pl.n);
+      gl.drawArrays(gl.POINTS, 0, pl.n);
       gl.bindVertexArray(null);
       this.drawOverlays(f, view, dpr);
     }
