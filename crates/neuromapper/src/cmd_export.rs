@@ -1,7 +1,7 @@
 //! `neuromapper export RUN --layer L --out FILE.npy|FILE.csv`: one layer's aligned embedding for
 //! other tools (computed first when not cached). `.npy`: float32 [E, n, 2], epochs ascending, rows
 //! in the run's sample order, plus `FILE.samples.npy` with the sample indices when sampled;
-//! `.csv`: columns epoch,sample,label,x,y.
+//! `.csv`: columns epoch,sample,label,class,predicted,x,y.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +19,7 @@ pub struct Args {
     /// The layer to export
     #[arg(long)]
     pub layer: String,
-    /// Output file: .npy (float32 [epochs, samples, 2]) or .csv (epoch,sample,label,x,y)
+    /// Output file: .npy (float32 [epochs, samples, 2]) or .csv (epoch,sample,label,class,predicted,x,y)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     #[command(flatten)]

@@ -82,12 +82,12 @@ fn embed_then_answer_from_the_cache_then_export() {
     assert!(header.contains("'<f4'") && header.contains("(3, 90, 2)"), "{header}");
     assert!(!root.join("conv.samples.npy").exists(), "not sampled: no index file");
 
-    // Sampled CSV export computes and writes epoch,sample,label,x,y.
+    // Sampled CSV export computes and writes epoch,sample,label,class,predicted,x,y.
     let csv = root.join("fc.csv");
     let (out, _) = check(&["export", r, "--layer", "fc", "--out", csv.to_str().unwrap(), "--samples-per-class", "10", "--n-neighbors", "5"], 0);
     assert!(out.contains("computed"), "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(text.lines().next(), Some("epoch,sample,label,x,y"));
+    assert_eq!(text.lines().next(), Some("epoch,sample,label,class,predicted,x,y"));
     assert_eq!(text.lines().count(), 1 + 3 * 30);
     let npy = root.join("fc.npy");
     check(&["export", r, "--layer", "fc", "--out", npy.to_str().unwrap(), "--samples", "30", "--n-neighbors", "5"], 0);

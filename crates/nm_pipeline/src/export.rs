@@ -1,5 +1,5 @@
 //! Writing a [`LayerEmbedding`] for other tools: `.npy` (float32 [E, n, 2], epochs ascending,
-//! rows in the run's sample order) or `.csv` (`epoch,sample,label,x,y`). Files are written atomically.
+//! rows in the run's sample order) or `.csv` ([`CSV_HEADER`]). Files are written atomically.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,19 @@ use std::path::{Path, PathBuf};
 use nm_run::{Run, RunError};
 
 use crate::LayerEmbedding;
+
+/// The CSV's columns: `label` is the class id and `class` its name; `predicted` is the model's
+/// predicted class id at that epoch (empty when the run has no predictions for it).
+pub const CSV_HEADER: &str = "epoch,sample,label,class,predicted,x,y";
+
+/// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
 
 /// Output format, from the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,17 +65,32 @@ pub fn write(run: &Run, emb: &LayerEmbedding, out: &Path) -> Result<Vec<PathBuf>
         }
         Format::Csv => {
             let labels = run.labels();
+            let names: Vec<String> = run.classes().iter().map(|c| csv_field(c)).collect();
+            let predictions = emb.epochs.iter().map(|&e| run.predictions(e)).collect::<Result<Vec<_>, _>>()?;
             nm_run::write_atomic_with(out, |w| {
-                writeln!(w, "epoch,sample,label,x,y")?;
+                writeln!(w, "{CSV_HEADER}")?;
                 for (k, &epoch) in emb.epochs.iter().enumerate() {
                     let slice = emb.slice(k);
                     for (r, &s) in emb.samples.iter().enumerate() {
-                        writeln!(w, "{epoch},{s},{},{},{}", labels[s as usize], slice[2 * r], slice[2 * r + 1])?;
+                        let label = labels[s as usize];
+                        let name = names.get(label as usize).map_or("", |n| n.as_str());
+                        let predicted = predictions[k].as_ref().map_or(String::new(), |p| p[s as usize].to_string());
+                        writeln!(w, "{epoch},{s},{label},{name},{predicted},{},{}", slice[2 * r], slice[2 * r + 1])?;
                     }
                 }
                 Ok(())
             })?;
             Ok(vec![out.to_path_buf()])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(super::csv_field("ship"), "ship");
+        assert_eq!(super::csv_field("cat, tabby"), "\"cat, tabby\"");
+        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

@@ -48,7 +48,9 @@ fn blobs(labels: &[u32], d: usize, epoch: u32, seed: u64) -> Vec<f32> {
 fn write_epoch(w: &RunWriter, labels: &[u32], e: u32) {
     let small = blobs(labels, 8, e, 1);
     let wide = blobs(labels, 120, e, 2);
-    w.write_epoch(e, &[("small", 8, &small), ("wide", 120, &wide)], None).unwrap();
+    // Epoch 4 has predictions (every third sample wrong); the others have none.
+    let preds: Vec<u32> = labels.iter().enumerate().map(|(i, &l)| if i % 3 == 0 { (l + 1) % CLASSES as u32 } else { l }).collect();
+    w.write_epoch(e, &[("small", 8, &small), ("wide", 120, &wide)], (e == 4).then_some(preds.as_slice())).unwrap();
 }
 
 fn params() -> EmbedParams {
@@ -301,13 +303,22 @@ fn export_writes_npy_and_csv() {
     nm_pipeline::export::write(&run, &emb, &csv).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "epoch,sample,label,x,y");
+    assert_eq!(lines[0], "epoch,sample,label,class,predicted,x,y");
     assert_eq!(lines.len(), 1 + 2 * 30);
     let first: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(first[0], "0");
     assert_eq!(first[1], emb.samples[0].to_string());
     assert_eq!(first[2], run.labels()[emb.samples[0] as usize].to_string());
-    assert_eq!(first[3].parse::<f32>().unwrap(), emb.positions[0]);
+    let label = run.labels()[emb.samples[0] as usize] as usize;
+    assert_eq!(first[3], run.classes()[label]);
+    assert_eq!(first[4], "", "epoch 0 has no predictions");
+    assert_eq!(first[5].parse::<f32>().unwrap(), emb.positions[0]);
+    // Epoch 4's rows carry its predictions.
+    let preds = run.predictions(4).unwrap().unwrap();
+    for (r, line) in lines[31..].iter().enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[4], preds[emb.samples[r] as usize].to_string(), "{line}");
+    }
     assert!(lines[31].starts_with("4,"), "second epoch after the first: {}", lines[31]);
     assert!(nm_pipeline::export::write(&run, &emb, &root.join("out.txt")).is_err());
 }
