@@ -5,8 +5,8 @@
 
 Runs `neuromapper demo --no-open --port 0` in a temporary folder, follows the server's event stream
 (/api/events, as a browser does) and the demo's log, timestamping both on one clock. Prints per epoch:
-when it was captured, when its first and its last layer were pushed, and the full aligned refit after
-training. Standard library only."""
+when it was captured, when its first and its last layer were pushed, and when the refinement of all
+epochs after training was shown. Standard library only."""
 import json, os, queue, re, subprocess, sys, tempfile, threading, time, urllib.request
 
 def main():
@@ -49,8 +49,8 @@ def main():
                 threading.Thread(target=follow, args=(url,), daemon=True).start()
             if line.startswith("trained "):
                 summary = line
-        refits = {e["layer"] for _, e in events if e.get("type") == "done" and e.get("refit")}
-        if n_layers and len(refits) >= n_layers:
+        refined = {e["layer"] for _, e in events if e.get("type") == "done" and e.get("refined")}
+        if n_layers and len(refined) >= n_layers:
             break
     proc.terminate()
     proc.wait(timeout=30)
@@ -61,7 +61,7 @@ def main():
     for e in sorted(captured):
         done = {}
         for t, ev in events:
-            if ev.get("type") == "done" and ev.get("view") == "live" and not ev.get("refit") and e in ev.get("epochs", []):
+            if ev.get("type") == "done" and ev.get("view") == "live" and not ev.get("refined") and e in ev.get("epochs", []):
                 done.setdefault(ev["layer"], t)
         if len(done) < (n_layers or 1):
             print(f"{e:5d}  {captured[e]:7.1f}   (pushed before the event stream was open)" if e == 0 else f"{e:5d}  {captured[e]:7.1f}   missing: {len(done)}/{n_layers} layers")
@@ -71,11 +71,11 @@ def main():
             worst = max(worst, last - captured[e])
         print(f"{e:5d}  {captured[e]:7.1f}   {first:7.1f} (+{first - captured[e]:.1f})   {last:7.1f} (+{last - captured[e]:.1f})")
     fin = [t for t, ev in events if ev.get("type") == "training_finished"]
-    refit = [t for t, ev in events if ev.get("type") == "done" and ev.get("refit")]
+    refined = [t for t, ev in events if ev.get("type") == "done" and ev.get("refined")]
     if summary:
         print(summary)
-    if fin and refit:
-        print(f"training finished at {fin[0]:.1f} s; full aligned refit of {len(refit)} layers shown at {max(refit):.1f} s (+{max(refit) - fin[0]:.1f})")
+    if fin and refined:
+        print(f"training finished at {fin[0]:.1f} s; all epochs of {len(refined)} layers refined and shown at {max(refined):.1f} s (+{max(refined) - fin[0]:.1f})")
     print(f"worst latency from capture to all layers shown (epochs >= 1): {worst:.1f} s")
 
 if __name__ == "__main__":

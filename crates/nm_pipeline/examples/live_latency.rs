@@ -6,15 +6,17 @@
 //! The run's epoch folders are copied one at a time into a temporary run. `--busy K` keeps K threads
 //! spinning meanwhile, a stand-in for the trainer competing for the cores. Layers are updated in
 //! parallel, as the server does; `--serial` updates them one after another instead. `--save DIR`
-//! writes, per layer, the incremental embedding (`DIR/LAYER.live.npy`) and the full aligned fit that
-//! replaces it when training ends (`DIR/LAYER.full.npy`), for `shared/bench/score.py`.
+//! writes, per layer, for `shared/bench/score.py`: the incremental embedding (`DIR/LAYER.live.npy`),
+//! its refinement over all epochs that the server shows when training ends, rigidly aligned onto it
+//! (`DIR/LAYER.refined.npy`), and for comparison a full aligned fit from scratch, rigidly aligned
+//! too (`DIR/LAYER.full.npy`). It prints how far each lands from the incremental view.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use nm_pipeline::{EmbedParams, LiveLayer};
+use nm_pipeline::{EmbedParams, LayerEmbedding, LiveLayer};
 use rayon::prelude::*;
 use nm_run::Run;
 use nm_umap::Control;
@@ -31,6 +33,17 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Mean distance between a point's positions in `a` and `b` at the last epoch, over `a`'s RMS radius.
+fn jump(a: &LayerEmbedding, b: &LayerEmbedding) -> f64 {
+    let e = a.epochs.len() - 1;
+    let (pa, pb) = (a.slice(e), b.slice(e));
+    let n = pa.len() / 2;
+    let (cx, cy) = pa.chunks(2).fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64 / n as f64, y + p[1] as f64 / n as f64));
+    let rms = (pa.chunks(2).map(|p| (p[0] as f64 - cx).powi(2) + (p[1] as f64 - cy).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let mean = pa.chunks(2).zip(pb.chunks(2)).map(|(p, q)| ((p[0] - q[0]) as f64).hypot((p[1] - q[1]) as f64)).sum::<f64>() / n as f64;
+    mean / rms
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,14 +120,31 @@ fn main() -> anyhow::Result<()> {
         let run = Run::open(&tmp)?;
         let t = Instant::now();
         let ctl = Control::default();
-        let full = nm_pipeline::embed_layers(&run, &layer_names, &EmbedParams::default(), &|_, _, _| {}, None)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
+        let params = EmbedParams::default();
+        let full: Vec<LayerEmbedding> = layer_names
+            .par_iter()
+            .map(|l| nm_pipeline::fit_layer(&run, l, &params, &ctl))
+            .collect::<Result<_, _>>()?;
         println!("full aligned refit of {} layers: {:.2} s", full.len(), t.elapsed().as_secs_f64());
-        for (live, emb) in lives.iter_mut().zip(&full) {
-            let inc = live.update(&run, &ctl)?;
-            nm_pipeline::export::write(&run, &inc, &dir.join(format!("{}.live.npy", emb.layer)))?;
-            nm_pipeline::export::write(&run, emb, &dir.join(format!("{}.full.npy", emb.layer)))?;
+        let incremental: Vec<LayerEmbedding> = lives.iter().map(|l| l.embedding().expect("updated above")).collect();
+        let t = Instant::now();
+        let refined: Vec<LayerEmbedding> = lives.par_iter_mut().map(|l| l.refine(&run, &ctl)).collect::<Result<_, _>>()?;
+        println!("refinement of {} layers from the incremental layout: {:.2} s", refined.len(), t.elapsed().as_secs_f64());
+        for ((inc, mut emb), fine) in incremental.iter().zip(full).zip(&refined) {
+            let mut fine_aligned = fine.clone();
+            nm_pipeline::align_rigidly(&mut fine_aligned, inc);
+            let before = jump(inc, &emb);
+            nm_pipeline::align_rigidly(&mut emb, inc);
+            println!(
+                "  {}: jump from the incremental view at the last epoch, in RMS radii: full fit {before:.2} as fitted, {:.2} rigidly aligned; refinement {:.2}, {:.2} rigidly aligned",
+                emb.layer,
+                jump(inc, &emb),
+                jump(inc, fine),
+                jump(inc, &fine_aligned)
+            );
+            nm_pipeline::export::write(&run, inc, &dir.join(format!("{}.live.npy", emb.layer)))?;
+            nm_pipeline::export::write(&run, &emb, &dir.join(format!("{}.full.npy", emb.layer)))?;
+            nm_pipeline::export::write(&run, &fine_aligned, &dir.join(format!("{}.refined.npy", emb.layer)))?;
         }
         println!("wrote {}", dir.display());
     }

@@ -453,18 +453,40 @@ pub fn load_slice(run: &Run, layer: &str, epoch: u32, samples: &[u32], params: &
 /// Progress: `Stage::Pca` with the fraction of epochs pre-embedded, then the engine's stages.
 pub fn embed_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
     params.validate(run)?;
-    let li = find_layer(run, layer)?;
+    find_layer(run, layer)?;
     if let Some(hit) = cached(run, layer, params) {
         return Ok(hit);
     }
+    let emb = fit_layer(run, layer, params, ctl)?;
+    store_embedding(run, params, &emb)?;
+    Ok(emb)
+}
+
+/// The aligned fit of every epoch of one layer, computed (PCA pre-embeds may come from the cache);
+/// the embedding cache is neither read nor written. [`embed_layer`] is this plus the cache.
+pub fn fit_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
+    params.validate(run)?;
+    let li = find_layer(run, layer)?;
     let samples = choose_samples(run, params);
     let epochs = run.epochs().to_vec();
-    let fp = fingerprint(run, layer, params, &samples)?;
     let slices = load_slices(run, layer, &epochs, &samples, params, ctl)?;
     let pre = params.uses_pca(run.layers()[li].dim, samples.len());
     let aligned = AlignedEmbedding::fit(&slices, &params.aligned_params(pre), ctl).map_err(from_umap)?;
     let positions: Vec<f32> = aligned.embeddings().iter().flat_map(|m| m.data.iter().copied()).collect();
-    let emb = LayerEmbedding { layer: layer.to_string(), epochs, samples, positions };
+    Ok(LayerEmbedding { layer: layer.to_string(), epochs, samples, positions })
+}
+
+/// Writes `emb` to the run's embedding cache as the embedding of `params` (atomically), so that
+/// [`cached`] and [`embed_layer`] answer with it. A failed write is logged, not an error: the cache
+/// is only a cache. Errors only when `emb` does not fit the run (its samples, epochs or layer).
+pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) -> Result<(), PipelineError> {
+    let layer = emb.layer.as_str();
+    find_layer(run, layer)?;
+    let samples = choose_samples(run, params);
+    if emb.samples != samples || emb.epochs != run.epochs() || emb.positions.len() != emb.epochs.len() * samples.len() * 2 {
+        return Err(invalid("embedding", format!("layer `{layer}`: the embedding does not match the run's samples and epochs for these parameters")));
+    }
+    let fp = fingerprint(run, layer, params, &samples)?;
     let header = serde_json::json!({
         "kind": "embedding",
         "layer": layer,
@@ -478,7 +500,65 @@ pub fn embed_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) 
     if let Err(e) = cache::write(&embedding_path(run, layer, params), &header, &payload) {
         tracing::warn!("could not write the embedding cache: {e}");
     }
-    Ok(emb)
+    Ok(())
+}
+
+/// Moves `emb` rigidly (one rotation or reflection plus one translation for all its epochs, so
+/// distances and trajectories are unchanged) to lie as close as possible to `reference` over the
+/// epochs and samples both have (orthogonal Procrustes on all those points at once). Used when a
+/// refined embedding replaces one the user has been looking at, so the view does not turn over.
+/// Returns false, leaving `emb` as it is, when they share no epoch or hold different samples.
+pub fn align_rigidly(emb: &mut LayerEmbedding, reference: &LayerEmbedding) -> bool {
+    let n = emb.samples.len();
+    if n == 0 || emb.samples != reference.samples {
+        return false;
+    }
+    let pairs: Vec<(usize, usize)> = emb
+        .epochs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| reference.epochs.iter().position(|r| r == e).map(|j| (i, j)))
+        .collect();
+    if pairs.is_empty() {
+        return false;
+    }
+    let gather = |m: &LayerEmbedding, pick: &dyn Fn(&(usize, usize)) -> usize| -> Vec<f32> {
+        pairs.iter().flat_map(|p| m.slice(pick(p)).iter().copied()).collect::<Vec<f32>>()
+    };
+    let mean = |v: &[f32]| -> [f64; 2] {
+        let k = (v.len() / 2) as f64;
+        let (sx, sy) = v.chunks(2).fold((0f64, 0f64), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+        [sx / k, sy / k]
+    };
+    let moving = gather(emb, &|p| p.0);
+    let base = gather(reference, &|p| p.1);
+    let (mm, mb) = (mean(&moving), mean(&base));
+    // M = Σ pᵀq over the centred pairs; with row vectors (p · R), the best rotation and the best
+    // reflection in 2-D have closed forms: trace(RᵀM) = c·(M00 ± M11) + s·(M01 ∓ M10).
+    let mut m = [0f64; 4];
+    for (p, q) in moving.chunks(2).zip(base.chunks(2)) {
+        let (px, py) = (p[0] as f64 - mm[0], p[1] as f64 - mm[1]);
+        let (qx, qy) = (q[0] as f64 - mb[0], q[1] as f64 - mb[1]);
+        m[0] += px * qx;
+        m[1] += px * qy;
+        m[2] += py * qx;
+        m[3] += py * qy;
+    }
+    let (rot_c, rot_s) = (m[0] + m[3], m[1] - m[2]);
+    let (ref_c, ref_s) = (m[0] - m[3], m[1] + m[2]);
+    let r = if rot_c.hypot(rot_s) >= ref_c.hypot(ref_s) {
+        let t = rot_s.atan2(rot_c);
+        [t.cos(), t.sin(), -t.sin(), t.cos()]
+    } else {
+        let t = ref_s.atan2(ref_c);
+        [t.cos(), t.sin(), t.sin(), -t.cos()]
+    };
+    for p in emb.positions.chunks_mut(2) {
+        let (x, y) = (p[0] as f64 - mm[0], p[1] as f64 - mm[1]);
+        p[0] = (x * r[0] + y * r[2] + mb[0]) as f32;
+        p[1] = (x * r[1] + y * r[3] + mb[1]) as f32;
+    }
+    true
 }
 
 /// Pre-embeds every epoch of a layer, reporting `Stage::Pca` with the overall fraction.
@@ -544,6 +624,28 @@ impl LiveLayer {
         &self.epochs
     }
 
+    /// Re-optimises all epochs embedded so far jointly, from the incremental layout
+    /// (`AlignedEmbedding::refine`): for when training has ended. Returns the refined embedding.
+    pub fn refine(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
+        let li = find_layer(run, &self.layer)?;
+        let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
+        let ap = self.params.aligned_params(pre);
+        let aligned = self.aligned.as_mut().ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
+        aligned.refine(&ap, ctl).map_err(from_umap)?;
+        Ok(self.embedding().expect("refined above"))
+    }
+
+    /// The embedding so far (None before the first update).
+    pub fn embedding(&self) -> Option<LayerEmbedding> {
+        let aligned = self.aligned.as_ref()?;
+        Some(LayerEmbedding {
+            layer: self.layer.clone(),
+            epochs: self.epochs.clone(),
+            samples: self.samples.clone(),
+            positions: aligned.embeddings().iter().flat_map(|m| m.data.iter().copied()).collect(),
+        })
+    }
+
     /// Adds every epoch of `run` not yet embedded (in ascending order) and returns the embedding so far.
     /// The first call fits all current epochs jointly; an epoch that appears before the last one
     /// embedded (out of order) triggers a full refit.
@@ -575,13 +677,7 @@ impl LiveLayer {
                 self.epochs = epochs;
             }
         }
-        let aligned = self.aligned.as_ref().expect("fitted above");
-        Ok(LayerEmbedding {
-            layer: self.layer.clone(),
-            epochs: self.epochs.clone(),
-            samples: self.samples.clone(),
-            positions: aligned.embeddings().iter().flat_map(|m| m.data.iter().copied()).collect(),
-        })
+        Ok(self.embedding().expect("fitted above"))
     }
 }
 

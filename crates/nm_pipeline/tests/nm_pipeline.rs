@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use nm_pipeline::{cached, choose_samples, embed_layer, embed_layers, EmbedParams, LiveLayer, PipelineError, Sampling};
+use nm_pipeline::{cached, choose_samples, embed_layer, embed_layers, EmbedParams, LayerEmbedding, LiveLayer, PipelineError, Sampling};
 use nm_run::{Manifest, Run, RunWriter};
 use nm_umap::{trustworthiness, Control, Matrix};
 use rand::{Rng, SeedableRng};
@@ -284,6 +284,39 @@ fn live_layer_extends_epoch_by_epoch_keeping_earlier_ones() {
     assert!(neighbour_agreement(b.slice(2), run.labels()) > 0.95);
     // Nothing new: the same answer.
     assert_eq!(live.update(&run, &Control::default()).unwrap().positions, b.positions);
+    // Training over: all epochs re-optimised together, still separating the classes.
+    let r = live.refine(&run, &Control::default()).unwrap();
+    assert_eq!(r.epochs, [0, 1, 2]);
+    assert_ne!(r.positions, b.positions);
+    assert!(neighbour_agreement(r.slice(2), run.labels()) > 0.95);
+}
+
+#[test]
+fn align_rigidly_undoes_a_rotation_reflection_and_shift() {
+    let n = 50;
+    let reference = LayerEmbedding {
+        layer: "l".into(),
+        epochs: vec![1, 2],
+        samples: (0..n as u32).collect(),
+        positions: (0..2 * n * 2).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect(),
+    };
+    // Reflect x, rotate by 0.7 rad, shift: a rigid motion of every epoch at once.
+    let (c, s) = (0.7f32.cos(), 0.7f32.sin());
+    let mut moved = reference.clone();
+    for p in moved.positions.chunks_mut(2) {
+        let (x, y) = (-p[0], p[1]);
+        p[0] = c * x - s * y + 12.0;
+        p[1] = s * x + c * y - 3.0;
+    }
+    assert!(nm_pipeline::align_rigidly(&mut moved, &reference));
+    for (a, b) in moved.positions.iter().zip(&reference.positions) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    // Different samples: nothing to match, nothing changed.
+    let mut other = LayerEmbedding { samples: (1..=n as u32).collect(), ..reference.clone() };
+    let before = other.positions.clone();
+    assert!(!nm_pipeline::align_rigidly(&mut other, &reference));
+    assert_eq!(other.positions, before);
 }
 
 #[test]

@@ -357,10 +357,10 @@ pub fn spawn_live_worker(state: Arc<AppState>, rx: mpsc::Receiver<LiveMsg>) -> a
                 }
                 if finished {
                     state.training.store(false, Ordering::Relaxed);
-                    let refit = state.live && state.run().is_some_and(|r| !r.epochs().is_empty());
-                    state.emit(json!({"type": "training_finished", "refit": refit}));
-                    if refit {
-                        live_refit(&state);
+                    let refine = state.live && state.run().is_some_and(|r| !r.epochs().is_empty());
+                    state.emit(json!({"type": "training_finished", "refining": refine}));
+                    if refine {
+                        live_refine(&state, &mut lives);
                         // Epochs arriving after this (a resumed trainer) start a fresh live fit.
                         lives.clear();
                     }
@@ -418,30 +418,41 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
 }
 
 /// Stores a live-view result of `layer` and tells browsers (`done` with the epochs, or `failed`).
-/// `refit` marks the full aligned fit that replaces the incremental one when training ends.
-fn publish_live(state: &AppState, layer: &str, result: Result<Result<LayerEmbedding, String>, String>, refit: bool) {
+/// `refined` marks the refinement over all epochs that replaces the incremental one when training ends.
+fn publish_live(state: &AppState, layer: &str, result: Result<Result<LayerEmbedding, String>, String>, refined: bool) {
     match result {
         Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
-            Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refit": refit})),
+            Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refined": refined})),
             Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
         },
         Ok(Err(e)) | Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e})),
     }
 }
 
-/// When training ends, the incremental live embedding is replaced by a full aligned fit of every
-/// epoch: the incremental update never revisits an epoch once shown, while the full fit aligns each
-/// epoch with its neighbours on both sides (smoother trajectories at equal trustworthiness). It is
-/// the same fit, with the same parameters, that `serve`, `embed` and `export` compute for the run,
-/// and it goes to the run's cache, so reopening the run later shows exactly this view at once.
-fn live_refit(state: &AppState) {
+/// When training ends, every layer's live embedding is re-optimised over all epochs jointly
+/// (`LiveLayer::refine`): the incremental update never revisits an epoch once shown, while the
+/// refinement lets each epoch settle against its neighbours on both sides, so trajectories are
+/// smoother at equal trustworthiness. It starts from the layout the user has been watching (and is
+/// then turned and shifted as a whole onto it, a rigid motion), so the plots settle rather than being
+/// rearranged, as a fit from scratch would. The result goes to the run's cache as the embedding of
+/// the default parameters, so `serve`, `embed` and `export` on the finished run show this very view.
+fn live_refine(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
     let Some(run) = state.run() else { return };
     let params = state.default_params();
-    run.layers().par_iter().for_each(|layer| {
-        let reporter = ProgressReporter::new(state, &layer.name, LIVE_VIEW, None);
+    let mut work: Vec<(&String, &mut LiveLayer)> = lives.iter_mut().filter(|(_, l)| !l.epochs().is_empty()).collect();
+    work.par_iter_mut().for_each(|(layer, live)| {
+        let reporter = ProgressReporter::new(state, layer, LIVE_VIEW, None);
         let progress = |s: Stage, f: f32| reporter.report(s, f);
         let ctl = Control { progress: Some(&progress), cancel: None };
-        let result = guarded(|| nm_pipeline::embed_layer(&run, &layer.name, &params, &ctl));
-        publish_live(state, &layer.name, result.map(|r| r.map_err(|e| e.to_string())), true);
+        let result = guarded(|| {
+            let shown = live.embedding().expect("filtered above");
+            let mut emb = live.refine(&run, &ctl)?;
+            nm_pipeline::align_rigidly(&mut emb, &shown);
+            if emb.epochs == run.epochs() {
+                nm_pipeline::store_embedding(&run, &params, &emb)?;
+            }
+            Ok::<_, nm_pipeline::PipelineError>(emb)
+        });
+        publish_live(state, layer, result.map(|r| r.map_err(|e| e.to_string())), true);
     });
 }

@@ -469,19 +469,19 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     let incremental = live_positions(&server, "live");
     server.training_finished();
     let ev = events.until(Duration::from_secs(10), |v| v["type"] == "training_finished");
-    assert_eq!(ev["refit"], true, "{ev}");
-    // Every layer's incremental view is replaced by the full aligned fit.
-    let mut refitted = std::collections::BTreeSet::new();
-    while refitted.len() < LAYERS.len() {
-        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["refit"] == true);
+    assert_eq!(ev["refining"], true, "{ev}");
+    // Every layer's incremental view is replaced by its refinement over all epochs.
+    let mut refined = std::collections::BTreeSet::new();
+    while refined.len() < LAYERS.len() {
+        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["refined"] == true);
         assert_eq!(ev["view"], "live");
         assert_eq!(ev["epochs"].as_array().unwrap().len(), 3, "{ev}");
-        refitted.insert(ev["layer"].as_str().unwrap().to_string());
+        refined.insert(ev["layer"].as_str().unwrap().to_string());
     }
     server.wait_live_idle();
     assert_eq!(get(&server, "/api/run").json()["training"], false);
-    let refit = live_positions(&server, "live");
-    assert_ne!(refit, incremental, "the refit should differ from the incremental embedding");
+    let final_view = live_positions(&server, "live");
+    assert_ne!(final_view, incremental, "the refinement should differ from the incremental embedding");
     server.shutdown().unwrap();
 
     // Reopening the finished run shows the very same view, straight from the cache.
@@ -490,7 +490,7 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     for (layer, _) in LAYERS {
         assert_eq!(wait_for_view(&server, layer, &key).status, 200);
     }
-    assert_eq!(live_positions(&server, &key), refit);
+    assert_eq!(live_positions(&server, &key), final_view);
     server.shutdown().unwrap();
 }
 

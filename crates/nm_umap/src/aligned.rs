@@ -63,6 +63,23 @@ fn slice_graph(x: &Matrix, p: &ValidParams, s: usize) -> Graph {
     fuzzy_simplicial_set(&knn, p.local_connectivity, p.set_op_mix_ratio)
 }
 
+/// The alignment terms of every slice: its neighbours within the window, on both sides.
+fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
+    let ns = graphs.len() as isize;
+    let w = params.alignment_window_size as isize;
+    (0..ns)
+        .map(|s| {
+            (-w..=w)
+                .filter(|&o| o != 0 && (0..ns).contains(&(s + o)))
+                .map(|o| {
+                    let t = (s + o) as usize;
+                    RegTerm { other: t, coef: alignment_weights(&graphs[s as usize], &graphs[t], o, params.alignment_regularisation) }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn pruned(g: &Graph, p: &ValidParams) -> Graph {
     let mut g = g.clone();
     g.prune(p.n_epochs, LARGE_DATA_EPOCHS);
@@ -116,20 +133,7 @@ impl AlignedEmbedding {
             report(ctl, Stage::Neighbors, (s + 1) as f32 / ns as f32);
         }
         report(ctl, Stage::FuzzyGraph, 1.0);
-        let w = params.alignment_window_size as isize;
-        let mut specs_reg: Vec<Vec<RegTerm>> = Vec::with_capacity(ns);
-        for s in 0..ns as isize {
-            let mut terms = Vec::new();
-            for o in -w..=w {
-                let t = s + o;
-                if o == 0 || t < 0 || t >= ns as isize {
-                    continue;
-                }
-                let coef = alignment_weights(&graphs[s as usize], &graphs[t as usize], o, params.alignment_regularisation);
-                terms.push(RegTerm { other: t as usize, coef });
-            }
-            specs_reg.push(terms);
-        }
+        let specs_reg = window_terms(&graphs, params);
         let mut positions: Vec<Matrix> = Vec::with_capacity(ns);
         for (s, x) in slices.iter().enumerate() {
             let mut y = initial_layout(x, &graphs[s], p.n_components, p.init, p.seed ^ (0x1417_0000 + s as u64));
@@ -148,6 +152,31 @@ impl AlignedEmbedding {
             .collect();
         optimize(&mut positions, &specs, &p, p.seed, ctl)?;
         Ok(AlignedEmbedding { graphs, embeddings: positions })
+    }
+
+    /// Re-optimises every slice jointly, starting from the current layout, with the symmetric
+    /// alignment window of a full fit: after a series of [`AlignedEmbedding::extend`]s, which never
+    /// revisit an earlier slice, this lets each slice settle against its neighbours on both sides
+    /// while keeping the arrangement the incremental layout already has (a full fit starts over and
+    /// may arrange the clusters differently). The graphs are reused, so it costs the layout only.
+    pub fn refine(&mut self, params: &AlignedParams, ctl: &Control) -> Result<(), UmapError> {
+        let n = self.embeddings[0].n_rows;
+        let p = params.validate(n)?;
+        if p.n_components != self.embeddings[0].n_cols {
+            return Err(crate::error::param(
+                "n_components",
+                format!("refine needs the n_components of the fit ({}), found {}", self.embeddings[0].n_cols, p.n_components),
+            ));
+        }
+        let specs_reg = window_terms(&self.graphs, params);
+        let pruned_graphs: Vec<Graph> = self.graphs.iter().map(|g| pruned(g, &p)).collect();
+        let specs: Vec<SliceSpec> = specs_reg
+            .into_iter()
+            .enumerate()
+            .map(|(s, reg)| SliceSpec { graph: &pruned_graphs[s], slot: s, reg })
+            .collect();
+        report(ctl, Stage::Init, 1.0);
+        optimize(&mut self.embeddings, &specs, &p, p.seed ^ 0x5EF1_0E00, ctl)
     }
 
     /// Incremental update: add one slice (a new epoch), optimising only it against the frozen

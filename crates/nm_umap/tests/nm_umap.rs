@@ -131,8 +131,10 @@ fn output_is_byte_identical_across_runs_and_thread_counts() {
             let ap = AlignedParams { umap: quick(40), ..AlignedParams::default() };
             let mut al = AlignedEmbedding::fit(&[x.clone(), x.clone()], &ap, &Control::default()).unwrap();
             al.extend(&x, &ap, &Control::default()).unwrap();
+            let extended = al.embeddings().to_vec();
+            al.refine(&ap, &Control::default()).unwrap();
             let nnd = nn_descent(&x, 10, Metric::Euclidean, 3);
-            (single, al.embeddings().to_vec(), nnd)
+            (single, extended, nnd, al.embeddings().to_vec())
         })
     };
     let one = run(1);
@@ -141,18 +143,18 @@ fn output_is_byte_identical_across_runs_and_thread_counts() {
     assert_eq!(one.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), two.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     assert_eq!(one.1, two.1);
     assert_eq!(one.2, two.2);
+    assert_eq!(one.3, two.3);
     assert_eq!(two, again);
 }
 
-#[test]
-fn aligned_drifting_clusters_move_little() {
-    // 6 clusters in 10-D drifting by 3% of their separation per slice.
-    let (n, dim, k, slices) = (600, 10, 6, 4);
-    let mut g = Gen(8);
+/// `slices` slices of `n` points: `k` clusters in `dim` dims, each drifting by about 3% of their
+/// separation per slice, with a little fresh noise per slice.
+fn drifting_clusters(n: usize, dim: usize, k: usize, slices: usize, seed: u64) -> Vec<Matrix> {
+    let mut g = Gen(seed);
     let centres: Vec<f64> = (0..k * dim).map(|_| g.n() * 8.0).collect();
     let drift: Vec<f64> = (0..k * dim).map(|_| g.n() * 0.25).collect();
     let noise: Vec<f64> = (0..n * dim).map(|_| g.n()).collect();
-    let xs: Vec<Matrix> = (0..slices)
+    (0..slices)
         .map(|s| {
             let data = (0..n * dim).map(|t| {
                 let (i, d) = (t / dim, t % dim);
@@ -161,13 +163,23 @@ fn aligned_drifting_clusters_move_little() {
             });
             Matrix::new(n, dim, data.collect()).unwrap()
         })
-        .collect();
+        .collect()
+}
+
+fn mean_movement(e: &[Matrix]) -> f64 {
+    (0..e.len() - 1).map(|s| movement(&e[s], &e[s + 1])).sum::<f64>() / (e.len() - 1) as f64
+}
+
+#[test]
+fn aligned_drifting_clusters_move_little() {
+    let slices = 4;
+    let xs = drifting_clusters(600, 10, 6, slices, 8);
     let ap = AlignedParams { umap: quick(200), ..AlignedParams::default() };
     let al = AlignedEmbedding::fit(&xs, &ap, &Control::default()).unwrap();
     let e = al.embeddings();
-    let aligned_move = (0..slices - 1).map(|s| movement(&e[s], &e[s + 1])).sum::<f64>() / (slices - 1) as f64;
+    let aligned_move = mean_movement(e);
     let indep: Vec<Matrix> = xs.iter().enumerate().map(|(s, x)| fit(x, &UmapParams { seed: s as u64, ..quick(200) }, &Control::default()).unwrap()).collect();
-    let indep_move = (0..slices - 1).map(|s| movement(&indep[s], &indep[s + 1])).sum::<f64>() / (slices - 1) as f64;
+    let indep_move = mean_movement(&indep);
     for (s, y) in e.iter().enumerate() {
         assert!(trustworthiness(&xs[s], y, 15) > 0.9, "slice {s}");
     }
@@ -200,6 +212,28 @@ fn extend_keeps_the_new_slice_near_the_previous_one() {
     assert_eq!(e.len(), 3);
     assert!(movement(&e[1], &e[2]) < 0.15, "move {}", movement(&e[1], &e[2]));
     assert!(trustworthiness(&x2, &e[2], 15) > 0.9);
+}
+
+#[test]
+fn refine_after_extends_smooths_trajectories_and_keeps_the_layout() {
+    // A live embedding: the first slice fitted, the others added one by one, then refined jointly.
+    let xs = drifting_clusters(600, 10, 6, 5, 12);
+    let ap = AlignedParams { umap: quick(200), ..AlignedParams::default() };
+    let mut al = AlignedEmbedding::fit(&xs[..1], &ap, &Control::default()).unwrap();
+    for x in &xs[1..] {
+        al.extend(x, &ap, &Control::default()).unwrap();
+    }
+    let before = al.embeddings().to_vec();
+    al.refine(&ap, &Control::default()).unwrap();
+    let after = al.embeddings();
+    let (move_before, move_after) = (mean_movement(&before), mean_movement(after));
+    for (s, y) in after.iter().enumerate() {
+        assert!(trustworthiness(&xs[s], y, 15) > 0.9, "slice {s}");
+    }
+    assert!(move_after < move_before, "movement between slices: {move_before} incremental, {move_after} refined");
+    let last = before.len() - 1;
+    let kept = movement(&before[last], &after[last]);
+    assert!(kept < 0.5, "the refinement moved the last slice by {kept} RMS radii");
 }
 
 #[test]

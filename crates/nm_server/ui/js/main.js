@@ -403,10 +403,10 @@ function onEvent(ev) {
       if ((pl.pending && pl.pending.view === ev.view) || (pl.view === ev.view && ev.view === 'live') || (!pl.emb && ev.view === app.summary?.default_view)) {
         loadView(pl, ev.view);
       }
-      if (ev.refit) {
-        app.refitted.add(ev.layer);
-        params.setStatus(app.refitted.size >= app.plots.length ? 'training finished · showing the final aligned fit of all epochs'
-          : `training finished · final aligned fit: ${app.refitted.size}/${app.plots.length} layers`);
+      if (ev.refined) {
+        app.refined.add(ev.layer);
+        params.setStatus(app.refined.size >= app.plots.length ? 'training finished · all epochs refined together'
+          : `training finished · refined ${app.refined.size}/${app.plots.length} layers`);
       }
       break;
     }
@@ -426,7 +426,7 @@ function onEvent(ev) {
       refreshSummary().catch((e) => console.error(e));
       break;
     case 'training_finished':
-      params.setStatus(ev.refit ? 'training finished · refitting all epochs jointly…' : 'training finished');
+      params.setStatus(ev.refining ? 'training finished · refining all epochs together…' : 'training finished');
       refreshSummary().catch((e) => console.error(e));
       break;
     case 'error':
@@ -673,7 +673,7 @@ async function main() {
   }
   app.viewParams = {};
   app.doneViews = new Set();
-  app.refitted = new Set();
+  app.refined = new Set();
   app.bytes = { samples: 0, embeddings: {} };
   app.startedAt = performance.now();
   installTestHook(app, store, { positionOf, epochPair, currentPositions, pickAt, hoverAt, pickIndex, draw });
