@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -39,6 +40,30 @@ pub struct Outcome {
 /// Progress bar resolution (positions per stage).
 const BAR_STEPS: u64 = 1000;
 
+/// Set by Ctrl-C: running fits stop within one SGD epoch and layers not started are skipped.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C cancel [`compute`] instead of killing the process: layers already embedded stay
+/// cached, nothing half-done is written. A second Ctrl-C quits at once (exit code 130). Every cache
+/// write is atomic (temp + rename), so even that leaves no damaged file.
+pub fn cancel_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("
+stopping: layers already embedded stay cached (Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("note: Ctrl-C will stop at once, not cleanly ({e})");
+    }
+}
+
+/// Whether Ctrl-C was pressed during [`compute`].
+pub fn interrupted() -> bool {
+    CANCEL.load(Ordering::SeqCst)
+}
+
 /// Embeds `layers` in parallel with a progress bar per layer showing its current stage.
 /// Parameters must have been validated.
 pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcome> {
@@ -59,6 +84,9 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
         .par_iter()
         .map(|layer| {
             let start = Instant::now();
+            if interrupted() {
+                return Outcome { layer: layer.clone(), result: Err(PipelineError::Cancelled), seconds: 0.0, cached: false };
+            }
             if let Some(hit) = nm_pipeline::cached(run, layer, params) {
                 say(format!("{layer:<width$}  from the cache"));
                 return Outcome { layer: layer.clone(), result: Ok(hit), seconds: start.elapsed().as_secs_f64(), cached: true };
@@ -68,13 +96,14 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
                 bar.set_message(stage_name(stage));
                 bar.set_position((f.clamp(0.0, 1.0) * BAR_STEPS as f32) as u64);
             };
-            let ctl = nm_umap::Control { progress: Some(&report), cancel: None };
+            let ctl = nm_umap::Control { progress: Some(&report), cancel: Some(&CANCEL) };
             let result = nm_pipeline::embed_layer(run, layer, params, &ctl);
             let seconds = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
             mp.remove(&bar);
             match &result {
                 Ok(_) => say(format!("{layer:<width$}  embedded in {seconds:.1} s")),
+                Err(PipelineError::Cancelled) => say(format!("{layer:<width$}  cancelled")),
                 Err(e) => say(format!("{layer:<width$}  failed: {e}")),
             }
             Outcome { layer: layer.clone(), result, seconds, cached: false }
@@ -110,7 +139,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n,
         params.describe()
     );
+    cancel_on_ctrl_c();
     let outcomes = compute(&run, &layers, &params);
+    if interrupted() {
+        let done: Vec<&str> = outcomes.iter().filter(|o| o.result.is_ok()).map(|o| o.layer.as_str()).collect();
+        return Err(crate::Interrupted(format!(
+            "embedding interrupted by Ctrl-C; {} of {} layers embedded and cached{}",
+            done.len(),
+            layers.len(),
+            if done.is_empty() { String::new() } else { format!(" ({})", done.join(", ")) }
+        ))
+        .into());
+    }
     let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
     let mut failed = Vec::new();
     for o in &outcomes {

@@ -1,5 +1,6 @@
 //! The `neuromapper` binary: glue. Each subcommand lives in its own module with its own `Args`.
-//! Exit codes: 0 success, 1 user error (message on stderr), 2 usage error (clap).
+//! Exit codes: 0 success, 1 user error (message on stderr), 2 usage error (clap), 130 stopped by
+//! Ctrl-C (`embed`, `export`).
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,18 @@ enum Command {
     Train(cmd_train::Args),
 }
 
+/// A command stopped by Ctrl-C before it finished (exit code 130); the message says what was kept.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -46,6 +59,6 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(if e.downcast_ref::<Interrupted>().is_some() { 130 } else { 1 });
     }
 }

@@ -125,3 +125,63 @@ fn usage_errors_exit_2() {
     check(&["export", "x", "--out", "y.npy"], 2);
     check(&["info", "x", "--n-neighbors", "5"], 2);
 }
+
+/// `n` samples in 4 classes, one layer `wide` [n, 24], epochs 1..=2: enough work that the embedding
+/// is still running when the test presses Ctrl-C.
+fn make_big_run(root: &Path, n: usize) {
+    let labels: Vec<u32> = (0..n).map(|i| (i % 4) as u32).collect();
+    let manifest = Manifest::new(None, Some(vec!["wide".into()]));
+    let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
+    for e in 1..=2u32 {
+        let x: Vec<f32> = (0..n * 24)
+            .map(|k| {
+                let (i, j) = (k / 24, k % 24);
+                let centre = if j % 4 == labels[i] as usize { 4.0 } else { 0.0 };
+                centre + ((i * 7919 + j * 104_729 + e as usize * 13) % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect();
+        w.write_epoch(e, &[("wide", 24, &x)], None).unwrap();
+    }
+}
+
+#[test]
+fn ctrl_c_stops_embed_cleanly_with_exit_code_130() {
+    use std::io::Read;
+    let root = scratch("ctrl_c");
+    make_big_run(&root, 6000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
+        .args(["embed", root.to_str().unwrap(), "--threads", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the header line (the work has started), then press Ctrl-C.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("samples (") {
+        let k = stderr.read(&mut buf).unwrap();
+        assert!(k > 0, "embed ended before it started: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..k]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let err = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    assert_eq!(status.code(), Some(130), "stderr:\n{err}");
+    assert!(err.contains("interrupted by Ctrl-C; 0 of 1 layers embedded"), "stderr:\n{err}");
+    // Nothing half-written: no embedding and no temporary file anywhere under the cache.
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() { files(&e.path(), out) } else { out.push(e.path()) }
+        }
+    }
+    let mut cache = Vec::new();
+    files(&root.join(".neuromapper"), &mut cache);
+    assert!(cache.iter().all(|p| !p.to_string_lossy().contains("embedding") && !p.to_string_lossy().contains(".tmp")), "{cache:?}");
+    // And the next run starts over and finishes.
+    check(&["embed", root.to_str().unwrap(), "--n-neighbors", "5", "--samples", "400"], 0);
+}
