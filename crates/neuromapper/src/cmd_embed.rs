@@ -51,8 +51,7 @@ pub fn cancel_on_ctrl_c() {
         if CANCEL.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("
-stopping: layers already embedded stay cached (Ctrl-C again to quit at once)");
+        eprintln!("\nstopping: layers already embedded stay cached (Ctrl-C again to quit at once)");
     });
     if let Err(e) = installed {
         eprintln!("note: Ctrl-C will stop at once, not cleanly ({e})");

@@ -509,8 +509,7 @@ pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) ->
 /// refined embedding replaces one the user has been looking at, so the view does not turn over.
 /// Returns false, leaving `emb` as it is, when they share no epoch or hold different samples.
 pub fn align_rigidly(emb: &mut LayerEmbedding, reference: &LayerEmbedding) -> bool {
-    let n = emb.samples.len();
-    if n == 0 || emb.samples != reference.samples {
+    if emb.samples.is_empty() || emb.samples != reference.samples {
         return false;
     }
     let pairs: Vec<(usize, usize)> = emb
@@ -522,16 +521,13 @@ pub fn align_rigidly(emb: &mut LayerEmbedding, reference: &LayerEmbedding) -> bo
     if pairs.is_empty() {
         return false;
     }
-    let gather = |m: &LayerEmbedding, pick: &dyn Fn(&(usize, usize)) -> usize| -> Vec<f32> {
-        pairs.iter().flat_map(|p| m.slice(pick(p)).iter().copied()).collect::<Vec<f32>>()
-    };
     let mean = |v: &[f32]| -> [f64; 2] {
         let k = (v.len() / 2) as f64;
         let (sx, sy) = v.chunks(2).fold((0f64, 0f64), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
         [sx / k, sy / k]
     };
-    let moving = gather(emb, &|p| p.0);
-    let base = gather(reference, &|p| p.1);
+    let moving: Vec<f32> = pairs.iter().flat_map(|&(i, _)| emb.slice(i).iter().copied()).collect();
+    let base: Vec<f32> = pairs.iter().flat_map(|&(_, j)| reference.slice(j).iter().copied()).collect();
     let (mm, mb) = (mean(&moving), mean(&base));
     // M = Σ pᵀq over the centred pairs; with row vectors (p · R), the best rotation and the best
     // reflection in 2-D have closed forms: trace(RᵀM) = c·(M00 ± M11) + s·(M01 ∓ M10).
@@ -627,12 +623,16 @@ impl LiveLayer {
     /// Re-optimises all epochs embedded so far jointly, from the incremental layout
     /// (`AlignedEmbedding::refine`): for when training has ended. Returns the refined embedding.
     pub fn refine(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
-        let li = find_layer(run, &self.layer)?;
-        let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
-        let ap = self.params.aligned_params(pre);
+        let ap = self.aligned_params(run)?;
         let aligned = self.aligned.as_mut().ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
         aligned.refine(&ap, ctl).map_err(from_umap)?;
         Ok(self.embedding().expect("refined above"))
+    }
+
+    /// The engine's parameters for this layer's slices (PCA-embedded or as they are) and samples.
+    fn aligned_params(&self, run: &Run) -> Result<AlignedParams, PipelineError> {
+        let li = find_layer(run, &self.layer)?;
+        Ok(self.params.aligned_params(self.params.uses_pca(run.layers()[li].dim, self.samples.len())))
     }
 
     /// The embedding so far (None before the first update).
@@ -650,14 +650,13 @@ impl LiveLayer {
     /// The first call fits all current epochs jointly; an epoch that appears before the last one
     /// embedded (out of order) triggers a full refit.
     pub fn update(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
-        let li = find_layer(run, &self.layer)?;
+        // For the samples chosen so far (the extend branch); a first fit chooses them below.
+        let ap = self.aligned_params(run)?;
         let last = self.epochs.last().copied();
         let new: Vec<u32> = run.epochs().iter().copied().filter(|e| !self.epochs.contains(e)).collect();
         let out_of_order = matches!((last, new.first()), (Some(l), Some(&f)) if f < l);
         match self.aligned.as_mut() {
             Some(aligned) if !out_of_order => {
-                let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
-                let ap = self.params.aligned_params(pre);
                 for e in new {
                     if cancelled(ctl) {
                         return Err(PipelineError::Cancelled);
@@ -672,8 +671,7 @@ impl LiveLayer {
                 self.samples = choose_samples(run, &self.params);
                 let epochs = run.epochs().to_vec();
                 let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
-                let pre = self.params.uses_pca(run.layers()[li].dim, self.samples.len());
-                self.aligned = Some(AlignedEmbedding::fit(&slices, &self.params.aligned_params(pre), ctl).map_err(from_umap)?);
+                self.aligned = Some(AlignedEmbedding::fit(&slices, &self.aligned_params(run)?, ctl).map_err(from_umap)?);
                 self.epochs = epochs;
             }
         }

@@ -399,15 +399,7 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
             lives.iter_mut().filter(|(name, _)| run.layers().iter().any(|l| &l.name == *name)).collect();
         let broken: Vec<String> = work
             .par_iter_mut()
-            .filter_map(|(layer, live)| {
-                let reporter = ProgressReporter::new(state, layer, LIVE_VIEW, None);
-                let progress = |s: Stage, f: f32| reporter.report(s, f);
-                let ctl = Control { progress: Some(&progress), cancel: None };
-                let result = guarded(|| live.update(&run, &ctl));
-                let broken = result.is_err();
-                publish_live(state, layer, result.map(|r| r.map_err(|e| e.to_string())), false);
-                broken.then(|| layer.to_string())
-            })
+            .filter_map(|(layer, live)| live_step(state, layer, false, |ctl| live.update(&run, ctl)).then(|| layer.to_string()))
             .collect();
         // A live layer's state is unknown after a panic: start it afresh next time.
         for layer in broken {
@@ -417,16 +409,29 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
     state.emit(json!({"type": "epochs", "epochs": run.epochs()}));
 }
 
-/// Stores a live-view result of `layer` and tells browsers (`done` with the epochs, or `failed`).
-/// `refined` marks the refinement over all epochs that replaces the incremental one when training ends.
-fn publish_live(state: &AppState, layer: &str, result: Result<Result<LayerEmbedding, String>, String>, refined: bool) {
-    match result {
+/// Runs one live computation of `layer` (`step`, given the progress reporting), stores its result
+/// as the live view and tells browsers (`done` with the epochs, or `failed`). `refined` marks the
+/// refinement over all epochs that replaces the incremental view when training ends. Returns true
+/// when `step` panicked (the layer's live state is then unknown).
+fn live_step(
+    state: &AppState,
+    layer: &str,
+    refined: bool,
+    step: impl FnOnce(&Control) -> Result<LayerEmbedding, nm_pipeline::PipelineError>,
+) -> bool {
+    let reporter = ProgressReporter::new(state, layer, LIVE_VIEW, None);
+    let progress = |s: Stage, f: f32| reporter.report(s, f);
+    let ctl = Control { progress: Some(&progress), cancel: None };
+    let result = guarded(|| step(&ctl));
+    let panicked = result.is_err();
+    match result.map(|r| r.map_err(|e| e.to_string())) {
         Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
             Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refined": refined})),
             Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
         },
         Ok(Err(e)) | Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e})),
     }
+    panicked
 }
 
 /// When training ends, every layer's live embedding is re-optimised over all epochs jointly
@@ -441,18 +446,14 @@ fn live_refine(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
     let params = state.default_params();
     let mut work: Vec<(&String, &mut LiveLayer)> = lives.iter_mut().filter(|(_, l)| !l.epochs().is_empty()).collect();
     work.par_iter_mut().for_each(|(layer, live)| {
-        let reporter = ProgressReporter::new(state, layer, LIVE_VIEW, None);
-        let progress = |s: Stage, f: f32| reporter.report(s, f);
-        let ctl = Control { progress: Some(&progress), cancel: None };
-        let result = guarded(|| {
+        live_step(state, layer, true, |ctl| {
             let shown = live.embedding().expect("filtered above");
-            let mut emb = live.refine(&run, &ctl)?;
+            let mut emb = live.refine(&run, ctl)?;
             nm_pipeline::align_rigidly(&mut emb, &shown);
             if emb.epochs == run.epochs() {
                 nm_pipeline::store_embedding(&run, &params, &emb)?;
             }
-            Ok::<_, nm_pipeline::PipelineError>(emb)
+            Ok(emb)
         });
-        publish_live(state, layer, result.map(|r| r.map_err(|e| e.to_string())), true);
     });
 }

@@ -80,6 +80,18 @@ fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
         .collect()
 }
 
+/// Optimises every slice's layout at once, each aligned with its neighbours on both sides within the
+/// window: the layout stage of a full fit, and all of [`AlignedEmbedding::refine`].
+fn optimize_jointly(positions: &mut [Matrix], graphs: &[Graph], params: &AlignedParams, p: &ValidParams, seed: u64, ctl: &Control) -> Result<(), UmapError> {
+    let pruned_graphs: Vec<Graph> = graphs.iter().map(|g| pruned(g, p)).collect();
+    let specs: Vec<SliceSpec> = window_terms(graphs, params)
+        .into_iter()
+        .enumerate()
+        .map(|(s, reg)| SliceSpec { graph: &pruned_graphs[s], slot: s, reg })
+        .collect();
+    optimize(positions, &specs, p, seed, ctl)
+}
+
 fn pruned(g: &Graph, p: &ValidParams) -> Graph {
     let mut g = g.clone();
     g.prune(p.n_epochs, LARGE_DATA_EPOCHS);
@@ -133,7 +145,6 @@ impl AlignedEmbedding {
             report(ctl, Stage::Neighbors, (s + 1) as f32 / ns as f32);
         }
         report(ctl, Stage::FuzzyGraph, 1.0);
-        let specs_reg = window_terms(&graphs, params);
         let mut positions: Vec<Matrix> = Vec::with_capacity(ns);
         for (s, x) in slices.iter().enumerate() {
             let mut y = initial_layout(x, &graphs[s], p.n_components, p.init, p.seed ^ (0x1417_0000 + s as u64));
@@ -144,13 +155,7 @@ impl AlignedEmbedding {
             positions.push(y);
             report(ctl, Stage::Init, (s + 1) as f32 / ns as f32);
         }
-        let pruned_graphs: Vec<Graph> = graphs.iter().map(|g| pruned(g, &p)).collect();
-        let specs: Vec<SliceSpec> = specs_reg
-            .into_iter()
-            .enumerate()
-            .map(|(s, reg)| SliceSpec { graph: &pruned_graphs[s], slot: s, reg })
-            .collect();
-        optimize(&mut positions, &specs, &p, p.seed, ctl)?;
+        optimize_jointly(&mut positions, &graphs, params, &p, p.seed, ctl)?;
         Ok(AlignedEmbedding { graphs, embeddings: positions })
     }
 
@@ -161,22 +166,9 @@ impl AlignedEmbedding {
     /// may arrange the clusters differently). The graphs are reused, so it costs the layout only.
     pub fn refine(&mut self, params: &AlignedParams, ctl: &Control) -> Result<(), UmapError> {
         let n = self.embeddings[0].n_rows;
-        let p = params.validate(n)?;
-        if p.n_components != self.embeddings[0].n_cols {
-            return Err(crate::error::param(
-                "n_components",
-                format!("refine needs the n_components of the fit ({}), found {}", self.embeddings[0].n_cols, p.n_components),
-            ));
-        }
-        let specs_reg = window_terms(&self.graphs, params);
-        let pruned_graphs: Vec<Graph> = self.graphs.iter().map(|g| pruned(g, &p)).collect();
-        let specs: Vec<SliceSpec> = specs_reg
-            .into_iter()
-            .enumerate()
-            .map(|(s, reg)| SliceSpec { graph: &pruned_graphs[s], slot: s, reg })
-            .collect();
+        let p = self.validate_like_fit(params, n, "refine")?;
         report(ctl, Stage::Init, 1.0);
-        optimize(&mut self.embeddings, &specs, &p, p.seed ^ 0x5EF1_0E00, ctl)
+        optimize_jointly(&mut self.embeddings, &self.graphs, params, &p, p.seed ^ 0x5EF1_0E00, ctl)
     }
 
     /// Incremental update: add one slice (a new epoch), optimising only it against the frozen
@@ -184,13 +176,7 @@ impl AlignedEmbedding {
     pub fn extend(&mut self, slice: &Matrix, params: &AlignedParams, ctl: &Control) -> Result<(), UmapError> {
         let ns = self.embeddings.len();
         let n = check_slices(&[slice], Some(self.embeddings[0].n_rows), ns)?;
-        let p = params.validate(n)?;
-        if p.n_components != self.embeddings[0].n_cols {
-            return Err(crate::error::param(
-                "n_components",
-                format!("extend needs the n_components of the fit ({}), found {}", self.embeddings[0].n_cols, p.n_components),
-            ));
-        }
+        let p = self.validate_like_fit(params, n, "extend")?;
         let g = slice_graph(slice, &p, ns);
         report(ctl, Stage::Neighbors, 1.0);
         report(ctl, Stage::FuzzyGraph, 1.0);
@@ -209,6 +195,16 @@ impl AlignedEmbedding {
         self.embeddings.push(positions.pop().expect("pushed above"));
         self.graphs.push(g);
         Ok(())
+    }
+
+    /// `params` validated for N = `n`, with the fit's n_components (`what` names the caller).
+    fn validate_like_fit(&self, params: &AlignedParams, n: usize, what: &str) -> Result<ValidParams, UmapError> {
+        let p = params.validate(n)?;
+        let fitted = self.embeddings[0].n_cols;
+        if p.n_components != fitted {
+            return Err(crate::error::param("n_components", format!("{what} needs the n_components of the fit ({fitted}), found {}", p.n_components)));
+        }
+        Ok(p)
     }
 
     /// One [N, n_components] embedding per slice, in slice order.
