@@ -67,11 +67,14 @@ pub fn interrupted() -> bool {
 /// Parameters must have been validated.
 pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcome> {
     let tty = std::io::stderr().is_terminal();
-    let mp = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let mp =
+        MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
-    let style = ProgressStyle::with_template(&format!("{{prefix:<{width}}}  {{msg:<11}} [{{bar:32}}] {{percent:>3}}%  {{elapsed}}"))
-        .expect("a valid template")
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(&format!(
+        "{{prefix:<{width}}}  {{msg:<11}} [{{bar:32}}] {{percent:>3}}%  {{elapsed}}"
+    ))
+    .expect("a valid template")
+    .progress_chars("=> ");
     let say = |line: String| {
         if tty {
             let _ = mp.println(line);
@@ -84,11 +87,21 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
         .map(|layer| {
             let start = Instant::now();
             if interrupted() {
-                return Outcome { layer: layer.clone(), result: Err(PipelineError::Cancelled), seconds: 0.0, cached: false };
+                return Outcome {
+                    layer: layer.clone(),
+                    result: Err(PipelineError::Cancelled),
+                    seconds: 0.0,
+                    cached: false,
+                };
             }
             if let Some(hit) = nm_pipeline::cached(run, layer, params) {
                 say(format!("{layer:<width$}  from the cache"));
-                return Outcome { layer: layer.clone(), result: Ok(hit), seconds: start.elapsed().as_secs_f64(), cached: true };
+                return Outcome {
+                    layer: layer.clone(),
+                    result: Ok(hit),
+                    seconds: start.elapsed().as_secs_f64(),
+                    cached: true,
+                };
             }
             let bar = mp.add(ProgressBar::new(BAR_STEPS).with_style(style.clone()).with_prefix(layer.clone()));
             let report = |stage: nm_umap::Stage, f: f32| {
@@ -169,6 +182,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.elapsed().as_secs_f64(),
         run.path().join(nm_run::CACHE_DIR).display()
     );
-    anyhow::ensure!(failed.is_empty(), "{} of {} layers failed:\n  {}", failed.len(), layers.len(), failed.join("\n  "));
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} of {} layers failed:\n  {}",
+        failed.len(),
+        layers.len(),
+        failed.join("\n  ")
+    );
     Ok(())
 }

@@ -44,7 +44,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd_embed::cancel_on_ctrl_c();
     let outcome = crate::cmd_embed::compute(&run, &layers, &params).pop().expect("one layer in, one out");
     if crate::cmd_embed::interrupted() && outcome.result.is_err() {
-        return Err(crate::Interrupted(format!("export interrupted by Ctrl-C; {} was not written", args.out.display())).into());
+        return Err(crate::Interrupted(format!(
+            "export interrupted by Ctrl-C; {} was not written",
+            args.out.display()
+        ))
+        .into());
     }
     let emb = outcome.result?;
     let written = nm_pipeline::export::write(&run, &emb, &args.out)?;

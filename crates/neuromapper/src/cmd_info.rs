@@ -23,7 +23,13 @@ pub fn ranges(v: &[u32]) -> String {
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        parts.push(if j > i + 1 { format!("{}-{}", v[i], v[j]) } else if j == i + 1 { format!("{}, {}", v[i], v[j]) } else { v[i].to_string() });
+        parts.push(if j > i + 1 {
+            format!("{}-{}", v[i], v[j])
+        } else if j == i + 1 {
+            format!("{}, {}", v[i], v[j])
+        } else {
+            v[i].to_string()
+        });
         i = j + 1;
     }
     parts.join(", ")
@@ -48,7 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => println!("inputs     none"),
     }
     let metrics = run.metrics()?;
-    println!("metrics    {}", if metrics.is_empty() { "none".to_string() } else { format!("{} epochs", metrics.len()) });
+    println!(
+        "metrics    {}",
+        if metrics.is_empty() { "none".to_string() } else { format!("{} epochs", metrics.len()) }
+    );
     let (data, cache) = run.disk_usage();
     println!("size       {} on disk, cache {}", human_bytes(data), human_bytes(cache));
     let cached = nm_pipeline::list_cached(&run);

@@ -126,7 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     init_threads(args.train.threads)?;
     let data = match (args.dataset, &args.data_dir) {
         (DatasetArg::Shapes, None) => DataSource::Shapes,
-        (DatasetArg::Shapes, Some(_)) => anyhow::bail!("--data-dir is for --dataset cifar10 or mnist; shapes are generated"),
+        (DatasetArg::Shapes, Some(_)) => {
+            anyhow::bail!("--data-dir is for --dataset cifar10 or mnist; shapes are generated")
+        }
         (DatasetArg::Cifar10, Some(d)) => DataSource::Cifar10(d.clone()),
         (DatasetArg::Mnist, Some(d)) => DataSource::Mnist(d.clone()),
         (_, None) => anyhow::bail!("--dataset {:?} needs --data-dir DIR (the folder with its files)", args.dataset),
@@ -169,7 +171,11 @@ pub fn prepare_out_dir(out: &Path, replace: bool) -> anyhow::Result<()> {
         out.display(),
         nm_run::MANIFEST_FILE
     );
-    anyhow::ensure!(replace, "{} already holds a run; pass --force to replace it, or choose another --out", out.display());
+    anyhow::ensure!(
+        replace,
+        "{} already holds a run; pass --force to replace it, or choose another --out",
+        out.display()
+    );
     for name in [nm_run::EPOCHS_DIR, nm_run::CACHE_DIR] {
         let p = out.join(name);
         if p.exists() {

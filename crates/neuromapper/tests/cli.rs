@@ -16,7 +16,8 @@ fn scratch(name: &str) -> PathBuf {
 fn make_run(root: &Path) {
     let n = 90;
     let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
-    let manifest = Manifest::new(Some(vec!["ant".into(), "bee".into(), "cow".into()]), Some(vec!["conv".into(), "fc".into()]));
+    let manifest =
+        Manifest::new(Some(vec!["ant".into(), "bee".into(), "cow".into()]), Some(vec!["conv".into(), "fc".into()]));
     let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
     let layer = |d: usize, e: u32| -> Vec<f32> {
         (0..n * d)
@@ -41,7 +42,8 @@ fn neuromapper(args: &[&str]) -> Output {
 /// Runs the binary and checks its exit code; returns (stdout, stderr).
 fn check(args: &[&str], code: i32) -> (String, String) {
     let out = neuromapper(args);
-    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(out.status.code(), Some(code), "neuromapper {args:?}\nstdout:\n{so}\nstderr:\n{se}");
     (so, se)
 }
@@ -52,7 +54,13 @@ fn info_describes_the_run() {
     make_run(&root);
     let r = root.to_str().unwrap();
     let (out, _) = check(&["info", r], 0);
-    for needle in ["samples    90", "classes    3: ant 30, bee 30, cow 30", "layers     2: conv [40], fc [6]", "epochs     3: 1-3", "cached     none"] {
+    for needle in [
+        "samples    90",
+        "classes    3: ant 30, bee 30, cow 30",
+        "layers     2: conv [40], fc [6]",
+        "epochs     3: 1-3",
+        "cached     none",
+    ] {
         assert!(out.contains(needle), "`{needle}` not in:\n{out}");
     }
 }
@@ -74,7 +82,8 @@ fn embed_then_answer_from_the_cache_then_export() {
 
     // Export with the same flags: from the cache; float32 [E, N, 2].
     let npy = root.join("conv.npy");
-    let args: Vec<&str> = ["export", r, "--layer", "conv", "--out", npy.to_str().unwrap()].iter().copied().chain(flags).collect();
+    let args: Vec<&str> =
+        ["export", r, "--layer", "conv", "--out", npy.to_str().unwrap()].iter().copied().chain(flags).collect();
     let (out, _) = check(&args, 0);
     assert!(out.contains("from the cache"), "{out}");
     let bytes = std::fs::read(&npy).unwrap();
@@ -84,7 +93,21 @@ fn embed_then_answer_from_the_cache_then_export() {
 
     // Sampled CSV export computes and writes epoch,sample,label,class,predicted,x,y.
     let csv = root.join("fc.csv");
-    let (out, _) = check(&["export", r, "--layer", "fc", "--out", csv.to_str().unwrap(), "--samples-per-class", "10", "--n-neighbors", "5"], 0);
+    let (out, _) = check(
+        &[
+            "export",
+            r,
+            "--layer",
+            "fc",
+            "--out",
+            csv.to_str().unwrap(),
+            "--samples-per-class",
+            "10",
+            "--n-neighbors",
+            "5",
+        ],
+        0,
+    );
     assert!(out.contains("computed"), "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("epoch,sample,label,class,predicted,x,y"));
@@ -176,12 +199,19 @@ fn ctrl_c_stops_embed_cleanly_with_exit_code_130() {
     // Nothing half-written: no embedding and no temporary file anywhere under the cache.
     fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.path().is_dir() { files(&e.path(), out) } else { out.push(e.path()) }
+            if e.path().is_dir() {
+                files(&e.path(), out)
+            } else {
+                out.push(e.path())
+            }
         }
     }
     let mut cache = Vec::new();
     files(&root.join(".neuromapper"), &mut cache);
-    assert!(cache.iter().all(|p| !p.to_string_lossy().contains("embedding") && !p.to_string_lossy().contains(".tmp")), "{cache:?}");
+    assert!(
+        cache.iter().all(|p| !p.to_string_lossy().contains("embedding") && !p.to_string_lossy().contains(".tmp")),
+        "{cache:?}"
+    );
     // And the next run starts over and finishes.
     check(&["embed", root.to_str().unwrap(), "--n-neighbors", "5", "--samples", "400"], 0);
 }

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nm_pipeline::{EmbedParams, LayerEmbedding, LiveLayer};
-use rayon::prelude::*;
 use nm_run::Run;
 use nm_umap::Control;
+use rayon::prelude::*;
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -41,8 +41,11 @@ fn jump(a: &LayerEmbedding, b: &LayerEmbedding) -> f64 {
     let (pa, pb) = (a.slice(e), b.slice(e));
     let n = pa.len() / 2;
     let (cx, cy) = pa.chunks(2).fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64 / n as f64, y + p[1] as f64 / n as f64));
-    let rms = (pa.chunks(2).map(|p| (p[0] as f64 - cx).powi(2) + (p[1] as f64 - cy).powi(2)).sum::<f64>() / n as f64).sqrt();
-    let mean = pa.chunks(2).zip(pb.chunks(2)).map(|(p, q)| ((p[0] - q[0]) as f64).hypot((p[1] - q[1]) as f64)).sum::<f64>() / n as f64;
+    let rms =
+        (pa.chunks(2).map(|p| (p[0] as f64 - cx).powi(2) + (p[1] as f64 - cy).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let mean =
+        pa.chunks(2).zip(pb.chunks(2)).map(|(p, q)| ((p[0] - q[0]) as f64).hypot((p[1] - q[1]) as f64)).sum::<f64>()
+            / n as f64;
     mean / rms
 }
 
@@ -100,10 +103,12 @@ fn main() -> anyhow::Result<()> {
             };
             let ctl = Control { progress: Some(&progress), cancel: None };
             let r = live.update(&run, &ctl);
-            let trace: Vec<String> = stages.into_inner().unwrap().iter().map(|(s, x)| format!("{s:?}@{x:.2}")).collect();
+            let trace: Vec<String> =
+                stages.into_inner().unwrap().iter().map(|(s, x)| format!("{s:?}@{x:.2}")).collect();
             (r, t.elapsed().as_secs_f64(), trace.join(" "))
         };
-        let results: Vec<_> = if serial { lives.iter_mut().map(update).collect() } else { lives.par_iter_mut().map(update).collect() };
+        let results: Vec<_> =
+            if serial { lives.iter_mut().map(update).collect() } else { lives.par_iter_mut().map(update).collect() };
         let secs = t0.elapsed().as_secs_f64();
         for (name, (r, secs, trace)) in layer_names.iter().zip(results) {
             println!("  epoch {e} {name}: {secs:.2} s  [{trace}]");
@@ -121,15 +126,18 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let ctl = Control::default();
         let params = EmbedParams::default();
-        let full: Vec<LayerEmbedding> = layer_names
-            .par_iter()
-            .map(|l| nm_pipeline::fit_layer(&run, l, &params, &ctl))
-            .collect::<Result<_, _>>()?;
+        let full: Vec<LayerEmbedding> =
+            layer_names.par_iter().map(|l| nm_pipeline::fit_layer(&run, l, &params, &ctl)).collect::<Result<_, _>>()?;
         println!("full aligned refit of {} layers: {:.2} s", full.len(), t.elapsed().as_secs_f64());
         let incremental: Vec<LayerEmbedding> = lives.iter().map(|l| l.embedding().expect("updated above")).collect();
         let t = Instant::now();
-        let refined: Vec<LayerEmbedding> = lives.par_iter_mut().map(|l| l.refine(&run, &ctl)).collect::<Result<_, _>>()?;
-        println!("refinement of {} layers from the incremental layout: {:.2} s", refined.len(), t.elapsed().as_secs_f64());
+        let refined: Vec<LayerEmbedding> =
+            lives.par_iter_mut().map(|l| l.refine(&run, &ctl)).collect::<Result<_, _>>()?;
+        println!(
+            "refinement of {} layers from the incremental layout: {:.2} s",
+            refined.len(),
+            t.elapsed().as_secs_f64()
+        );
         for ((inc, mut emb), fine) in incremental.iter().zip(full).zip(&refined) {
             let mut fine_aligned = fine.clone();
             nm_pipeline::align_rigidly(&mut fine_aligned, inc);

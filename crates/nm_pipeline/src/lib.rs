@@ -72,7 +72,14 @@ pub struct EmbedParams {
 
 impl Default for EmbedParams {
     fn default() -> Self {
-        EmbedParams { n_neighbors: 15, min_dist: 0.1, metric: "euclidean".into(), pca_dims: 50, sampling: Sampling::All, seed: 0 }
+        EmbedParams {
+            n_neighbors: 15,
+            min_dist: 0.1,
+            metric: "euclidean".into(),
+            pca_dims: 50,
+            sampling: Sampling::All,
+            seed: 0,
+        }
     }
 }
 
@@ -119,7 +126,10 @@ impl EmbedParams {
     pub fn validate(&self, run: &Run) -> Result<(), PipelineError> {
         self.metric_kind()?;
         if !self.min_dist.is_finite() || !(0.0..=SPREAD).contains(&self.min_dist) {
-            return Err(invalid("min_dist", format!("must be in [0, {SPREAD}] (0 packs points tightly, 1 spreads them), found {}", self.min_dist)));
+            return Err(invalid(
+                "min_dist",
+                format!("must be in [0, {SPREAD}] (0 packs points tightly, 1 spreads them), found {}", self.min_dist),
+            ));
         }
         if self.pca_dims != 0 && !(PCA_DIMS_MIN..=PCA_DIMS_MAX).contains(&self.pca_dims) {
             return Err(invalid(
@@ -128,8 +138,12 @@ impl EmbedParams {
             ));
         }
         match self.sampling {
-            Sampling::Total(0) => return Err(invalid("samples", "must be at least 1 (or leave it out for all samples)")),
-            Sampling::PerClass(0) => return Err(invalid("samples_per_class", "must be at least 1 (or leave it out for all samples)")),
+            Sampling::Total(0) => {
+                return Err(invalid("samples", "must be at least 1 (or leave it out for all samples)"))
+            }
+            Sampling::PerClass(0) => {
+                return Err(invalid("samples_per_class", "must be at least 1 (or leave it out for all samples)"))
+            }
             _ => {}
         }
         let n = sample_count(run, &self.sampling);
@@ -139,7 +153,10 @@ impl EmbedParams {
         if self.n_neighbors >= n {
             return Err(invalid(
                 "n_neighbors",
-                format!("must be less than the number of samples embedded ({n}), found {}; lower it or sample more", self.n_neighbors),
+                format!(
+                    "must be less than the number of samples embedded ({n}), found {}; lower it or sample more",
+                    self.n_neighbors
+                ),
             ));
         }
         Ok(())
@@ -176,7 +193,14 @@ impl EmbedParams {
     fn aligned_params(&self, pre_embedded: bool) -> AlignedParams {
         let metric = if pre_embedded { Metric::Euclidean } else { self.metric_kind().unwrap_or_default() };
         AlignedParams {
-            umap: UmapParams { n_neighbors: self.n_neighbors, min_dist: self.min_dist, spread: SPREAD, metric, seed: self.seed, ..UmapParams::default() },
+            umap: UmapParams {
+                n_neighbors: self.n_neighbors,
+                min_dist: self.min_dist,
+                spread: SPREAD,
+                metric,
+                seed: self.seed,
+                ..UmapParams::default()
+            },
             ..AlignedParams::default()
         }
     }
@@ -257,7 +281,8 @@ fn find_layer(run: &Run, layer: &str) -> Result<usize, PipelineError> {
 
 /// A file-name-safe form of a layer name (a short hash keeps distinct names distinct).
 fn fs_name(layer: &str) -> String {
-    let safe: String = layer.chars().map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '_' }).collect();
+    let safe: String =
+        layer.chars().map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '_' }).collect();
     if safe == layer {
         safe
     } else {
@@ -285,7 +310,11 @@ fn fingerprint(run: &Run, layer: &str, params: &EmbedParams, samples: &[u32]) ->
 }
 
 fn embedding_path(run: &Run, layer: &str, params: &EmbedParams) -> PathBuf {
-    run.path().join(nm_run::CACHE_DIR).join(EMBEDDINGS_DIR).join(format!("{}.{}.{CACHE_EXT}", fs_name(layer), params.cache_key()))
+    run.path().join(nm_run::CACHE_DIR).join(EMBEDDINGS_DIR).join(format!(
+        "{}.{}.{CACHE_EXT}",
+        fs_name(layer),
+        params.cache_key()
+    ))
 }
 
 fn decode_embedding(header: &serde_json::Value, payload: &[u8]) -> Option<LayerEmbedding> {
@@ -338,11 +367,14 @@ pub fn list_cached(run: &Run) -> Vec<CacheEntry> {
             continue;
         }
         let Some((header, _)) = cache::read(&path) else { continue };
-        let (Some(layer), Ok(params)) = (header["layer"].as_str(), serde_json::from_value::<EmbedParams>(header["params"].clone())) else {
+        let (Some(layer), Ok(params)) =
+            (header["layer"].as_str(), serde_json::from_value::<EmbedParams>(header["params"].clone()))
+        else {
             continue;
         };
         let current = run.layer(layer).is_some()
-            && fingerprint(run, layer, &params, &choose_samples(run, &params)).ok().as_deref() == header["fingerprint"].as_str();
+            && fingerprint(run, layer, &params, &choose_samples(run, &params)).ok().as_deref()
+                == header["fingerprint"].as_str();
         out.push(CacheEntry {
             layer: layer.to_string(),
             epochs: header["epochs"].as_array().map(|a| a.len()).unwrap_or(0),
@@ -409,7 +441,14 @@ fn from_umap(e: nm_umap::UmapError) -> PipelineError {
 
 /// One epoch's slice for the aligned fit: the chosen rows, pre-embedded by PCA when the layer is
 /// wider than `pca_dims` ([n, p]), else as they are ([n, D]). PCA results are cached.
-pub fn load_slice(run: &Run, layer: &str, epoch: u32, samples: &[u32], params: &EmbedParams, ctl: &Control) -> Result<Matrix, PipelineError> {
+pub fn load_slice(
+    run: &Run,
+    layer: &str,
+    epoch: u32,
+    samples: &[u32],
+    params: &EmbedParams,
+    ctl: &Control,
+) -> Result<Matrix, PipelineError> {
     let li = find_layer(run, layer)?;
     let dim = run.layers()[li].dim;
     let n = samples.len();
@@ -428,7 +467,12 @@ pub fn load_slice(run: &Run, layer: &str, epoch: u32, samples: &[u32], params: &
         .u64(hash_samples(samples))
         .u64(stamp_hash(run, layer, epoch)?)
         .finish();
-    let path = run.path().join(nm_run::CACHE_DIR).join(PCA_DIR).join(fs_name(layer)).join(format!("{epoch}.{key:016x}.{CACHE_EXT}"));
+    let path = run
+        .path()
+        .join(nm_run::CACHE_DIR)
+        .join(PCA_DIR)
+        .join(fs_name(layer))
+        .join(format!("{epoch}.{key:016x}.{CACHE_EXT}"));
     if let Some((h, payload)) = cache::read(&path) {
         let k = params.pca_dims;
         if h["rows"].as_u64() == Some(n as u64) && h["cols"].as_u64() == Some(k as u64) && payload.len() == n * k * 4 {
@@ -451,7 +495,12 @@ pub fn load_slice(run: &Run, layer: &str, epoch: u32, samples: &[u32], params: &
 /// Embed one layer (from the cache when present), writing the cache atomically.
 ///
 /// Progress: `Stage::Pca` with the fraction of epochs pre-embedded, then the engine's stages.
-pub fn embed_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
+pub fn embed_layer(
+    run: &Run,
+    layer: &str,
+    params: &EmbedParams,
+    ctl: &Control,
+) -> Result<LayerEmbedding, PipelineError> {
     params.validate(run)?;
     find_layer(run, layer)?;
     if let Some(hit) = cached(run, layer, params) {
@@ -483,8 +532,14 @@ pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) ->
     let layer = emb.layer.as_str();
     find_layer(run, layer)?;
     let samples = choose_samples(run, params);
-    if emb.samples != samples || emb.epochs != run.epochs() || emb.positions.len() != emb.epochs.len() * samples.len() * 2 {
-        return Err(invalid("embedding", format!("layer `{layer}`: the embedding does not match the run's samples and epochs for these parameters")));
+    if emb.samples != samples
+        || emb.epochs != run.epochs()
+        || emb.positions.len() != emb.epochs.len() * samples.len() * 2
+    {
+        return Err(invalid(
+            "embedding",
+            format!("layer `{layer}`: the embedding does not match the run's samples and epochs for these parameters"),
+        ));
     }
     let fp = fingerprint(run, layer, params, &samples)?;
     let header = serde_json::json!({
@@ -558,7 +613,14 @@ pub fn align_rigidly(emb: &mut LayerEmbedding, reference: &LayerEmbedding) -> bo
 }
 
 /// Pre-embeds every epoch of a layer, reporting `Stage::Pca` with the overall fraction.
-fn load_slices(run: &Run, layer: &str, epochs: &[u32], samples: &[u32], params: &EmbedParams, ctl: &Control) -> Result<Vec<Matrix>, PipelineError> {
+fn load_slices(
+    run: &Run,
+    layer: &str,
+    epochs: &[u32],
+    samples: &[u32],
+    params: &EmbedParams,
+    ctl: &Control,
+) -> Result<Vec<Matrix>, PipelineError> {
     let total = epochs.len().max(1) as f32;
     let mut slices = Vec::with_capacity(epochs.len());
     for (k, &e) in epochs.iter().enumerate() {
@@ -624,7 +686,10 @@ impl LiveLayer {
     /// (`AlignedEmbedding::refine`): for when training has ended. Returns the refined embedding.
     pub fn refine(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
         let ap = self.aligned_params(run)?;
-        let aligned = self.aligned.as_mut().ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
+        let aligned = self
+            .aligned
+            .as_mut()
+            .ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
         aligned.refine(&ap, ctl).map_err(from_umap)?;
         Ok(self.embedding().expect("refined above"))
     }
@@ -671,7 +736,8 @@ impl LiveLayer {
                 self.samples = choose_samples(run, &self.params);
                 let epochs = run.epochs().to_vec();
                 let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
-                self.aligned = Some(AlignedEmbedding::fit(&slices, &self.aligned_params(run)?, ctl).map_err(from_umap)?);
+                self.aligned =
+                    Some(AlignedEmbedding::fit(&slices, &self.aligned_params(run)?, ctl).map_err(from_umap)?);
                 self.epochs = epochs;
             }
         }

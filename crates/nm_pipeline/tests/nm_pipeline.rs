@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use nm_pipeline::{cached, choose_samples, embed_layer, embed_layers, EmbedParams, LayerEmbedding, LiveLayer, PipelineError, Sampling};
+use nm_pipeline::{
+    cached, choose_samples, embed_layer, embed_layers, EmbedParams, LayerEmbedding, LiveLayer, PipelineError, Sampling,
+};
 use nm_run::{Manifest, Run, RunWriter};
 use nm_umap::{trustworthiness, Control, Matrix};
 use rand::{Rng, SeedableRng};
@@ -25,7 +27,10 @@ fn make_run(root: &Path, n: usize, epochs: &[u32], counts: Option<&[usize]>) -> 
         Some(c) => c.iter().enumerate().flat_map(|(k, &m)| std::iter::repeat_n(k as u32, m)).collect(),
         None => (0..n).map(|i| (i % CLASSES) as u32).collect(),
     };
-    let manifest = Manifest::new(Some((0..CLASSES).map(|c| format!("class{c}")).collect()), Some(vec!["small".into(), "wide".into()]));
+    let manifest = Manifest::new(
+        Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+        Some(vec!["small".into(), "wide".into()]),
+    );
     let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
     for &e in epochs {
         write_epoch(&w, &labels, e);
@@ -49,7 +54,8 @@ fn write_epoch(w: &RunWriter, labels: &[u32], e: u32) {
     let small = blobs(labels, 8, e, 1);
     let wide = blobs(labels, 120, e, 2);
     // Epoch 4 has predictions (every third sample wrong); the others have none.
-    let preds: Vec<u32> = labels.iter().enumerate().map(|(i, &l)| if i % 3 == 0 { (l + 1) % CLASSES as u32 } else { l }).collect();
+    let preds: Vec<u32> =
+        labels.iter().enumerate().map(|(i, &l)| if i % 3 == 0 { (l + 1) % CLASSES as u32 } else { l }).collect();
     w.write_epoch(e, &[("small", 8, &small), ("wide", 120, &wide)], (e == 4).then_some(preds.as_slice())).unwrap();
 }
 
@@ -73,16 +79,31 @@ fn each_parameter_rule_has_a_clear_error() {
     let run = make_run(&root, 60, &[0], None);
     params().validate(&run).unwrap();
     let base = params();
-    check_param_error(&run, EmbedParams { metric: "manhattan".into(), ..base.clone() }, "metric", "\"euclidean\" or \"cosine\"");
+    check_param_error(
+        &run,
+        EmbedParams { metric: "manhattan".into(), ..base.clone() },
+        "metric",
+        "\"euclidean\" or \"cosine\"",
+    );
     check_param_error(&run, EmbedParams { min_dist: -0.1, ..base.clone() }, "min_dist", "[0, 1]");
     check_param_error(&run, EmbedParams { min_dist: 1e9, ..base.clone() }, "min_dist", "[0, 1]");
     check_param_error(&run, EmbedParams { min_dist: f32::NAN, ..base.clone() }, "min_dist", "NaN");
     check_param_error(&run, EmbedParams { pca_dims: 1, ..base.clone() }, "pca_dims", "[2, 1024]");
     check_param_error(&run, EmbedParams { pca_dims: 1_000_000, ..base.clone() }, "pca_dims", "found 1000000");
     check_param_error(&run, EmbedParams { sampling: Sampling::Total(0), ..base.clone() }, "samples", "at least 1");
-    check_param_error(&run, EmbedParams { sampling: Sampling::PerClass(0), ..base.clone() }, "samples_per_class", "at least 1");
+    check_param_error(
+        &run,
+        EmbedParams { sampling: Sampling::PerClass(0), ..base.clone() },
+        "samples_per_class",
+        "at least 1",
+    );
     check_param_error(&run, EmbedParams { n_neighbors: 1, ..base.clone() }, "n_neighbors", "at least 2");
-    check_param_error(&run, EmbedParams { n_neighbors: 60, ..base.clone() }, "n_neighbors", "less than the number of samples embedded (60)");
+    check_param_error(
+        &run,
+        EmbedParams { n_neighbors: 60, ..base.clone() },
+        "n_neighbors",
+        "less than the number of samples embedded (60)",
+    );
     // n_neighbors is checked against the samples chosen, not the run's.
     check_param_error(&run, EmbedParams { sampling: Sampling::PerClass(3), ..base.clone() }, "n_neighbors", "(9)");
     EmbedParams { pca_dims: 0, min_dist: 0.0, metric: "cosine".into(), ..base.clone() }.validate(&run).unwrap();
@@ -151,7 +172,8 @@ fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
     assert_eq!(first.positions.len(), 3 * 240 * 2);
     assert!(first.positions.iter().all(|v| v.is_finite()));
     let (d, x) = run.read_layer("small", 2).unwrap();
-    let t = trustworthiness(&Matrix::new(240, d, x).unwrap(), &Matrix::new(240, 2, first.slice(2).to_vec()).unwrap(), 10);
+    let t =
+        trustworthiness(&Matrix::new(240, d, x).unwrap(), &Matrix::new(240, 2, first.slice(2).to_vec()).unwrap(), 10);
     assert!(t > 0.85, "trustworthiness {t}");
     assert!(neighbour_agreement(first.slice(0), run.labels()) > 0.95);
     let work = calls.load(Ordering::Relaxed);
@@ -167,7 +189,16 @@ fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
 
     // Other parameters miss; a new epoch makes the old entry stale.
     assert!(cached(&run, "small", &EmbedParams { min_dist: 0.5, ..params() }).is_none());
-    let w = RunWriter::create(&root, &Manifest::new(Some((0..CLASSES).map(|c| format!("class{c}")).collect()), Some(vec!["small".into(), "wide".into()])), run.labels(), None).unwrap();
+    let w = RunWriter::create(
+        &root,
+        &Manifest::new(
+            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+            Some(vec!["small".into(), "wide".into()]),
+        ),
+        run.labels(),
+        None,
+    )
+    .unwrap();
     write_epoch(&w, run.labels(), 3);
     let run = Run::open(&root).unwrap();
     assert!(cached(&run, "small", &params()).is_none(), "the run gained an epoch");
@@ -227,14 +258,25 @@ fn unknown_layers_and_bad_data_are_errors() {
     let root = scratch("errors");
     let run = make_run(&root, 60, &[0, 1], None);
     match embed_layer(&run, "nope", &params(), &Control::default()) {
-        Err(PipelineError::UnknownLayer { layer, known }) => assert_eq!((layer.as_str(), known.as_str()), ("nope", "small, wide")),
+        Err(PipelineError::UnknownLayer { layer, known }) => {
+            assert_eq!((layer.as_str(), known.as_str()), ("nope", "small, wide"))
+        }
         other => panic!("{other:?}"),
     }
     // NaN in a wide layer surfaces as the run's error (through the streaming PCA).
     let mut wide = blobs(run.labels(), 120, 1, 2);
     wide[5 * 120 + 3] = f32::NAN;
     let small = blobs(run.labels(), 8, 1, 1);
-    let w = RunWriter::create(&root, &Manifest::new(Some((0..CLASSES).map(|c| format!("class{c}")).collect()), Some(vec!["small".into(), "wide".into()])), run.labels(), None).unwrap();
+    let w = RunWriter::create(
+        &root,
+        &Manifest::new(
+            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+            Some(vec!["small".into(), "wide".into()]),
+        ),
+        run.labels(),
+        None,
+    )
+    .unwrap();
     w.write_epoch(1, &[("small", 8, &small), ("wide", 120, &wide)], None).unwrap();
     let run = Run::open(&root).unwrap();
     let err = embed_layer(&run, "wide", &params(), &Control::default()).unwrap_err();
@@ -274,7 +316,16 @@ fn live_layer_extends_epoch_by_epoch_keeping_earlier_ones() {
     let mut live = LiveLayer::new("small", params());
     let a = live.update(&run, &Control::default()).unwrap();
     assert_eq!(a.epochs, [0, 1]);
-    let w = RunWriter::create(&root, &Manifest::new(Some((0..CLASSES).map(|c| format!("class{c}")).collect()), Some(vec!["small".into(), "wide".into()])), run.labels(), None).unwrap();
+    let w = RunWriter::create(
+        &root,
+        &Manifest::new(
+            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+            Some(vec!["small".into(), "wide".into()]),
+        ),
+        run.labels(),
+        None,
+    )
+    .unwrap();
     write_epoch(&w, run.labels(), 2);
     let mut run = run;
     run.refresh().unwrap();

@@ -213,7 +213,10 @@ impl ArrayDesc {
 
     pub fn read_error(&self, e: std::io::Error) -> RunError {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            RunError::invalid(&self.path, "truncated file: it ended while reading its data (was it replaced while reading?)")
+            RunError::invalid(
+                &self.path,
+                "truncated file: it ended while reading its data (was it replaced while reading?)",
+            )
         } else {
             RunError::io(&self.path, e)
         }
@@ -287,7 +290,10 @@ impl LayerReader {
     pub fn open_npy(path: &Path) -> Result<LayerReader, RunError> {
         let desc = crate::npy::read_header(path)?;
         if !desc.dtype.is_float() || desc.shape.is_empty() {
-            return Err(RunError::invalid(path, format!("expected a float array [N, ...], found {}", desc.dtype.describe())));
+            return Err(RunError::invalid(
+                path,
+                format!("expected a float array [N, ...], found {}", desc.dtype.describe()),
+            ));
         }
         LayerReader::open(&desc)
     }

@@ -143,12 +143,18 @@ pub struct Run {
 impl Run {
     pub fn open(path: &Path) -> Result<Run, RunError> {
         if !path.is_dir() {
-            return Err(RunError::invalid(path, "not a folder; a run is a folder holding neuromapper.json, labels.npy and epochs/"));
+            return Err(RunError::invalid(
+                path,
+                "not a folder; a run is a folder holding neuromapper.json, labels.npy and epochs/",
+            ));
         }
         let manifest = read_manifest(path)?;
         let labels_path = path.join(LABELS_FILE);
         if !labels_path.is_file() {
-            return Err(RunError::invalid(&labels_path, "not found; a run needs labels.npy: the [N] integer class id of every sample"));
+            return Err(RunError::invalid(
+                &labels_path,
+                "not found; a run needs labels.npy: the [N] integer class id of every sample",
+            ));
         }
         let labels_desc = npy::read_header(&labels_path)?;
         if !labels_desc.dtype.is_int() {
@@ -158,7 +164,10 @@ impl Run {
             ));
         }
         if labels_desc.shape.len() != 1 {
-            return Err(RunError::invalid(&labels_path, format!("labels must be 1-D [N]; found shape {:?}", labels_desc.shape)));
+            return Err(RunError::invalid(
+                &labels_path,
+                format!("labels must be 1-D [N]; found shape {:?}", labels_desc.shape),
+            ));
         }
         let raw = labels_desc.read_ints()?;
         if raw.is_empty() {
@@ -266,15 +275,21 @@ impl Run {
 
     fn array(&self, layer: &str, epoch: u32) -> Result<&ArrayDesc, RunError> {
         let e = self.epochs.get(&epoch).ok_or_else(|| {
-            RunError::invalid(self.path.join(EPOCHS_DIR), format!("no epoch {epoch}; the run has epochs {:?}", self.epoch_numbers))
+            RunError::invalid(
+                self.path.join(EPOCHS_DIR),
+                format!("no epoch {epoch}; the run has epochs {:?}", self.epoch_numbers),
+            )
         })?;
         if self.layer(layer).is_none() {
             let known: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
-            return Err(RunError::invalid(&self.path, format!("no layer `{layer}`; the run has: {}", known.join(", "))));
+            return Err(RunError::invalid(
+                &self.path,
+                format!("no layer `{layer}`; the run has: {}", known.join(", ")),
+            ));
         }
-        e.arrays
-            .get(layer)
-            .ok_or_else(|| RunError::invalid(self.path.join(EPOCHS_DIR), format!("epoch {epoch} has no layer `{layer}`")))
+        e.arrays.get(layer).ok_or_else(|| {
+            RunError::invalid(self.path.join(EPOCHS_DIR), format!("epoch {epoch} has no layer `{layer}`"))
+        })
     }
 
     /// A streaming reader of one layer at one epoch ([N, D] f32 rows, checked finite).
@@ -294,11 +309,8 @@ impl Run {
     /// data is taken to have changed.
     pub fn layer_stamp(&self, layer: &str, epoch: u32) -> Result<(PathBuf, u64, u64, u128), RunError> {
         let a = self.array(layer, epoch)?;
-        let mtime = a
-            .modified
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let mtime =
+            a.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
         let rel = a.path.strip_prefix(&self.path).unwrap_or(&a.path).to_path_buf();
         Ok((rel, a.data_offset, a.file_len, mtime))
     }
@@ -317,7 +329,10 @@ impl Run {
                 if v < 0 || v >= n_classes as i128 {
                     return Err(RunError::invalid(
                         &p.path,
-                        format!("prediction {v} of sample {i} is outside the {n_classes} classes (expected 0..={})", n_classes - 1),
+                        format!(
+                            "prediction {v} of sample {i} is outside the {n_classes} classes (expected 0..={})",
+                            n_classes - 1
+                        ),
                     ));
                 }
                 out.push(v as u32);
@@ -378,7 +393,10 @@ impl Run {
             Err(e) => return Err(RunError::io(&p, e)),
         };
         let mut m: Vec<EpochMetrics> = serde_json::from_str(&text).map_err(|e| {
-            RunError::invalid(&p, format!("expected a JSON list of {{\"epoch\", \"train_accuracy\", \"test_accuracy\", \"loss\"}}: {e}"))
+            RunError::invalid(
+                &p,
+                format!("expected a JSON list of {{\"epoch\", \"train_accuracy\", \"test_accuracy\", \"loss\"}}: {e}"),
+            )
         })?;
         m.sort_by_key(|e| e.epoch);
         Ok(m)
@@ -412,12 +430,12 @@ fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
     let p = root.join(MANIFEST_FILE);
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RunError::invalid(
-                &p,
-                format!("not found; a run folder needs a manifest such as {{\"format\": \"{FORMAT_V1}\"}} (see the run format)"),
-            ))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RunError::invalid(
+            &p,
+            format!(
+                "not found; a run folder needs a manifest such as {{\"format\": \"{FORMAT_V1}\"}} (see the run format)"
+            ),
+        )),
         Err(e) => return Err(RunError::io(&p, e)),
     };
     let m: Manifest = serde_json::from_str(&text).map_err(|e| {
@@ -426,14 +444,20 @@ fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
     if m.format != FORMAT_V1 {
         return Err(RunError::invalid(
             &p,
-            format!("unknown format \"{}\"; this neuromapper reads \"{FORMAT_V1}\" (a newer run needs a newer neuromapper)", m.format),
+            format!(
+                "unknown format \"{}\"; this neuromapper reads \"{FORMAT_V1}\" (a newer run needs a newer neuromapper)",
+                m.format
+            ),
         ));
     }
     if let Some(layers) = &m.layers {
         let mut seen = BTreeSet::new();
         for l in layers {
             if l.is_empty() || l == PREDICTIONS || !seen.insert(l) {
-                return Err(RunError::invalid(&p, format!("\"layers\" has an empty, reserved or repeated name: \"{l}\"")));
+                return Err(RunError::invalid(
+                    &p,
+                    format!("\"layers\" has an empty, reserved or repeated name: \"{l}\""),
+                ));
             }
         }
         if layers.is_empty() {
@@ -466,12 +490,19 @@ fn parse_epoch(name: &str) -> Option<u32> {
     (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
 }
 
-fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Result<(BTreeMap<u32, Epoch>, Vec<LayerInfo>), RunError> {
+fn scan_epochs(
+    root: &Path,
+    n: usize,
+    manifest_layers: Option<&[String]>,
+) -> Result<(BTreeMap<u32, Epoch>, Vec<LayerInfo>), RunError> {
     let dir = root.join(EPOCHS_DIR);
     let labels_path = root.join(LABELS_FILE);
     let rd = std::fs::read_dir(&dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            RunError::invalid(&dir, "not found: an empty run; expected epochs/<epoch>/<layer>.npy or epochs/<epoch>.safetensors")
+            RunError::invalid(
+                &dir,
+                "not found: an empty run; expected epochs/<epoch>/<layer>.npy or epochs/<epoch>.safetensors",
+            )
         } else {
             RunError::io(&dir, e)
         }
@@ -526,7 +557,8 @@ fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Res
         let predictions = arrays.remove(PREDICTIONS);
         if let Some(pr) = &predictions {
             pr.check_rows(n, &labels_path)?;
-            let ok = (pr.dtype.is_int() && pr.shape.len() == 1) || (pr.dtype.is_float() && pr.shape.len() == 2 && pr.shape[1] > 0);
+            let ok = (pr.dtype.is_int() && pr.shape.len() == 1)
+                || (pr.dtype.is_float() && pr.shape.len() == 2 && pr.shape[1] > 0);
             if !ok {
                 return Err(RunError::invalid(
                     &pr.path,
@@ -554,7 +586,10 @@ fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Res
         }
     };
     if names.is_empty() {
-        return Err(RunError::invalid(&dir, "an empty run: no layers in any epoch (expected <layer>.npy files or tensors)"));
+        return Err(RunError::invalid(
+            &dir,
+            "an empty run: no layers in any epoch (expected <layer>.npy files or tensors)",
+        ));
     }
     let mut layers = Vec::with_capacity(names.len());
     for name in names {
@@ -562,7 +597,9 @@ fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Res
         for (&epoch, e) in &epochs {
             let Some(a) = e.arrays.get(&name) else {
                 let place = match e.storage {
-                    EpochStorage::NpyFolder => dir.join(epoch_dir_name(&first_seen[&epoch])).join(format!("{name}.npy")),
+                    EpochStorage::NpyFolder => {
+                        dir.join(epoch_dir_name(&first_seen[&epoch])).join(format!("{name}.npy"))
+                    }
                     EpochStorage::Safetensors => first_seen[&epoch].clone(),
                 };
                 let have: Vec<&str> = e.arrays.keys().map(|s| s.as_str()).collect();
@@ -574,16 +611,14 @@ fn scan_epochs(root: &Path, n: usize, manifest_layers: Option<&[String]>) -> Res
             let d = a.check_layer(n, &labels_path)?;
             match dim {
                 None => dim = Some((d, &a.path)),
-                Some((d0, p0)) if d0 != d => {
-                    return Err(RunError::invalid(
-                        &a.path,
-                        format!(
-                            "layer `{name}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
-                            a.shape,
-                            p0.display()
-                        ),
-                    ))
-                }
+                Some((d0, p0)) if d0 != d => return Err(RunError::invalid(
+                    &a.path,
+                    format!(
+                        "layer `{name}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
+                        a.shape,
+                        p0.display()
+                    ),
+                )),
                 _ => {}
             }
         }
@@ -641,10 +676,18 @@ pub struct RunWriter {
 
 impl RunWriter {
     /// Creates RUN/ with neuromapper.json, labels.npy and (optionally) inputs.npy.
-    pub fn create(path: &Path, manifest: &Manifest, labels: &[u32], inputs: Option<&Inputs>) -> Result<RunWriter, RunError> {
+    pub fn create(
+        path: &Path,
+        manifest: &Manifest,
+        labels: &[u32],
+        inputs: Option<&Inputs>,
+    ) -> Result<RunWriter, RunError> {
         let n = labels.len();
         if manifest.format != FORMAT_V1 {
-            return Err(RunError::invalid(path, format!("manifest format must be \"{FORMAT_V1}\", not \"{}\"", manifest.format)));
+            return Err(RunError::invalid(
+                path,
+                format!("manifest format must be \"{FORMAT_V1}\", not \"{}\"", manifest.format),
+            ));
         }
         if n == 0 {
             return Err(RunError::invalid(path, "a run needs at least one sample (labels is empty)"));
@@ -685,11 +728,17 @@ impl RunWriter {
 
     /// Writes epochs/<epoch>/<layer>.npy as float32 [N, dim] for each (layer, dim, data) and
     /// predictions.npy ([N] int) when given. An existing epoch of that number is replaced.
-    pub fn write_epoch(&self, epoch: u32, layers: &[(&str, usize, &[f32])], predictions: Option<&[u32]>) -> Result<(), RunError> {
+    pub fn write_epoch(
+        &self,
+        epoch: u32,
+        layers: &[(&str, usize, &[f32])],
+        predictions: Option<&[u32]>,
+    ) -> Result<(), RunError> {
         let epochs_dir = self.path.join(EPOCHS_DIR);
         let final_dir = epochs_dir.join(epoch.to_string());
         for &(name, dim, data) in layers {
-            let bad_name = name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || name == PREDICTIONS;
+            let bad_name =
+                name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || name == PREDICTIONS;
             if bad_name {
                 return Err(RunError::invalid(&final_dir, format!("layer name \"{name}\" cannot be a file name")));
             }
@@ -702,7 +751,10 @@ impl RunWriter {
         }
         if let Some(p) = predictions {
             if p.len() != self.n {
-                return Err(RunError::invalid(final_dir.join("predictions.npy"), format!("expected {} predictions, got {}", self.n, p.len())));
+                return Err(RunError::invalid(
+                    final_dir.join("predictions.npy"),
+                    format!("expected {} predictions, got {}", self.n, p.len()),
+                ));
             }
         }
         let tmp = temp_sibling(&final_dir);

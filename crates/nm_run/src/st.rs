@@ -33,10 +33,10 @@ pub(crate) fn read_tensors(path: &Path) -> Result<BTreeMap<String, ArrayDesc>, R
     }
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header).map_err(|e| RunError::io(path, e))?;
-    let text = std::str::from_utf8(&header)
-        .map_err(|_| RunError::invalid(path, "garbled .safetensors header: not utf-8"))?;
-    let metadata: Metadata = serde_json::from_str(text)
-        .map_err(|e| RunError::invalid(path, format!("garbled .safetensors header: {e}")))?;
+    let text =
+        std::str::from_utf8(&header).map_err(|_| RunError::invalid(path, "garbled .safetensors header: not utf-8"))?;
+    let metadata: Metadata =
+        serde_json::from_str(text).map_err(|e| RunError::invalid(path, format!("garbled .safetensors header: {e}")))?;
     let data_start = 8 + header_len;
     let mut out = BTreeMap::new();
     for (name, info) in metadata.tensors() {

@@ -86,8 +86,16 @@ fn write_run(root: &Path) {
     write(root, "neuromapper.json", br#"{"format": "neuromapper-run/1", "classes": ["cat", "dog"]}"#);
     write(root, "labels.npy", &npy((1, 0), "<i8", false, &[N], &encode("<i8", &[0., 1., 0., 1., 1., 1.])));
     for e in ["0", "1"] {
-        write(root, &format!("epochs/{e}/a.npy"), &npy((1, 0), "<f4", false, &[N, D], &encode("<f4", &activations(N, D))));
-        write(root, &format!("epochs/{e}/b.npy"), &npy((1, 0), "<f4", false, &[N, 2, 2], &encode("<f4", &activations(N, 4))));
+        write(
+            root,
+            &format!("epochs/{e}/a.npy"),
+            &npy((1, 0), "<f4", false, &[N, D], &encode("<f4", &activations(N, D))),
+        );
+        write(
+            root,
+            &format!("epochs/{e}/b.npy"),
+            &npy((1, 0), "<f4", false, &[N, 2, 2], &encode("<f4", &activations(N, 4))),
+        );
     }
 }
 
@@ -259,7 +267,11 @@ fn safetensors_epochs_read_like_npy_folders() {
     assert_eq!(run.predictions(2).unwrap().unwrap(), [1, 0, 1, 0, 1, 0]);
 
     // Integer predictions in an .npy folder.
-    write(&root, "epochs/0/predictions.npy", &npy((1, 0), "<i8", false, &[N], &encode("<i8", &[1., 1., 0., 0., 1., 0.])));
+    write(
+        &root,
+        "epochs/0/predictions.npy",
+        &npy((1, 0), "<i8", false, &[N], &encode("<i8", &[1., 1., 0., 0., 1., 0.])),
+    );
     let run = Run::open(&root).unwrap();
     assert_eq!(run.predictions(0).unwrap().unwrap(), [1, 1, 0, 0, 1, 0]);
 }
@@ -389,7 +401,10 @@ fn truncated_and_garbled_files_are_errors() {
     let root = scratch("truncated_st");
     write_run(&root);
     std::fs::remove_dir_all(root.join("epochs/1")).unwrap();
-    let st = safetensors(&[("a", "F32", vec![N, D], encode("<f4", &activations(N, D))), ("b", "F32", vec![N, 4], encode("<f4", &activations(N, 4)))]);
+    let st = safetensors(&[
+        ("a", "F32", vec![N, D], encode("<f4", &activations(N, D))),
+        ("b", "F32", vec![N, 4], encode("<f4", &activations(N, 4))),
+    ]);
     write(&root, "epochs/1.safetensors", &st[..st.len() - 4]);
     check_open_error(&root, "epochs/1.safetensors", &["truncated"]);
     write(&root, "epochs/1.safetensors", &st[..6]);
@@ -428,7 +443,11 @@ fn class_ids_outside_classes_are_errors() {
     check_open_error(&root, "labels.npy", &["label -1 of sample 2"]);
     // Integer predictions are checked against classes too.
     write_run(&root);
-    write(&root, "epochs/0/predictions.npy", &npy((1, 0), "<i4", false, &[N], &encode("<i4", &[0., 0., 5., 0., 0., 0.])));
+    write(
+        &root,
+        "epochs/0/predictions.npy",
+        &npy((1, 0), "<i4", false, &[N], &encode("<i4", &[0., 0., 5., 0., 0., 0.])),
+    );
     let run = Run::open(&root).unwrap();
     check_error(run.predictions(0).err().unwrap(), "predictions.npy", &["prediction 5 of sample 2"]);
 }
@@ -475,7 +494,11 @@ fn writer_round_trips_and_replaces_epochs_atomically() {
     let m = run.metrics().unwrap();
     assert_eq!((m.len(), m[0].loss), (1, Some(1.25)));
     // No temp files left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(root.join("epochs")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(root.join("epochs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Bad input to the writer is an error, not a panic.
@@ -514,7 +537,11 @@ fn python() -> String {
 #[test]
 fn run_written_by_numpy_loads() {
     let py = python();
-    let has_numpy = std::process::Command::new(&py).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let has_numpy = std::process::Command::new(&py)
+        .args(["-c", "import numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     assert!(
         has_numpy,
         "this test needs python3 with numpy: install it (`pip install numpy`, or create .venv with it), \

@@ -21,7 +21,12 @@ fn main() -> anyhow::Result<()> {
     let n_layers: usize = args[3].parse()?;
     let n_classes: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(10);
     let classes: Vec<String> =
-        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"].iter().cycle().take(n_classes).map(|s| s.to_string()).collect();
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            .iter()
+            .cycle()
+            .take(n_classes)
+            .map(|s| s.to_string())
+            .collect();
     let layers: Vec<String> = (1..=n_layers).map(|i| format!("layer{i}")).collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % n_classes) as u32).collect();
     let mut rng = 0x9e3779b97f4a7c15u64;
@@ -36,7 +41,10 @@ fn main() -> anyhow::Result<()> {
     let w = RunWriter::create(&dir, &Manifest::new(Some(classes), Some(layers.clone())), &labels, None)?;
     let acts = vec![0f32; n];
     for e in 1..=n_epochs {
-        let preds: Vec<u32> = labels.iter().map(|&l| if rand() < 0.9 * e as f32 / n_epochs as f32 { l } else { (l + 1) % n_classes as u32 }).collect();
+        let preds: Vec<u32> = labels
+            .iter()
+            .map(|&l| if rand() < 0.9 * e as f32 / n_epochs as f32 { l } else { (l + 1) % n_classes as u32 })
+            .collect();
         let ls: Vec<(&str, usize, &[f32])> = layers.iter().map(|l| (l.as_str(), 1, acts.as_slice())).collect();
         w.write_epoch(e, &ls, Some(&preds))?;
     }
@@ -54,7 +62,12 @@ fn main() -> anyhow::Result<()> {
                     positions.push(4.0 * a.sin() + tight * jy * 3.0);
                 }
             }
-            LayerEmbedding { layer: layers[li].clone(), epochs: (1..=n_epochs).collect(), samples: (0..n as u32).collect(), positions }
+            LayerEmbedding {
+                layer: layers[li].clone(),
+                epochs: (1..=n_epochs).collect(),
+                samples: (0..n as u32).collect(),
+                positions,
+            }
         })
         .collect();
     let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false };

@@ -161,7 +161,10 @@ fn binary(bytes: Bytes) -> Response {
 }
 
 async fn samples(State(st): St) -> Result<Response, ApiError> {
-    let d = blocking(move || st.derived().map_err(|e| ApiError::internal(format!("cannot read labels or predictions: {e}")))).await?;
+    let d = blocking(move || {
+        st.derived().map_err(|e| ApiError::internal(format!("cannot read labels or predictions: {e}")))
+    })
+    .await?;
     Ok(binary(d.samples.clone()))
 }
 
@@ -170,7 +173,11 @@ struct ViewQuery {
     view: Option<String>,
 }
 
-async fn embedding(State(st): St, Path(layer): Path<String>, q: Result<Query<ViewQuery>, QueryRejection>) -> Result<Response, ApiError> {
+async fn embedding(
+    State(st): St,
+    Path(layer): Path<String>,
+    q: Result<Query<ViewQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     if !has_layer(&st, &layer) {
         return Err(unknown_layer(&st, &layer));
@@ -196,8 +203,9 @@ async fn thumbs(State(st): St, Path(page): Path<String>) -> Result<Response, Api
         .ok_or_else(|| ApiError::not_found(format!("no thumbnail page `{page}`; pages are named 0.png, 1.png, ...")))?;
     let png = blocking(move || {
         let inputs = st.inputs().ok_or_else(|| ApiError::not_found("this run has no inputs.npy, so no thumbnails"))?;
-        encode::thumb_page_png(&inputs, n)
-            .ok_or_else(|| ApiError::not_found(format!("no thumbnail page {n}; the run has {}", encode::thumb_pages(&inputs))))
+        encode::thumb_page_png(&inputs, n).ok_or_else(|| {
+            ApiError::not_found(format!("no thumbnail page {n}; the run has {}", encode::thumb_pages(&inputs)))
+        })
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "max-age=3600")], png).into_response())
@@ -244,13 +252,17 @@ fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
         Some(SamplingIn::All) => Sampling::All,
         Some(SamplingIn::Total { n }) => {
             if n < 3 || n > n_samples {
-                return Err(ApiError::bad(format!("sampling.n (total) must be between 3 and the run's {n_samples} samples, got {n}")));
+                return Err(ApiError::bad(format!(
+                    "sampling.n (total) must be between 3 and the run's {n_samples} samples, got {n}"
+                )));
             }
             Sampling::Total(n as usize)
         }
         Some(SamplingIn::PerClass { n }) => {
             if n < 1 || n > n_samples {
-                return Err(ApiError::bad(format!("sampling.n (per class) must be between 1 and {n_samples}, got {n}")));
+                return Err(ApiError::bad(format!(
+                    "sampling.n (per class) must be between 1 and {n_samples}, got {n}"
+                )));
             }
             Sampling::PerClass(n as usize)
         }
@@ -309,8 +321,13 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
         ApiError::new(status, message)
     })?;
     let client = req.client.unwrap_or_else(|| "anonymous".into());
-    if client.len() > MAX_CLIENT_ID || !client.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client == crate::state::SERVER_CLIENT {
-        return Err(ApiError::bad(format!("client must be 1 to {MAX_CLIENT_ID} letters, digits, '-', '_' or '.' (and not \"server\")")));
+    if client.len() > MAX_CLIENT_ID
+        || !client.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        || client == crate::state::SERVER_CLIENT
+    {
+        return Err(ApiError::bad(format!(
+            "client must be 1 to {MAX_CLIENT_ID} letters, digits, '-', '_' or '.' (and not \"server\")"
+        )));
     }
     if st.run().is_none_or(|r| r.epochs().is_empty()) {
         return Err(no_epochs());
@@ -318,7 +335,9 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
     let all = st.layer_names();
     let layers = match req.layers {
         None => all,
-        Some(ls) if ls.is_empty() => return Err(ApiError::bad("layers must name at least one layer (or be omitted for all)")),
+        Some(ls) if ls.is_empty() => {
+            return Err(ApiError::bad("layers must name at least one layer (or be omitted for all)"))
+        }
         Some(ls) => {
             if let Some(bad) = ls.iter().find(|l| !all.contains(l)) {
                 return Err(unknown_layer(&st, bad));
@@ -343,14 +362,17 @@ async fn events(State(st): St) -> Sse<impl Stream<Item = Result<Event, Infallibl
 
 async fn static_file(method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path())).into_response();
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
+            .into_response();
     }
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") || path == "api" {
         return ApiError::not_found(format!("no API route {}", uri.path())).into_response();
     }
     match assets::get(path) {
-        Some((bytes, ctype)) => ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        Some((bytes, ctype)) => {
+            ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+        }
         None => ApiError::not_found(format!("not found: {}", uri.path())).into_response(),
     }
 }

@@ -10,7 +10,10 @@ static UI: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/ui");
 pub fn get(path: &str) -> Option<(&'static [u8], &'static str)> {
     let path = if path.is_empty() { "index.html" } else { path };
     let plain = path.split('/').all(|seg| {
-        !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     });
     if !plain {
         return None;

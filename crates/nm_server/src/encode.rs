@@ -90,7 +90,11 @@ pub fn embedding_bytes(view: &str, emb: &LayerEmbedding) -> Result<Bytes, String
         for p in slice.chunks_exact(2) {
             for axis in 0..2 {
                 let range = b[axis + 2] - b[axis];
-                let q = if range > 0.0 && p[axis].is_finite() { ((p[axis] - b[axis]) / range * Q_MAX).round() } else { 0.0 };
+                let q = if range > 0.0 && p[axis].is_finite() {
+                    ((p[axis] - b[axis]) / range * Q_MAX).round()
+                } else {
+                    0.0
+                };
                 out.extend_from_slice(&(q.clamp(0.0, Q_MAX) as u16).to_le_bytes());
             }
         }
@@ -134,12 +138,7 @@ pub fn derived(run: &Run) -> Result<Derived, RunError> {
             }
         }
     }
-    let max_id = labels
-        .iter()
-        .chain(preds.iter().flat_map(|(_, p)| p.iter()))
-        .copied()
-        .max()
-        .unwrap_or(0) as u64;
+    let max_id = labels.iter().chain(preds.iter().flat_map(|(_, p)| p.iter())).copied().max().unwrap_or(0) as u64;
     let width = id_width(max_id.max(run.classes().len() as u64) + 1);
     let absent = if width == 1 { 255 } else { 65535 };
     let header = serde_json::json!({
@@ -244,7 +243,7 @@ mod tests {
         // Sample 1 of epoch 1 has x = 1 (the max) and y = -10 (the min).
         assert_eq!((q[2], q[3]), (65535, 0));
         assert_eq!(q[4], 32768); // x = 0.5 of [0, 1]
-        // Epoch 2 is a single point: zero range encodes as 0 with bounds lo = hi.
+                                 // Epoch 2 is a single point: zero range encodes as 0 with bounds lo = hi.
         assert!(q[6..].iter().all(|&v| v == 0));
         assert_eq!(h["bounds"][1][0], 3.0);
     }

@@ -52,7 +52,12 @@ pub struct TaskStatus {
 
 /// Asks for view `params` of `layers` on behalf of `client`; starts the tasks that are neither stored
 /// nor running. Returns the view key and each layer's state.
-pub fn request(state: &Arc<AppState>, client: &str, layers: &[String], params: EmbedParams) -> (String, Vec<TaskStatus>) {
+pub fn request(
+    state: &Arc<AppState>,
+    client: &str,
+    layers: &[String],
+    params: EmbedParams,
+) -> (String, Vec<TaskStatus>) {
     let key = params_key(&params);
     lock(&state.params_by_key).insert(key.clone(), params.clone());
     let mut tasks = lock(&state.tasks);
@@ -83,11 +88,16 @@ pub fn request(state: &Arc<AppState>, client: &str, layers: &[String], params: E
                     key: key.clone(),
                     params: params.clone(),
                     cancel: AtomicBool::new(false),
-                    inner: Mutex::new(TaskInner { clients: HashSet::from([client.to_string()]), stage: "queued", fraction: 0.0 }),
+                    inner: Mutex::new(TaskInner {
+                        clients: HashSet::from([client.to_string()]),
+                        stage: "queued",
+                        fraction: 0.0,
+                    }),
                 });
                 tasks.insert(id, task.clone());
                 let st = state.clone();
-                let spawned = std::thread::Builder::new().name(format!("nm-embed-{layer}")).spawn(move || run_task(&st, &task));
+                let spawned =
+                    std::thread::Builder::new().name(format!("nm-embed-{layer}")).spawn(move || run_task(&st, &task));
                 if let Err(e) = spawned {
                     tasks.remove(&(layer.clone(), key.clone()));
                     state.emit(json!({"type": "failed", "layer": layer, "view": key, "error": format!("cannot start a thread: {e}")}));
@@ -116,7 +126,9 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
             Ok(()) => json!({"type": "done", "layer": task.layer, "view": task.key, "epochs": emb.epochs}),
             Err(e) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": format!("{e:#}")}),
         },
-        None | Some(Ok(Err(PipelineError::Cancelled))) => json!({"type": "cancelled", "layer": task.layer, "view": task.key}),
+        None | Some(Ok(Err(PipelineError::Cancelled))) => {
+            json!({"type": "cancelled", "layer": task.layer, "view": task.key})
+        }
         Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
             json!({"type": "cancelled", "layer": task.layer, "view": task.key})
         }

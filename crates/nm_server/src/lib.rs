@@ -139,11 +139,19 @@ pub fn start(run: PathBuf, opts: ServeOptions) -> anyhow::Result<ServerHandle> {
 
 /// Like [`start`], but serves `embeddings` (one per layer) as the default view instead of computing
 /// them. For benchmarks and tests of the viewer that should not depend on the embedding engine.
-pub fn start_with_embeddings(run: PathBuf, opts: ServeOptions, embeddings: Vec<LayerEmbedding>) -> anyhow::Result<ServerHandle> {
+pub fn start_with_embeddings(
+    run: PathBuf,
+    opts: ServeOptions,
+    embeddings: Vec<LayerEmbedding>,
+) -> anyhow::Result<ServerHandle> {
     start_inner(run, opts, Some(embeddings))
 }
 
-fn start_inner(run_path: PathBuf, opts: ServeOptions, preloaded: Option<Vec<LayerEmbedding>>) -> anyhow::Result<ServerHandle> {
+fn start_inner(
+    run_path: PathBuf,
+    opts: ServeOptions,
+    preloaded: Option<Vec<LayerEmbedding>>,
+) -> anyhow::Result<ServerHandle> {
     let run = match nm_run::Run::open(&run_path) {
         Ok(run) => Some(run),
         // A live run may not have its first epoch yet: serve, and pick it up on `epoch_added`.

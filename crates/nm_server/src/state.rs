@@ -121,7 +121,12 @@ pub fn stage_name(stage: Stage) -> &'static str {
 
 impl AppState {
     /// `run` is None only for a live run that has no epoch yet.
-    pub fn new(path: std::path::PathBuf, run: Option<Run>, live: bool, events: tokio::sync::broadcast::Sender<Arc<str>>) -> AppState {
+    pub fn new(
+        path: std::path::PathBuf,
+        run: Option<Run>,
+        live: bool,
+        events: tokio::sync::broadcast::Sender<Arc<str>>,
+    ) -> AppState {
         let dp = OnceLock::new();
         let mut params_by_key = HashMap::new();
         let default_view = match &run {
@@ -278,7 +283,8 @@ impl AppState {
                 *busy += 1;
                 return true;
             }
-            busy = cv.wait_timeout(busy, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+            busy =
+                cv.wait_timeout(busy, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
         }
     }
 
@@ -399,7 +405,9 @@ fn live_update(state: &AppState, lives: &mut HashMap<String, LiveLayer>) {
             lives.iter_mut().filter(|(name, _)| run.layers().iter().any(|l| &l.name == *name)).collect();
         let broken: Vec<String> = work
             .par_iter_mut()
-            .filter_map(|(layer, live)| live_step(state, layer, false, |ctl| live.update(&run, ctl)).then(|| layer.to_string()))
+            .filter_map(|(layer, live)| {
+                live_step(state, layer, false, |ctl| live.update(&run, ctl)).then(|| layer.to_string())
+            })
             .collect();
         // A live layer's state is unknown after a panic: start it afresh next time.
         for layer in broken {
@@ -426,8 +434,12 @@ fn live_step(
     let panicked = result.is_err();
     match result.map(|r| r.map_err(|e| e.to_string())) {
         Ok(Ok(emb)) => match state.store_view(LIVE_VIEW, &emb) {
-            Ok(()) => state.emit(json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refined": refined})),
-            Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")})),
+            Ok(()) => state.emit(
+                json!({"type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refined": refined}),
+            ),
+            Err(e) => {
+                state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")}))
+            }
         },
         Ok(Err(e)) | Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e})),
     }

@@ -17,7 +17,11 @@ use serde_json::{json, Value};
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("nm_server_test_{}_{}_{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let p = std::env::temp_dir().join(format!(
+        "nm_server_test_{}_{}_{tag}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&p);
     p
 }
@@ -57,7 +61,10 @@ const LAYERS: [(&str, usize); 2] = [("block1", 8), ("block2", 6)];
 fn make_run(tag: &str, n: usize, epochs: &[u32]) -> TestRun {
     let path = temp_dir(tag);
     let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
-    let manifest = Manifest::new(Some(vec!["cat".into(), "dog".into(), "ship".into()]), Some(LAYERS.iter().map(|l| l.0.to_string()).collect()));
+    let manifest = Manifest::new(
+        Some(vec!["cat".into(), "dog".into(), "ship".into()]),
+        Some(LAYERS.iter().map(|l| l.0.to_string()).collect()),
+    );
     let inputs = Inputs { n, height: 4, width: 4, channels: 3, data: (0..n * 48).map(|i| (i % 251) as u8).collect() };
     let writer = RunWriter::create(&path, &manifest, &labels, Some(&inputs)).unwrap();
     let t = TestRun { path, writer, labels };
@@ -68,16 +75,28 @@ fn make_run(tag: &str, n: usize, epochs: &[u32]) -> TestRun {
 }
 
 fn write_epoch(t: &TestRun, epoch: u32) {
-    let data: Vec<(String, usize, Vec<f32>)> =
-        LAYERS.iter().enumerate().map(|(k, &(name, dim))| (name.to_string(), dim, activations(&t.labels, dim, epoch, k as u64))).collect();
+    let data: Vec<(String, usize, Vec<f32>)> = LAYERS
+        .iter()
+        .enumerate()
+        .map(|(k, &(name, dim))| (name.to_string(), dim, activations(&t.labels, dim, epoch, k as u64)))
+        .collect();
     let layers: Vec<(&str, usize, &[f32])> = data.iter().map(|(n, d, v)| (n.as_str(), *d, v.as_slice())).collect();
     // Predictions get better with the epochs: sample i is right when i % (epoch + 2) != 0.
-    let preds: Vec<u32> = t.labels.iter().enumerate().map(|(i, &l)| if i % (epoch as usize + 2) == 0 { (l + 1) % 3 } else { l }).collect();
+    let preds: Vec<u32> = t
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| if i % (epoch as usize + 2) == 0 { (l + 1) % 3 } else { l })
+        .collect();
     t.writer.write_epoch(epoch, &layers, Some(&preds)).unwrap();
 }
 
 fn serve(path: &Path, live: bool) -> ServerHandle {
-    nm_server::start(path.to_path_buf(), ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live }).unwrap()
+    nm_server::start(
+        path.to_path_buf(),
+        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live },
+    )
+    .unwrap()
 }
 
 fn addr(server: &ServerHandle) -> String {
@@ -92,7 +111,8 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     fn error(&self) -> String {
         self.json()["error"].as_str().unwrap_or_default().to_string()
@@ -224,7 +244,12 @@ fn wait_for_view(server: &ServerHandle, layer: &str, view: &str) -> Reply {
 fn summary_lists_classes_layers_epochs_and_accuracy() {
     let run = make_run("summary", 60, &[1, 2, 3]);
     run.writer
-        .write_metrics(&[EpochMetrics { epoch: 1, train_accuracy: Some(0.5), test_accuracy: Some(0.4), loss: Some(1.0) }])
+        .write_metrics(&[EpochMetrics {
+            epoch: 1,
+            train_accuracy: Some(0.5),
+            test_accuracy: Some(0.4),
+            loss: Some(1.0),
+        }])
         .unwrap();
     let server = serve(&run.path, false);
     let r = get(&server, "/api/run");
@@ -403,7 +428,10 @@ fn compute_streams_progress_and_is_shared_between_clients() {
     let again = post_json(&server, "/api/compute", &json!({"client": "c", "params": params})).json();
     assert!(again["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "done"), "{again}");
     let views = get(&server, "/api/run").json()["views"].clone();
-    assert!(views.as_array().unwrap().iter().any(|v| v["key"] == view.as_str() && v["params"]["n_neighbors"] == 6), "{views}");
+    assert!(
+        views.as_array().unwrap().iter().any(|v| v["key"] == view.as_str() && v["params"]["n_neighbors"] == 6),
+        "{views}"
+    );
     server.shutdown().unwrap();
 }
 
@@ -414,20 +442,28 @@ fn a_newer_request_cancels_the_older_unless_another_client_wants_it() {
     let server = serve(&run.path, false);
     let mut events = Events::open(&server);
     let one_layer = |client: &str, nn: u32| {
-        let r = post_json(&server, "/api/compute", &json!({"client": client, "layers": ["block1"], "params": {"n_neighbors": nn}}));
+        let r = post_json(
+            &server,
+            "/api/compute",
+            &json!({"client": client, "layers": ["block1"], "params": {"n_neighbors": nn}}),
+        );
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()["view"].as_str().unwrap().to_string()
     };
     // Client a alone wants view x; then it asks for y instead: x is cancelled.
     let x = one_layer("a", 7);
     let y = one_layer("a", 8);
-    let ev = events.until(Duration::from_secs(120), |v| v["view"] == x.as_str() && (v["type"] == "cancelled" || v["type"] == "done"));
+    let ev = events.until(Duration::from_secs(120), |v| {
+        v["view"] == x.as_str() && (v["type"] == "cancelled" || v["type"] == "done")
+    });
     assert_eq!(ev["type"], "cancelled", "{ev}");
     // Clients b and c share z; b moves on to w, but c still wants z: z completes.
     let z = one_layer("b", 9);
     assert_eq!(one_layer("c", 9), z);
     let _w = one_layer("b", 10);
-    let ev = events.until(Duration::from_secs(180), |v| v["view"] == z.as_str() && (v["type"] == "cancelled" || v["type"] == "done"));
+    let ev = events.until(Duration::from_secs(180), |v| {
+        v["view"] == z.as_str() && (v["type"] == "cancelled" || v["type"] == "done")
+    });
     assert_eq!(ev["type"], "done", "{ev}");
     assert_eq!(get(&server, &format!("/api/layers/block1/embedding?view={z}")).status, 200);
     let _ = y;
@@ -464,7 +500,12 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
         assert_eq!(s["accuracy"].as_array().unwrap().len(), k + 1);
     }
     let live_positions = |server: &ServerHandle, view: &str| -> Vec<Vec<u16>> {
-        LAYERS.iter().map(|(layer, _)| parse_embedding(&get(server, &format!("/api/layers/{layer}/embedding?view={view}")).body).2).collect()
+        LAYERS
+            .iter()
+            .map(|(layer, _)| {
+                parse_embedding(&get(server, &format!("/api/layers/{layer}/embedding?view={view}")).body).2
+            })
+            .collect()
     };
     let incremental = live_positions(&server, "live");
     server.training_finished();
@@ -502,8 +543,11 @@ fn a_taken_port_is_replaced_by_a_free_one() {
     let run = make_run("port", 20, &[1]);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let server =
-        nm_server::start(run.path.clone(), ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false }).unwrap();
+    let server = nm_server::start(
+        run.path.clone(),
+        ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false },
+    )
+    .unwrap();
     assert!(!server.url().ends_with(&format!(":{port}/")), "{}", server.url());
     assert_eq!(get(&server, "/api/run").status, 200);
     server.shutdown().unwrap();
@@ -511,7 +555,10 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 
 #[test]
 fn a_missing_run_is_an_error_not_a_panic() {
-    let r = nm_server::start(temp_dir("missing"), ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false });
+    let r = nm_server::start(
+        temp_dir("missing"),
+        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false },
+    );
     let msg = format!("{:#}", r.err().expect("should fail"));
     assert!(msg.contains("cannot open the run"), "{msg}");
 }

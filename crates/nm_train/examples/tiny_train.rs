@@ -21,7 +21,10 @@ fn main() {
     let out = std::env::temp_dir().join(format!("tiny_train_{}", std::process::id()));
     let s = nm_train::train(&config, &out, &mut Silent).unwrap();
     for (m, t) in s.metrics.iter().zip(&s.timings) {
-        println!("epoch {} train {:?} test {:?} loss {:?} train {:.1}s capture {:.1}s", m.epoch, m.train_accuracy, m.test_accuracy, m.loss, t.train_secs, t.capture_secs);
+        println!(
+            "epoch {} train {:?} test {:?} loss {:?} train {:.1}s capture {:.1}s",
+            m.epoch, m.train_accuracy, m.test_accuracy, m.loss, t.train_secs, t.capture_secs
+        );
     }
     println!("total {:.1}s", t.elapsed().as_secs_f64());
     std::fs::remove_dir_all(out).ok();

@@ -97,10 +97,7 @@ pub struct BasicBlock {
 impl BasicBlock {
     fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Self {
         let projection = (stride != 1 || c_in != c_out).then(|| Projection {
-            conv: Conv2dConfig::new([c_in, c_out], [1, 1])
-                .with_stride([stride, stride])
-                .with_bias(false)
-                .init(device),
+            conv: Conv2dConfig::new([c_in, c_out], [1, 1]).with_stride([stride, stride]).with_bias(false).init(device),
             bn: BatchNormConfig::new(c_out).init(device),
         });
         BasicBlock {

@@ -51,8 +51,7 @@ fn locate(dir: &Path, name: &str, subdirs: &[&str]) -> Option<PathBuf> {
 /// returns `(train, test)`. The training files that exist are used (at least one is needed).
 pub fn load_cifar10(dir: &Path) -> Result<(Dataset, Dataset), TrainError> {
     const SUB: [&str; 1] = ["cifar-10-batches-bin"];
-    let train_paths: Vec<PathBuf> =
-        CIFAR10_TRAIN_FILES.iter().filter_map(|f| locate(dir, f, &SUB)).collect();
+    let train_paths: Vec<PathBuf> = CIFAR10_TRAIN_FILES.iter().filter_map(|f| locate(dir, f, &SUB)).collect();
     if train_paths.is_empty() {
         return Err(data_error(
             dir,
@@ -67,9 +66,12 @@ pub fn load_cifar10(dir: &Path) -> Result<(Dataset, Dataset), TrainError> {
     let classes = match locate(dir, "batches.meta.txt", &SUB) {
         Some(p) => {
             let text = String::from_utf8_lossy(&read(&p)?).into_owned();
-            let names: Vec<String> =
-                text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
-            if names.len() == 10 { names } else { CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect() }
+            let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+            if names.len() == 10 {
+                names
+            } else {
+                CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
+            }
         }
         None => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
     };
@@ -143,7 +145,11 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), Tr
     if expected != Some(bytes.len()) {
         return Err(data_error(
             path,
-            format!("header says {n} images of {rows}×{cols} ({} bytes with the header), file has {} bytes", expected.map_or("too many".into(), |e| e.to_string()), bytes.len()),
+            format!(
+                "header says {n} images of {rows}×{cols} ({} bytes with the header), file has {} bytes",
+                expected.map_or("too many".into(), |e| e.to_string()),
+                bytes.len()
+            ),
         ));
     }
     Ok((n, rows, cols, bytes[16..].to_vec()))
@@ -165,7 +171,10 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, TrainError> {
     }
     let n = be_u32(&bytes, 4) as usize;
     if bytes.len() != 8 + n {
-        return Err(data_error(path, format!("header says {n} labels ({} bytes with the header), file has {} bytes", 8 + n, bytes.len())));
+        return Err(data_error(
+            path,
+            format!("header says {n} labels ({} bytes with the header), file has {} bytes", 8 + n, bytes.len()),
+        ));
     }
     Ok(bytes[8..].to_vec())
 }

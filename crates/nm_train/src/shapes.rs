@@ -178,11 +178,8 @@ fn draw(class: usize, rng: &mut Pcg64Mcg, out: &mut [u8]) {
             }
         }
     }
-    let bg_mean = [
-        (bg_top[0] + bg_bottom[0]) / 2.0,
-        (bg_top[1] + bg_bottom[1]) / 2.0,
-        (bg_top[2] + bg_bottom[2]) / 2.0,
-    ];
+    let bg_mean =
+        [(bg_top[0] + bg_bottom[0]) / 2.0, (bg_top[1] + bg_bottom[1]) / 2.0, (bg_top[2] + bg_bottom[2]) / 2.0];
 
     // 2. clutter: faint strokes and blobs
     let n_clutter = rng.gen_range(0..=CLUTTER_MAX);

@@ -132,7 +132,11 @@ impl TrainConfig {
             return bad("blocks-per-stage", self.blocks_per_stage.to_string(), "must be in 1..=8");
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 10.0) {
-            return bad("lr", self.learning_rate.to_string(), "must be a positive number below 10 (0.002 is the default)");
+            return bad(
+                "lr",
+                self.learning_rate.to_string(),
+                "must be a positive number below 10 (0.002 is the default)",
+            );
         }
         if self.batch_size < 2 || self.batch_size > 4096 {
             return bad("batch-size", self.batch_size.to_string(), "must be in 2..=4096 (batch norm needs two images)");
@@ -321,7 +325,12 @@ pub struct Captured {
 }
 
 /// Runs the capture set through `model` in eval mode (batch norm on running statistics).
-pub fn capture_epoch(model: &ResNet, data: &Dataset, stats: &ChannelStats, capture: Capture) -> Result<Captured, TrainError> {
+pub fn capture_epoch(
+    model: &ResNet,
+    data: &Dataset,
+    stats: &ChannelStats,
+    capture: Capture,
+) -> Result<Captured, TrainError> {
     let eval = model.valid();
     let device = Device::flex();
     let mut stages: Vec<Vec<f32>> = vec![Vec::new(); STAGE_NAMES.len()];
@@ -408,24 +417,20 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut timings: Vec<EpochTiming> = Vec::new();
     let record = |epoch: u32,
-                      model: &ResNet,
-                      train_secs: f64,
-                      train_acc: Option<f32>,
-                      loss: Option<f32>,
-                      metrics: &mut Vec<EpochMetrics>,
-                      timings: &mut Vec<EpochTiming>,
-                      observer: &mut dyn Observer|
+                  model: &ResNet,
+                  train_secs: f64,
+                  train_acc: Option<f32>,
+                  loss: Option<f32>,
+                  metrics: &mut Vec<EpochMetrics>,
+                  timings: &mut Vec<EpochTiming>,
+                  observer: &mut dyn Observer|
      -> Result<(), TrainError> {
         let t = Instant::now();
         let cap = capture_epoch(model, &capture_set, &stats, config.capture)?;
         let capture_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let layer_refs: Vec<(&str, usize, &[f32])> = STAGE_NAMES
-            .iter()
-            .zip(&cap.dims)
-            .zip(&cap.stages)
-            .map(|((n, &d), s)| (*n, d, s.as_slice()))
-            .collect();
+        let layer_refs: Vec<(&str, usize, &[f32])> =
+            STAGE_NAMES.iter().zip(&cap.dims).zip(&cap.stages).map(|((n, &d), s)| (*n, d, s.as_slice())).collect();
         writer.write_epoch(epoch, &layer_refs, Some(&cap.predictions))?;
         let m = EpochMetrics { epoch, train_accuracy: train_acc, test_accuracy: Some(cap.accuracy), loss };
         metrics.push(m.clone());

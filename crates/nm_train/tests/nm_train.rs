@@ -119,7 +119,11 @@ fn write_mnist(dir: &Path, n_train: usize, n_test: usize) {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
         let img = idx_images(n, 28, 28, |p| {
             let (i, row) = (p / 784, (p % 784) / 28);
-            if row / 3 == i % 10 { 250 } else { (p * 7 % 40) as u8 }
+            if row / 3 == i % 10 {
+                250
+            } else {
+                (p * 7 % 40) as u8
+            }
         });
         std::fs::write(dir.join(format!("{stem}-images-idx3-ubyte")), img).unwrap();
         std::fs::write(dir.join(format!("{stem}-labels-idx1-ubyte")), idx_labels(&labels)).unwrap();
@@ -146,7 +150,8 @@ fn mnist_reader_rejects_garbled_files() {
     std::fs::write(dir.join("train-images-idx3-ubyte"), idx_labels(&[1; 20])).unwrap();
     check_err(load_mnist(&dir), &["train-images-idx3-ubyte", "magic", "0x00000803"]);
     // gzip left compressed.
-    std::fs::write(dir.join("train-images-idx3-ubyte"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .unwrap();
     check_err(load_mnist(&dir), &["gunzip"]);
     // Header promises more images than the file holds.
     let mut short = idx_images(4, 28, 28, |_| 0);

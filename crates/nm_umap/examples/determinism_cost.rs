@@ -16,7 +16,8 @@ use gen::Gen;
 fn cpu_secs() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) / 100.0 + f.get(12).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) / 100.0
+    f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) / 100.0
+        + f.get(12).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) / 100.0
 }
 
 fn main() {

@@ -73,7 +73,10 @@ fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
                 .filter(|&o| o != 0 && (0..ns).contains(&(s + o)))
                 .map(|o| {
                     let t = (s + o) as usize;
-                    RegTerm { other: t, coef: alignment_weights(&graphs[s as usize], &graphs[t], o, params.alignment_regularisation) }
+                    RegTerm {
+                        other: t,
+                        coef: alignment_weights(&graphs[s as usize], &graphs[t], o, params.alignment_regularisation),
+                    }
                 })
                 .collect()
         })
@@ -82,7 +85,14 @@ fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
 
 /// Optimises every slice's layout at once, each aligned with its neighbours on both sides within the
 /// window: the layout stage of a full fit, and all of [`AlignedEmbedding::refine`].
-fn optimize_jointly(positions: &mut [Matrix], graphs: &[Graph], params: &AlignedParams, p: &ValidParams, seed: u64, ctl: &Control) -> Result<(), UmapError> {
+fn optimize_jointly(
+    positions: &mut [Matrix],
+    graphs: &[Graph],
+    params: &AlignedParams,
+    p: &ValidParams,
+    seed: u64,
+    ctl: &Control,
+) -> Result<(), UmapError> {
     let pruned_graphs: Vec<Graph> = graphs.iter().map(|g| pruned(g, p)).collect();
     let specs: Vec<SliceSpec> = window_terms(graphs, params)
         .into_iter()
@@ -184,7 +194,10 @@ impl AlignedEmbedding {
         let mut reg = Vec::new();
         for o in 1..=w.min(ns) {
             let t = ns - o;
-            reg.push(RegTerm { other: t, coef: alignment_weights(&g, &self.graphs[t], -(o as isize), params.alignment_regularisation) });
+            reg.push(RegTerm {
+                other: t,
+                coef: alignment_weights(&g, &self.graphs[t], -(o as isize), params.alignment_regularisation),
+            });
         }
         let mut positions = self.embeddings.clone();
         positions.push(self.embeddings[ns - 1].clone());
@@ -202,7 +215,10 @@ impl AlignedEmbedding {
         let p = params.validate(n)?;
         let fitted = self.embeddings[0].n_cols;
         if p.n_components != fitted {
-            return Err(crate::error::param("n_components", format!("{what} needs the n_components of the fit ({fitted}), found {}", p.n_components)));
+            return Err(crate::error::param(
+                "n_components",
+                format!("{what} needs the n_components of the fit ({fitted}), found {}", p.n_components),
+            ));
         }
         Ok(p)
     }

@@ -17,10 +17,13 @@ pub fn fit_ab(spread: f64, min_dist: f64) -> (f64, f64) {
     let xs: Vec<f64> = (0..CURVE_SAMPLES).map(|i| 3.0 * spread * i as f64 / (CURVE_SAMPLES - 1) as f64).collect();
     let ys: Vec<f64> = xs.iter().map(|&x| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() }).collect();
     let loss = |a: f64, b: f64| -> f64 {
-        xs.iter().zip(&ys).map(|(&x, &y)| {
-            let r = 1.0 / (1.0 + a * x.powf(2.0 * b)) - y;
-            r * r
-        }).sum()
+        xs.iter()
+            .zip(&ys)
+            .map(|(&x, &y)| {
+                let r = 1.0 / (1.0 + a * x.powf(2.0 * b)) - y;
+                r * r
+            })
+            .sum()
     };
     let (mut a, mut b) = (1.0f64, 1.0f64);
     let mut lambda = 1e-3;

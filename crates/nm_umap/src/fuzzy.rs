@@ -193,7 +193,8 @@ mod tests {
     #[test]
     fn union_and_intersection_follow_the_formula() {
         // Two points, each the other's only neighbour: both directed weights are 1 (d = ρ).
-        let knn = Knn { n_points: 3, k: 2, indices: vec![0, 1, 1, 0, 2, 0], distances: vec![0.0, 1.0, 0.0, 1.0, 0.0, 2.0] };
+        let knn =
+            Knn { n_points: 3, k: 2, indices: vec![0, 1, 1, 0, 2, 0], distances: vec![0.0, 1.0, 0.0, 1.0, 0.0, 2.0] };
         let g = fuzzy_simplicial_set(&knn, 1.0, 1.0);
         // 0-1 mutual: 1; 2->0 only: weight 1 in one direction, union keeps it.
         assert_eq!(g.neighbors(0), &[1, 2]);

@@ -129,7 +129,8 @@ pub fn spectral_layout(data: &Matrix, g: &Graph, dim: usize, seed: u64) -> Optio
         }
         let range = if nearest.is_finite() && nearest > 0.0 { nearest / 2.0 } else { 1.0 };
         let local = if vs.len() > SMALL_COMPONENT_FACTOR * dim + 1 {
-            component_spectral(g, vs, dim, seed ^ (c as u64 + 1)).unwrap_or_else(|| random_layout(vs.len(), dim, seed ^ c as u64).data)
+            component_spectral(g, vs, dim, seed ^ (c as u64 + 1))
+                .unwrap_or_else(|| random_layout(vs.len(), dim, seed ^ c as u64).data)
         } else {
             random_layout(vs.len(), dim, seed ^ (c as u64) << 1).data
         };
@@ -252,7 +253,8 @@ fn component_spectral(g: &Graph, vs: &[usize], dim: usize, seed: u64) -> Option<
     let (_vals, vecs) = tridiag_eigen(&alpha, &beta);
     let mut out = vec![0f32; m * dim];
     for c in 0..dim {
-        let col: Vec<f64> = (0..m).into_par_iter().map(|i| (0..k).map(|j| basis[j][i] * vecs[j * k + c]).sum()).collect();
+        let col: Vec<f64> =
+            (0..m).into_par_iter().map(|i| (0..k).map(|j| basis[j][i] * vecs[j * k + c]).sum()).collect();
         for i in 0..m {
             out[i * dim + c] = col[i] as f32;
         }

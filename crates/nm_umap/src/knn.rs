@@ -112,7 +112,13 @@ fn finalize(x: &Matrix, k: usize, indices: &mut [u32], metric: Metric) -> Vec<f3
         let xi = &x.data[i * d..(i + 1) * d];
         let mut pairs: Vec<(f32, u32)> = is
             .iter()
-            .map(|&j| if j as usize == i { (-1.0, j) } else { (to_metric(sqdist(xi, &x.data[j as usize * d..(j as usize + 1) * d]), metric), j) })
+            .map(|&j| {
+                if j as usize == i {
+                    (-1.0, j)
+                } else {
+                    (to_metric(sqdist(xi, &x.data[j as usize * d..(j as usize + 1) * d]), metric), j)
+                }
+            })
             .collect();
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         for (t, (dd, j)) in pairs.into_iter().enumerate() {
@@ -211,14 +217,18 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
     // Trees split on a random sketch of the data (Johnson-Lindenstrauss): cheaper to walk, and
     // only the starting candidates depend on it; all distances below are in the full space.
     let sketch = rp_sketch(&x, seed);
-    let forest: Vec<Vec<Vec<u32>>> = (0..RP_TREES as u64).into_par_iter().map(|t| rp_tree_leaves(&sketch, seed, t)).collect();
+    let forest: Vec<Vec<Vec<u32>>> =
+        (0..RP_TREES as u64).into_par_iter().map(|t| rp_tree_leaves(&sketch, seed, t)).collect();
     let norms: Vec<f32> = x.data.par_chunks(d).map(|r| crate::linalg::dot(r, r)).collect();
     let no_threshold = vec![f32::INFINITY; n];
     for leaves in forest {
         // Every pair within a leaf is a candidate.
         let updates: Vec<Update> = leaves
             .par_iter()
-            .map_init(|| (Vec::new(), Vec::new()), |(buf, gram), leaf| local_join(&x, &norms, leaf, &[], &no_threshold, buf, gram))
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(buf, gram), leaf| local_join(&x, &norms, leaf, &[], &no_threshold, buf, gram),
+            )
             .flatten_iter()
             .collect();
         apply_updates(updates, &mut hd, &mut hi, &mut hnew, k);
@@ -231,7 +241,13 @@ pub fn nn_descent(data: &Matrix, k: usize, metric: Metric, seed: u64) -> Knn {
             let j = rng.below(n);
             if j != i {
                 let dd = dist(i, j);
-                push_flag(&mut hd[i * k..(i + 1) * k], &mut hi[i * k..(i + 1) * k], &mut hnew[i * k..(i + 1) * k], dd, j as u32);
+                push_flag(
+                    &mut hd[i * k..(i + 1) * k],
+                    &mut hi[i * k..(i + 1) * k],
+                    &mut hnew[i * k..(i + 1) * k],
+                    dd,
+                    j as u32,
+                );
             }
             guard += 1;
         }
@@ -341,7 +357,13 @@ fn push_flag(ds: &mut [f32], is: &mut [u32], fl: &mut [bool], d: f32, j: u32) ->
 type Update = (u32, u32, f32);
 
 /// Apply (target, candidate, distance) updates in a canonical order; returns how many were inserted.
-fn apply_updates(mut updates: Vec<(u32, u32, f32)>, hd: &mut [f32], hi: &mut [u32], hnew: &mut [bool], k: usize) -> usize {
+fn apply_updates(
+    mut updates: Vec<(u32, u32, f32)>,
+    hd: &mut [f32],
+    hi: &mut [u32],
+    hnew: &mut [bool],
+    k: usize,
+) -> usize {
     updates.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)).then(a.1.cmp(&b.1)));
     // Split the sorted updates by target and apply each target's run in parallel.
     let mut starts = Vec::new();
@@ -381,7 +403,14 @@ unsafe impl<T> Send for SendPtr<T> {}
 
 /// New and old candidate lists (forward + reverse neighbours), at most NND_MAX_CANDIDATES each,
 /// chosen by a priority keyed on (seed, round, pair) so the choice is independent of threads.
-fn build_candidates(hi: &[u32], hnew: &[bool], n: usize, k: usize, seed: u64, round: usize) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+fn build_candidates(
+    hi: &[u32],
+    hnew: &[bool],
+    n: usize,
+    k: usize,
+    seed: u64,
+    round: usize,
+) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
     let prio = |a: u32, b: u32| -> u64 { Rng::keyed(seed, &[0xA3, round as u64, a as u64, b as u64]).next_u64() };
     // (target, priority, candidate, is_new) for forward and reverse entries.
     let mut entries: Vec<(u32, u64, u32, bool)> = Vec::with_capacity(2 * n * k);
@@ -458,7 +487,8 @@ fn rp_split(x: &Matrix, node: Vec<u32>, seed: u64, tree: u64, path: u64, leaves:
     let normal: Vec<f32> = ra.iter().zip(rb).map(|(p, q)| p - q).collect();
     let offset: f32 = normal.iter().zip(ra.iter().zip(rb)).map(|(w, (p, q))| w * (p + q) * 0.5).sum();
     let side = |i: &u32| crate::linalg::dot(&normal, row(*i)) > offset;
-    let sides: Vec<bool> = if node.len() > 4096 { node.par_iter().map(side).collect() } else { node.iter().map(side).collect() };
+    let sides: Vec<bool> =
+        if node.len() > 4096 { node.par_iter().map(side).collect() } else { node.iter().map(side).collect() };
     let mut left = Vec::new();
     let mut right = Vec::new();
     for (&i, &s) in node.iter().zip(&sides) {

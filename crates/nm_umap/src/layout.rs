@@ -122,9 +122,21 @@ fn build_blocks(specs: &[SliceSpec], neg_rate: usize) -> Vec<Block> {
             let (e0, e1) = (g.indptr[v0], g.indptr[v1]);
             let offs = (v0..=v1).map(|v| (g.indptr[v] - e0) as u32).collect();
             let tails = g.indices[e0..e1].to_vec();
-            let eps: Vec<f32> = g.weights[e0..e1].iter().map(|&w| if w > 0.0 { wmax / w } else { f32::INFINITY }).collect();
-            let eps_neg: Vec<f32> = eps.iter().map(|&e| if neg_rate > 0 { e / neg_rate as f32 } else { f32::INFINITY }).collect();
-            blocks.push(Block { spec: s, v0, v1, offs, tails, next: eps.clone(), next_neg: eps_neg.clone(), eps, eps_neg });
+            let eps: Vec<f32> =
+                g.weights[e0..e1].iter().map(|&w| if w > 0.0 { wmax / w } else { f32::INFINITY }).collect();
+            let eps_neg: Vec<f32> =
+                eps.iter().map(|&e| if neg_rate > 0 { e / neg_rate as f32 } else { f32::INFINITY }).collect();
+            blocks.push(Block {
+                spec: s,
+                v0,
+                v1,
+                offs,
+                tails,
+                next: eps.clone(),
+                next_neg: eps_neg.clone(),
+                eps,
+                eps_neg,
+            });
             v0 = v1;
         }
     }
@@ -160,7 +172,10 @@ pub(crate) fn fast_pow(x: f32, p: f32) -> f32 {
     let y = y.clamp(-126.0, 126.0);
     let yi = floor_i32(y);
     let f = (y - yi as f32) * std::f32::consts::LN_2; // 2^(y - yi) = e^f, f in [0, ln 2)
-    let ef = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
+    let ef = 1.0
+        + f * (1.0
+            + f * (0.5
+                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
     ef * f32::from_bits(((yi + 127) as u32) << 23)
 }
 
@@ -213,7 +228,8 @@ impl ForceTable {
         let bits = d2.to_bits();
         let idx = (bits >> (23 - TABLE_STEPS_LOG2)).wrapping_sub(self.base_top) as usize;
         if idx < self.att.len() - 1 {
-            let frac = (bits & ((1 << (23 - TABLE_STEPS_LOG2)) - 1)) as f32 * (1.0 / (1u32 << (23 - TABLE_STEPS_LOG2)) as f32);
+            let frac =
+                (bits & ((1 << (23 - TABLE_STEPS_LOG2)) - 1)) as f32 * (1.0 / (1u32 << (23 - TABLE_STEPS_LOG2)) as f32);
             Some((idx, frac))
         } else {
             None
@@ -377,7 +393,13 @@ pub enum EpochReads {
 /// Run the SGD on the slices in `specs`; `positions` holds every slice (optimised or frozen),
 /// [N, dim] each, and is updated in place. Honours `ctl.cancel` before every epoch and reports
 /// `Stage::Layout` progress after every epoch.
-pub fn optimize(positions: &mut [Matrix], specs: &[SliceSpec], p: &ValidParams, seed: u64, ctl: &Control) -> Result<(), UmapError> {
+pub fn optimize(
+    positions: &mut [Matrix],
+    specs: &[SliceSpec],
+    p: &ValidParams,
+    seed: u64,
+    ctl: &Control,
+) -> Result<(), UmapError> {
     optimize_with(positions, specs, p, seed, ctl, EpochReads::Snapshot)
 }
 
@@ -422,14 +444,24 @@ pub fn optimize_with(
         match reads {
             EpochReads::Snapshot => blocks.par_iter_mut().zip(rows.into_par_iter()).for_each(|(blk, out)| {
                 if let Some(out) = out {
-                    block_epoch(blk, &specs[blk.spec], out, &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap });
+                    block_epoch(
+                        blk,
+                        &specs[blk.spec],
+                        out,
+                        &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap },
+                    );
                 }
             }),
             EpochReads::LiveSequential => {
                 for (blk, out) in blocks.iter_mut().zip(rows) {
                     if let Some(out) = out {
                         // Each block reads a snapshot refreshed with every block before it.
-                        block_epoch(blk, &specs[blk.spec], out, &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap });
+                        block_epoch(
+                            blk,
+                            &specs[blk.spec],
+                            out,
+                            &EpochCtx { forces: &forces, alpha, epoch, seed, dim, snap: &snap },
+                        );
                         refresh(&mut snap, specs[blk.spec].slot, blk.v0, blk.v1, dim, out);
                     }
                 }

@@ -40,7 +40,10 @@ impl MulAdd for Unfused {
 /// `Σ_d a[i][d] · b[j][d]` for a TA × TB tile over the depth range of the slices given,
 /// with L-lane accumulators (TA·TB accumulators must fit in the vector registers).
 #[inline(always)]
-fn tile<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(a: [&[f32]; TA], b: [&[f32]; TB]) -> [[f32; TB]; TA] {
+fn tile<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(
+    a: [&[f32]; TA],
+    b: [&[f32]; TB],
+) -> [[f32; TB]; TA] {
     let n = a[0].len();
     let full = n / L * L;
     let mut acc = [[[0f32; L]; TB]; TA];
@@ -241,14 +244,11 @@ pub(crate) fn gemm_abt_par_acc(a: &[f32], na: usize, b: &[f32], nb: usize, dim: 
     if nb == 0 {
         return;
     }
-    out[..na * nb]
-        .par_chunks_mut(GEMM_ROWS_PER_TASK * nb)
-        .enumerate()
-        .for_each(|(t, o)| {
-            let r0 = t * GEMM_ROWS_PER_TASK;
-            let rows = o.len() / nb;
-            gemm_abt_acc(&a[r0 * dim..(r0 + rows) * dim], rows, b, nb, dim, o, nb);
-        });
+    out[..na * nb].par_chunks_mut(GEMM_ROWS_PER_TASK * nb).enumerate().for_each(|(t, o)| {
+        let r0 = t * GEMM_ROWS_PER_TASK;
+        let rows = o.len() / nb;
+        gemm_abt_acc(&a[r0 * dim..(r0 + rows) * dim], rows, b, nb, dim, o, nb);
+    });
 }
 
 /// `x · y` (f32 accumulation in 8 lanes).

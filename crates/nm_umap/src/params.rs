@@ -133,12 +133,18 @@ impl UmapParams {
     /// Check every parameter against `n_samples` points. `default_epochs` is used when n_epochs is None.
     pub fn validate_with_epochs(&self, n_samples: usize, default_epochs: usize) -> Result<ValidParams, UmapError> {
         if self.n_neighbors < 2 {
-            return Err(param("n_neighbors", format!("must be at least 2 (the point itself and one neighbour), found {}", self.n_neighbors)));
+            return Err(param(
+                "n_neighbors",
+                format!("must be at least 2 (the point itself and one neighbour), found {}", self.n_neighbors),
+            ));
         }
         if self.n_neighbors >= n_samples {
             return Err(param(
                 "n_neighbors",
-                format!("must be less than the number of points ({n_samples}), found {}; lower n_neighbors or add points", self.n_neighbors),
+                format!(
+                    "must be less than the number of points ({n_samples}), found {}; lower n_neighbors or add points",
+                    self.n_neighbors
+                ),
             ));
         }
         if self.n_components == 0 {
@@ -151,7 +157,13 @@ impl UmapParams {
             return Err(param("min_dist", format!("must be >= 0, found {}", self.min_dist)));
         }
         if self.min_dist > self.spread {
-            return Err(param("min_dist", format!("must not exceed spread ({}), found {}; raise spread or lower min_dist", self.spread, self.min_dist)));
+            return Err(param(
+                "min_dist",
+                format!(
+                    "must not exceed spread ({}), found {}; raise spread or lower min_dist",
+                    self.spread, self.min_dist
+                ),
+            ));
         }
         if self.n_epochs == Some(0) {
             return Err(param("n_epochs", "must be at least 1 (or None for the default), found 0"));
@@ -160,13 +172,19 @@ impl UmapParams {
             return Err(param("learning_rate", format!("must be finite and > 0, found {}", self.learning_rate)));
         }
         if !(self.local_connectivity.is_finite() && self.local_connectivity >= 0.0) {
-            return Err(param("local_connectivity", format!("must be finite and >= 0, found {}", self.local_connectivity)));
+            return Err(param(
+                "local_connectivity",
+                format!("must be finite and >= 0, found {}", self.local_connectivity),
+            ));
         }
         if !(0.0..=1.0).contains(&self.set_op_mix_ratio) {
             return Err(param("set_op_mix_ratio", format!("must be in [0, 1], found {}", self.set_op_mix_ratio)));
         }
         if !(self.repulsion_strength.is_finite() && self.repulsion_strength >= 0.0) {
-            return Err(param("repulsion_strength", format!("must be finite and >= 0, found {}", self.repulsion_strength)));
+            return Err(param(
+                "repulsion_strength",
+                format!("must be finite and >= 0, found {}", self.repulsion_strength),
+            ));
         }
         let (a, b) = fit_ab(self.spread as f64, self.min_dist as f64);
         Ok(ValidParams {
@@ -199,7 +217,10 @@ impl AlignedParams {
     /// Check the alignment parameters and the per-slice UMAP parameters (default epochs: 200).
     pub fn validate(&self, n_samples: usize) -> Result<ValidParams, UmapError> {
         if !(self.alignment_regularisation.is_finite() && self.alignment_regularisation >= 0.0) {
-            return Err(param("alignment_regularisation", format!("must be finite and >= 0, found {}", self.alignment_regularisation)));
+            return Err(param(
+                "alignment_regularisation",
+                format!("must be finite and >= 0, found {}", self.alignment_regularisation),
+            ));
         }
         self.umap.validate_with_epochs(n_samples, LARGE_DATA_EPOCHS)
     }
@@ -209,7 +230,9 @@ impl AlignedParams {
 /// `what` names it in messages ("input", "slice 3").
 pub fn check_input(data: &Matrix, what: &str) -> Result<(), UmapError> {
     if data.n_rows == 0 {
-        return Err(UmapError::InvalidInput(format!("{what} is empty (0 rows); every slice needs the same points, at least n_neighbors + 1 of them")));
+        return Err(UmapError::InvalidInput(format!(
+            "{what} is empty (0 rows); every slice needs the same points, at least n_neighbors + 1 of them"
+        )));
     }
     if data.n_cols == 0 {
         return Err(UmapError::InvalidInput(format!("{what} has 0 columns; each row needs at least one feature")));

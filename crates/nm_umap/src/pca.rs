@@ -158,11 +158,23 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
         return Err(UmapError::InvalidInput(format!("PCA input is empty ({n} rows x {d} columns)")));
     }
     if k == 0 || k > n.min(d) {
-        return Err(crate::error::param("k", format!("PCA dimensions must be in 1..={} (min of rows {n} and columns {d}), found {k}", n.min(d))));
+        return Err(crate::error::param(
+            "k",
+            format!("PCA dimensions must be in 1..={} (min of rows {n} and columns {d}), found {k}", n.min(d)),
+        ));
     }
     let l = (k + PCA_OVERSAMPLES).min(n.min(d));
     let block_rows = (BLOCK_FLOATS / d).clamp(1, n);
-    let mut st = Streamer { source, n, d, block_rows, buf: vec![0f32; block_rows * d], ctl, passes_done: 0, passes_total: 2 + 2 * PCA_POWER_ITERS };
+    let mut st = Streamer {
+        source,
+        n,
+        d,
+        block_rows,
+        buf: vec![0f32; block_rows * d],
+        ctl,
+        passes_done: 0,
+        passes_total: 2 + 2 * PCA_POWER_ITERS,
+    };
 
     let omega_t: Vec<f32> = (0..l)
         .into_par_iter()

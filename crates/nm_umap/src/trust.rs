@@ -19,7 +19,8 @@ const TRUST_BLOCK: usize = 32;
 /// Returns NaN when the shapes disagree or `k` is not below N/2 (scikit-learn's requirement).
 pub fn trustworthiness(high: &Matrix, low: &Matrix, k: usize) -> f64 {
     let n = high.n_rows;
-    if n != low.n_rows || k == 0 || 2 * k >= n || high.data.len() != n * high.n_cols || low.data.len() != n * low.n_cols {
+    if n != low.n_rows || k == 0 || 2 * k >= n || high.data.len() != n * high.n_cols || low.data.len() != n * low.n_cols
+    {
         return f64::NAN;
     }
     let x = prepare(high, Metric::Euclidean);

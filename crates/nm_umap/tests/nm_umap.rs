@@ -2,7 +2,10 @@
 //! determinism across thread counts, progress and cancellation.
 
 use nm_umap::knn::{exact, nn_descent};
-use nm_umap::{fit, pca_blocks, trustworthiness, AlignedEmbedding, AlignedParams, Control, Init, Matrix, Metric, Stage, UmapError, UmapParams};
+use nm_umap::{
+    fit, pca_blocks, trustworthiness, AlignedEmbedding, AlignedParams, Control, Init, Matrix, Metric, Stage, UmapError,
+    UmapParams,
+};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -32,21 +35,31 @@ fn swiss_roll(n: usize, noise: f64, seed: u64) -> Matrix {
     for _ in 0..n {
         let t = 1.5 * std::f64::consts::PI * (1.0 + 2.0 * g.u());
         let h = 21.0 * g.u();
-        data.extend_from_slice(&[(t * t.cos() + noise * g.n()) as f32, (h + noise * g.n()) as f32, (t * t.sin() + noise * g.n()) as f32]);
+        data.extend_from_slice(&[
+            (t * t.cos() + noise * g.n()) as f32,
+            (h + noise * g.n()) as f32,
+            (t * t.sin() + noise * g.n()) as f32,
+        ]);
     }
     Matrix::new(n, 3, data).unwrap()
 }
 
 fn rms_radius(y: &Matrix) -> f64 {
     let d = y.n_cols;
-    let mean: Vec<f64> = (0..d).map(|c| (0..y.n_rows).map(|i| y.data[i * d + c] as f64).sum::<f64>() / y.n_rows as f64).collect();
-    ((0..y.n_rows).map(|i| (0..d).map(|c| (y.data[i * d + c] as f64 - mean[c]).powi(2)).sum::<f64>()).sum::<f64>() / y.n_rows as f64).sqrt()
+    let mean: Vec<f64> =
+        (0..d).map(|c| (0..y.n_rows).map(|i| y.data[i * d + c] as f64).sum::<f64>() / y.n_rows as f64).collect();
+    ((0..y.n_rows).map(|i| (0..d).map(|c| (y.data[i * d + c] as f64 - mean[c]).powi(2)).sum::<f64>()).sum::<f64>()
+        / y.n_rows as f64)
+        .sqrt()
 }
 
 /// score.py's movement: mean distance a point moves between two embeddings / RMS radius of the first.
 fn movement(a: &Matrix, b: &Matrix) -> f64 {
     let d = a.n_cols;
-    let m = (0..a.n_rows).map(|i| (0..d).map(|c| ((a.data[i * d + c] - b.data[i * d + c]) as f64).powi(2)).sum::<f64>().sqrt()).sum::<f64>() / a.n_rows as f64;
+    let m = (0..a.n_rows)
+        .map(|i| (0..d).map(|c| ((a.data[i * d + c] - b.data[i * d + c]) as f64).powi(2)).sum::<f64>().sqrt())
+        .sum::<f64>()
+        / a.n_rows as f64;
     m / rms_radius(a)
 }
 
@@ -140,7 +153,10 @@ fn output_is_byte_identical_across_runs_and_thread_counts() {
     let one = run(1);
     let two = run(2);
     let again = run(2);
-    assert_eq!(one.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), two.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        one.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        two.0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     assert_eq!(one.1, two.1);
     assert_eq!(one.2, two.2);
     assert_eq!(one.3, two.3);
@@ -159,7 +175,10 @@ fn drifting_clusters(n: usize, dim: usize, k: usize, slices: usize, seed: u64) -
             let data = (0..n * dim).map(|t| {
                 let (i, d) = (t / dim, t % dim);
                 let c = i % k;
-                (centres[c * dim + d] + s as f64 * drift[c * dim + d] + noise[t] + 0.05 * s as f64 * noise[(t * 7 + 3) % (n * dim)]) as f32
+                (centres[c * dim + d]
+                    + s as f64 * drift[c * dim + d]
+                    + noise[t]
+                    + 0.05 * s as f64 * noise[(t * 7 + 3) % (n * dim)]) as f32
             });
             Matrix::new(n, dim, data.collect()).unwrap()
         })
@@ -178,7 +197,11 @@ fn aligned_drifting_clusters_move_little() {
     let al = AlignedEmbedding::fit(&xs, &ap, &Control::default()).unwrap();
     let e = al.embeddings();
     let aligned_move = mean_movement(e);
-    let indep: Vec<Matrix> = xs.iter().enumerate().map(|(s, x)| fit(x, &UmapParams { seed: s as u64, ..quick(200) }, &Control::default()).unwrap()).collect();
+    let indep: Vec<Matrix> = xs
+        .iter()
+        .enumerate()
+        .map(|(s, x)| fit(x, &UmapParams { seed: s as u64, ..quick(200) }, &Control::default()).unwrap())
+        .collect();
     let indep_move = mean_movement(&indep);
     for (s, y) in e.iter().enumerate() {
         assert!(trustworthiness(&xs[s], y, 15) > 0.9, "slice {s}");
@@ -271,12 +294,18 @@ fn small() -> Matrix {
 
 #[test]
 fn rejects_n_neighbors_below_2() {
-    check_err(fit(&small(), &UmapParams { n_neighbors: 1, ..UmapParams::default() }, &Control::default()), "n_neighbors");
+    check_err(
+        fit(&small(), &UmapParams { n_neighbors: 1, ..UmapParams::default() }, &Control::default()),
+        "n_neighbors",
+    );
 }
 
 #[test]
 fn rejects_n_neighbors_not_below_n() {
-    check_err(fit(&small(), &UmapParams { n_neighbors: 40, ..UmapParams::default() }, &Control::default()), "less than the number of points (40)");
+    check_err(
+        fit(&small(), &UmapParams { n_neighbors: 40, ..UmapParams::default() }, &Control::default()),
+        "less than the number of points (40)",
+    );
 }
 
 #[test]
@@ -291,7 +320,10 @@ fn rejects_negative_min_dist() {
 
 #[test]
 fn rejects_zero_components() {
-    check_err(fit(&small(), &UmapParams { n_components: 0, ..UmapParams::default() }, &Control::default()), "n_components");
+    check_err(
+        fit(&small(), &UmapParams { n_components: 0, ..UmapParams::default() }, &Control::default()),
+        "n_components",
+    );
 }
 
 #[test]
@@ -299,7 +331,10 @@ fn rejects_nan_and_inf_with_count_and_first_row() {
     let mut x = small();
     x.data[3 * 3 + 1] = f32::NAN;
     x.data[7 * 3] = f32::INFINITY;
-    check_err(fit(&x, &UmapParams::default(), &Control::default()), "2 non-finite values (NaN or Inf), the first in row 3");
+    check_err(
+        fit(&x, &UmapParams::default(), &Control::default()),
+        "2 non-finite values (NaN or Inf), the first in row 3",
+    );
 }
 
 #[test]
@@ -311,7 +346,10 @@ fn rejects_identical_rows() {
 #[test]
 fn rejects_an_empty_slice() {
     let ap = AlignedParams::default();
-    check_err(AlignedEmbedding::fit(&[small(), Matrix::zeros(0, 3)], &ap, &Control::default()).map(|_| ()), "slice 1 is empty");
+    check_err(
+        AlignedEmbedding::fit(&[small(), Matrix::zeros(0, 3)], &ap, &Control::default()).map(|_| ()),
+        "slice 1 is empty",
+    );
     check_err(AlignedEmbedding::fit(&[], &ap, &Control::default()).map(|_| ()), "no slices");
 }
 
@@ -319,8 +357,13 @@ fn rejects_an_empty_slice() {
 fn rejects_slices_of_different_sizes() {
     let ap = AlignedParams::default();
     let other = clusters(41, 3, 2, 5.0, 13).0;
-    check_err(AlignedEmbedding::fit(&[small(), other.clone()], &ap, &Control::default()).map(|_| ()), "slice 1 has 41 rows but slice 0 has 40");
-    let mut al = AlignedEmbedding::fit(&[small()], &AlignedParams { umap: quick(5), ..ap.clone() }, &Control::default()).unwrap();
+    check_err(
+        AlignedEmbedding::fit(&[small(), other.clone()], &ap, &Control::default()).map(|_| ()),
+        "slice 1 has 41 rows but slice 0 has 40",
+    );
+    let mut al =
+        AlignedEmbedding::fit(&[small()], &AlignedParams { umap: quick(5), ..ap.clone() }, &Control::default())
+            .unwrap();
     check_err(al.extend(&other, &ap, &Control::default()), "slice 1 has 41 rows");
 }
 
