@@ -4,11 +4,13 @@
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "train")]
 mod cmd_demo;
 mod cmd_embed;
 mod cmd_export;
 mod cmd_info;
 mod cmd_serve;
+#[cfg(feature = "train")]
 mod cmd_train;
 mod params;
 
@@ -22,6 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a small ResNet on generated images and watch it learn, live, in the browser.
+    #[cfg(feature = "train")]
     Demo(cmd_demo::Args),
     /// Summarise a run: samples, classes, layers, epochs, size, cached embeddings.
     Info(cmd_info::Args),
@@ -32,6 +35,7 @@ enum Command {
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
     /// Train a small ResNet and write a run (optionally serving it live).
+    #[cfg(feature = "train")]
     Train(cmd_train::Args),
 }
 
@@ -50,11 +54,13 @@ impl std::error::Error for Interrupted {}
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "train")]
         Command::Demo(a) => cmd_demo::run(a),
         Command::Info(a) => cmd_info::run(a),
         Command::Embed(a) => cmd_embed::run(a),
         Command::Export(a) => cmd_export::run(a),
         Command::Serve(a) => cmd_serve::run(a),
+        #[cfg(feature = "train")]
         Command::Train(a) => cmd_train::run(a),
     };
     if let Err(e) = result {
