@@ -240,7 +240,7 @@ def _scalar(value: Any) -> Any:
         return value.item()
     numel = getattr(value, "numel", None)
     if callable(numel) and hasattr(value, "item") and numel() == 1:
-        return value.item()
+        return value.detach().item() if hasattr(value, "detach") else value.item()
     return value
 
 

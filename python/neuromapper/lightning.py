@@ -37,7 +37,7 @@ class NeuroMapperCallback(pl.Callback):
     predictions' accuracy on the probe set) is always added.
 
     Args:
-        run, layers, probe, classes, inputs, batch_size, name, overwrite, resume: as for
+        run, layers, probe, classes, inputs, batch_size, name, held_out, overwrite, resume: as for
             `neuromapper.torch.Recorder` (layers are names in the LightningModule's `named_modules()`).
         metrics: None (all epoch-level metrics), a list of names, or a {logged: run name} mapping.
         capture_untrained: write epoch 0 before the first training step.
@@ -56,6 +56,7 @@ class NeuroMapperCallback(pl.Callback):
         name: Optional[str] = None,
         *,
         metrics: Union[None, Sequence[str], Mapping[str, str]] = None,
+        held_out: bool = False,
         capture_untrained: bool = True,
         every_n_epochs: int = 1,
         finish: bool = True,
@@ -72,7 +73,7 @@ class NeuroMapperCallback(pl.Callback):
         self._metric_names: Optional[Dict[str, str]] = dict(metrics) if metrics is not None else None
         self._recorder_args = dict(
             run=run, layers=list(layers), probe=probe, classes=classes, inputs=inputs, batch_size=batch_size,
-            name=name, overwrite=overwrite, resume=resume,
+            name=name, held_out=held_out, overwrite=overwrite, resume=resume,
         )
         self.capture_untrained = capture_untrained
         self.every_n_epochs = every_n_epochs

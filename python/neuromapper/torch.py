@@ -117,6 +117,8 @@ class Recorder:
         name: the run's display name (default: the folder's name).
         device: where the probe runs; default the device of the model's first parameter or buffer.
         predictions: write the model's output as predictions when it is [N, C] logits or [N] ids.
+        held_out: say True when the probe set is never trained on; its accuracy is then also written
+            as `test_accuracy` (which the viewer plots). Otherwise it is only `probe_accuracy`.
         overwrite, resume: see RunWriter.
 
     Hooks are registered only while `capture` runs and removed after it; the model's train/eval
@@ -136,6 +138,7 @@ class Recorder:
         *,
         device: Union[str, torch.device, None] = None,
         predictions: bool = True,
+        held_out: bool = False,
         overwrite: bool = False,
         resume: bool = False,
     ) -> None:
@@ -166,6 +169,7 @@ class Recorder:
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else None
         self.predictions = predictions
+        self.held_out = held_out
         self._modules = {n: modules[n] for n in names}
         self.writer = RunWriter(
             run, layers=names, labels=y, classes=classes, inputs=thumbs, name=name, overwrite=overwrite, resume=resume
@@ -207,7 +211,7 @@ class Recorder:
 
         Writes every layer's output ([N, D] float32), the model's output as predictions ([N, C]
         logits), and metrics: the means of `log`, `probe_accuracy` (accuracy of the predictions on the
-        probe set: a test accuracy only if the probe set was held out of training) and `metrics`
+        probe set; also as `test_accuracy` when the Recorder was told `held_out=True`) and `metrics`
         (values you computed; they win on equal names). Returns the metrics written.
         """
         e = V.check_epoch(epoch)
@@ -219,6 +223,8 @@ class Recorder:
             m["probe_accuracy"] = float((preds.argmax(1) == self._labels).mean())
         elif preds is not None:
             m["probe_accuracy"] = float((preds == self._labels).mean())
+        if self.held_out and "probe_accuracy" in m:
+            m["test_accuracy"] = m["probe_accuracy"]
         m.update(extra)
         self.writer.write_epoch(e, acts, predictions=preds, metrics=m)
         self._sums.clear()
