@@ -36,6 +36,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.epochs,
         out.display()
     );
-    let live = args.server.options(true);
+    let live = args.server.options();
     train_and_serve(&config, &out, Some(live))
 }

@@ -1,6 +1,8 @@
-//! `neuromapper serve RUN`: the browser viewer for a run.
+//! `neuromapper serve RUN`: the browser viewer for a run, following it as it grows.
 
 use std::path::PathBuf;
+
+use crate::params::{init_threads, ParamArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -8,6 +10,15 @@ pub struct Args {
     pub run: PathBuf,
     #[command(flatten)]
     pub server: ServerFlags,
+    /// Show the run as it is now; do not follow epochs written later
+    #[arg(long)]
+    pub no_follow: bool,
+    /// The default view's parameters (those of `embed`: its cached result is shown at once)
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Worker threads (default: one per core)
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Where and how to serve the viewer; shared by `serve` and `demo`.
@@ -25,13 +36,22 @@ pub struct ServerFlags {
 }
 
 impl ServerFlags {
-    pub fn options(&self, live: bool) -> nm_server::ServeOptions {
-        nm_server::ServeOptions { host: self.host.clone(), port: self.port, open_browser: !self.no_open, live }
+    /// Serve options that follow the run (the default), with the run's default parameters.
+    pub fn options(&self) -> nm_server::ServeOptions {
+        nm_server::ServeOptions {
+            host: self.host.clone(),
+            port: self.port,
+            open_browser: !self.no_open,
+            ..Default::default()
+        }
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let server = nm_server::start(args.run, args.server.options(false))?;
+    init_threads(args.threads)?;
+    let opts =
+        nm_server::ServeOptions { follow: !args.no_follow, params: args.params.overrides(), ..args.server.options() };
+    let server = nm_server::start(args.run, opts)?;
     println!("{}", server.url());
     server.wait()
 }

@@ -45,6 +45,9 @@ pub const LABELS_FILE: &str = "labels.npy";
 pub const INPUTS_FILE: &str = "inputs.npy";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const EPOCHS_DIR: &str = "epochs";
+/// The finished marker: a regular file of this name says the trainer wrote its last epoch (its
+/// content is informational; an empty file counts). A viewer following the run then refines.
+pub const FINISHED_FILE: &str = "finished.json";
 /// Where neuromapper keeps what it computes (deletable at any time).
 pub const CACHE_DIR: &str = ".neuromapper";
 /// The reserved array name for per-sample predictions.
@@ -98,6 +101,8 @@ pub struct EpochMetrics {
     pub epoch: u32,
     pub train_accuracy: Option<f32>,
     pub test_accuracy: Option<f32>,
+    /// The epoch's mean training loss (`train_loss` is accepted as the same key).
+    #[serde(alias = "train_loss")]
     pub loss: Option<f32>,
 }
 
@@ -384,6 +389,11 @@ impl Run {
         Ok(Some(Inputs { n: d.shape[0], height: d.shape[1], width: d.shape[2], channels, data }))
     }
 
+    /// Whether the trainer marked the run finished ([`FINISHED_FILE`], a regular file).
+    pub fn is_finished(&self) -> bool {
+        std::fs::metadata(self.path.join(FINISHED_FILE)).is_ok_and(|m| m.is_file())
+    }
+
     /// Per-epoch metrics from `metrics.json` (empty when the file is absent), sorted by epoch.
     pub fn metrics(&self) -> Result<Vec<EpochMetrics>, RunError> {
         let p = self.path.join(METRICS_FILE);
@@ -430,12 +440,14 @@ fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
     let p = root.join(MANIFEST_FILE);
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RunError::invalid(
-            &p,
-            format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunError::invalid(
+                &p,
+                format!(
                 "not found; a run folder needs a manifest such as {{\"format\": \"{FORMAT_V1}\"}} (see the run format)"
             ),
-        )),
+            ))
+        }
         Err(e) => return Err(RunError::io(&p, e)),
     };
     let m: Manifest = serde_json::from_str(&text).map_err(|e| {
@@ -611,14 +623,16 @@ fn scan_epochs(
             let d = a.check_layer(n, &labels_path)?;
             match dim {
                 None => dim = Some((d, &a.path)),
-                Some((d0, p0)) if d0 != d => return Err(RunError::invalid(
-                    &a.path,
-                    format!(
+                Some((d0, p0)) if d0 != d => {
+                    return Err(RunError::invalid(
+                        &a.path,
+                        format!(
                         "layer `{name}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
                         a.shape,
                         p0.display()
                     ),
-                )),
+                    ))
+                }
                 _ => {}
             }
         }
@@ -791,6 +805,13 @@ impl RunWriter {
             let _ = std::fs::remove_dir_all(o);
         }
         Ok(())
+    }
+
+    /// Marks the run finished ([`FINISHED_FILE`], listing the epochs written), so a viewer that
+    /// follows the run refines its views and caches them.
+    pub fn finish(&self, epochs: &[u32]) -> Result<(), RunError> {
+        let json = serde_json::json!({"format": FORMAT_V1, "epochs": epochs});
+        write_atomic(&self.path.join(FINISHED_FILE), json.to_string().as_bytes())
     }
 
     /// Writes (replaces) metrics.json.

@@ -28,7 +28,7 @@
 //!
 //! # Example
 //! ```no_run
-//! let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: false, live: false };
+//! let opts = nm_server::ServeOptions { open_browser: false, ..Default::default() };
 //! let server = nm_server::start("runs/cifar".into(), opts)?;
 //! println!("{}", server.url());
 //! server.wait()?;
@@ -39,17 +39,19 @@ mod api;
 mod assets;
 mod encode;
 mod jobs;
+mod live;
 mod state;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
-pub use nm_pipeline::{EmbedParams, LayerEmbedding, Sampling};
+pub use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, Sampling};
 
-pub use state::{default_params, params_key, LIVE_VIEW};
+pub use state::{params_key, LIVE_VIEW};
 
 /// The port tried first when none is given.
 pub const DEFAULT_PORT: u16 = 8765;
@@ -61,14 +63,23 @@ pub struct ServeOptions {
     /// None: 8765, or a free port if taken (said so on stderr). `Some(0)`: any free port.
     pub port: Option<u16>,
     pub open_browser: bool,
-    /// Live mode: the run grows while training; new epochs are embedded incrementally
-    /// (nm_pipeline::LiveLayer) and pushed to open browsers.
-    pub live: bool,
+    /// Follow the run as it grows (default): epochs that appear later are embedded incrementally
+    /// (`nm_pipeline::LiveRun`) and pushed to open browsers; when the run is marked finished the
+    /// views are refined and cached. Off: the default view is computed once (or read from the cache).
+    pub follow: bool,
+    /// The default view's parameters, over the run's defaults (`EmbedParams::default_for`).
+    pub params: ParamOverrides,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: true, live: false }
+        ServeOptions {
+            host: "127.0.0.1".into(),
+            port: None,
+            open_browser: true,
+            follow: true,
+            params: ParamOverrides::default(),
+        }
     }
 }
 
@@ -80,6 +91,8 @@ pub struct ServerHandle {
     url: String,
     state: Arc<state::AppState>,
     live_tx: mpsc::Sender<state::LiveMsg>,
+    /// Stops the folder watcher.
+    stop_watching: Arc<AtomicBool>,
     stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -90,13 +103,15 @@ impl ServerHandle {
         &self.url
     }
 
-    /// Live mode: epoch `epoch` has been written to the run; embed it and push it to browsers.
-    /// Returns at once (the work happens on the server's live worker thread).
+    /// Following: epoch `epoch` has been written to the run; embed it and push it to browsers now
+    /// (the folder watcher would notice within its polling interval). Returns at once (the work
+    /// happens on the server's live worker thread).
     pub fn epoch_added(&self, _epoch: u32) {
-        let _ = self.live_tx.send(state::LiveMsg::NewEpochs);
+        let _ = self.live_tx.send(state::LiveMsg::Changed);
     }
 
-    /// Live mode: training is over (browsers are told).
+    /// Following: training is over, as the run's finished marker says (browsers are told, the
+    /// views are refined and cached).
     pub fn training_finished(&self) {
         let _ = self.live_tx.send(state::LiveMsg::Finished);
     }
@@ -120,6 +135,7 @@ impl ServerHandle {
 
     /// Stops the server: cancels running computations, closes connections, joins the thread.
     pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop_watching.store(true, Ordering::Relaxed);
         self.state.cancel_all();
         if let Some(tx) = self.stop_tx.take() {
             let _ = tx.send(());
@@ -154,8 +170,8 @@ fn start_inner(
 ) -> anyhow::Result<ServerHandle> {
     let run = match nm_run::Run::open(&run_path) {
         Ok(run) => Some(run),
-        // A live run may not have its first epoch yet: serve, and pick it up on `epoch_added`.
-        Err(e) if opts.live && run_path.join("neuromapper.json").is_file() => {
+        // A run being written may not have its first epoch yet: serve, and pick it up when it comes.
+        Err(e) if opts.follow && run_path.join(nm_run::MANIFEST_FILE).is_file() => {
             eprintln!("neuromapper: waiting for the run's first epoch ({e})");
             None
         }
@@ -171,9 +187,12 @@ fn start_inner(
     let url = format!("http://{shown_host}:{}/", addr.port());
 
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
-    let state = Arc::new(state::AppState::new(run_path.clone(), run, opts.live, event_tx));
+    let state = state::AppState::new(run_path.clone(), run, opts.follow, opts.params.clone(), event_tx)
+        .with_context(|| format!("cannot serve the run {}", run_path.display()))?;
+    let state = Arc::new(state);
     let (live_tx, live_rx) = mpsc::channel();
-    state::spawn_live_worker(state.clone(), live_rx)?;
+    live::spawn_worker(state.clone(), live_rx)?;
+    let stop_watching = Arc::new(AtomicBool::new(false));
 
     match preloaded {
         Some(embeddings) => {
@@ -181,9 +200,10 @@ fn start_inner(
                 state.store_view(&state.default_view_key(), &emb)?;
             }
         }
-        None if opts.live => {
+        None if opts.follow => {
+            live::spawn_watcher(run_path.clone(), live_tx.clone(), stop_watching.clone())?;
             // Embed whatever epochs the run already has.
-            let _ = live_tx.send(state::LiveMsg::NewEpochs);
+            let _ = live_tx.send(state::LiveMsg::Changed);
         }
         None => {
             let layers = state.layer_names();
@@ -227,7 +247,7 @@ fn start_inner(
             }
         });
     }
-    Ok(ServerHandle { url, state, live_tx, stop_tx: Some(stop_tx), thread: Some(thread) })
+    Ok(ServerHandle { url, state, live_tx, stop_watching, stop_tx: Some(stop_tx), thread: Some(thread) })
 }
 
 /// Binds `opts.host:opts.port`; when that port is taken, binds a free one and says so on stderr.

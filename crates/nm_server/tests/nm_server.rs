@@ -94,7 +94,7 @@ fn write_epoch(t: &TestRun, epoch: u32) {
 fn serve(path: &Path, live: bool) -> ServerHandle {
     nm_server::start(
         path.to_path_buf(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live },
+        ServeOptions { port: Some(0), open_browser: false, follow: live, ..Default::default() },
     )
     .unwrap()
 }
@@ -339,8 +339,10 @@ fn bad_requests_get_4xx_with_a_message() {
     assert_4xx(&compute(json!({"min_dist": -1})), 400, "min_dist");
     assert_4xx(&compute(json!({"min_dist": 7.5})), 400, "min_dist");
     assert_4xx(&compute(json!({"metric": "manhattan"})), 400, "metric");
-    assert_4xx(&compute(json!({"sampling": {"kind": "total", "n": 0}})), 400, "sampling");
-    assert_4xx(&compute(json!({"sampling": {"kind": "per_class", "n": 1_000_000}})), 400, "sampling");
+    assert_4xx(&compute(json!({"sampling": {"kind": "total", "n": 0}})), 400, "samples");
+    // Per class beyond every class's size selects every sample: the all-samples view, not an error.
+    let all = compute(json!({"sampling": {"kind": "all"}})).json()["view"].clone();
+    assert_eq!(compute(json!({"sampling": {"kind": "per_class", "n": 1_000_000}})).json()["view"], all);
     assert_4xx(&compute(json!({"pca_dims": 1_000_000})), 400, "pca_dims");
     assert_4xx(&compute(json!({"bogus": 1})), 400, "bogus");
     assert_4xx(&post_json(&server, "/api/compute", &json!({"layers": []})), 400, "layers");
@@ -535,6 +537,80 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     server.shutdown().unwrap();
 }
 
+/// `serve` follows a run that another writer grows: no `epoch_added` call, only files appearing in
+/// the folder (RunWriter's atomic epoch renames, as the Python writer does them).
+#[test]
+fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
+    let run = make_run("follow", 90, &[0, 1]);
+    let server = serve(&run.path, true);
+    let mut events = Events::open(&server);
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, "live").status, 200);
+    }
+    let s = get(&server, "/api/run").json();
+    assert_eq!(s["epochs"], json!([0, 1]));
+    assert_eq!(s["live"], true, "an unfinished run is followed");
+    let before: Vec<Vec<u16>> = LAYERS
+        .iter()
+        .map(|(layer, _)| parse_embedding(&get(&server, &format!("/api/layers/{layer}/embedding?view=live")).body).2)
+        .collect();
+
+    write_epoch(&run, 2);
+    write_epoch(&run, 3);
+    events.until(Duration::from_secs(120), |v| v["type"] == "epochs" && v["epochs"] == json!([0, 1, 2, 3]));
+    server.wait_live_idle();
+    assert_eq!(get(&server, "/api/run").json()["epochs"], json!([0, 1, 2, 3]));
+    for (k, (layer, _)) in LAYERS.iter().enumerate() {
+        let r = get(&server, &format!("/api/layers/{layer}/embedding?view=live"));
+        let (h, samples, pos) = parse_embedding(&r.body);
+        assert_eq!(h["epochs"], json!([0, 1, 2, 3]), "{h}");
+        // Positions are quantised per epoch, so unchanged epochs give the very same numbers.
+        let first_two = 2 * samples.len() * 2;
+        assert_eq!(pos[..first_two], before[k][..first_two], "layer {layer}: epochs 0 and 1 moved");
+    }
+
+    // The trainer marks the run finished: the views are refined, cached and the run is no longer live.
+    run.writer.finish(&[0, 1, 2, 3]).unwrap();
+    let ev = events.until(Duration::from_secs(30), |v| v["type"] == "training_finished");
+    assert_eq!(ev["refining"], true);
+    let mut refined = std::collections::BTreeSet::new();
+    while refined.len() < LAYERS.len() {
+        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["refined"] == true);
+        refined.insert(ev["layer"].as_str().unwrap().to_string());
+    }
+    server.wait_live_idle();
+    let s = get(&server, "/api/run").json();
+    assert_eq!((s["live"].clone(), s["training"].clone()), (json!(false), json!(false)));
+    server.shutdown().unwrap();
+}
+
+/// A run whose probe set changes under the viewer (another N) gets a message, not a crash, and
+/// the views already shown stay.
+#[test]
+fn a_run_whose_samples_change_under_the_viewer_gets_a_message() {
+    let run = make_run("changed-n", 60, &[0]);
+    let server = serve(&run.path, true);
+    let mut events = Events::open(&server);
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, "live").status, 200);
+    }
+    // Another writer starts over in the same folder with fewer samples.
+    let other = make_run("changed-n-source", 45, &[0, 1]);
+    for name in ["labels.npy", "inputs.npy"] {
+        std::fs::copy(other.path.join(name), run.path.join(name)).unwrap();
+    }
+    let epochs = run.path.join("epochs");
+    std::fs::remove_dir_all(&epochs).unwrap();
+    std::fs::rename(other.path.join("epochs"), &epochs).unwrap();
+    let ev = events.until(Duration::from_secs(30), |v| v["type"] == "error");
+    let msg = ev["error"].as_str().unwrap();
+    assert!(msg.contains("samples changed") && msg.contains("60") && msg.contains("45"), "{msg}");
+    for (layer, _) in LAYERS {
+        assert_eq!(get(&server, &format!("/api/layers/{layer}/embedding?view=live")).status, 200);
+    }
+    server.shutdown().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Binding
 
@@ -545,7 +621,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
     let port = taken.local_addr().unwrap().port();
     let server = nm_server::start(
         run.path.clone(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false },
+        ServeOptions { port: Some(port), open_browser: false, follow: false, ..Default::default() },
     )
     .unwrap();
     assert!(!server.url().ends_with(&format!(":{port}/")), "{}", server.url());
@@ -557,7 +633,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 fn a_missing_run_is_an_error_not_a_panic() {
     let r = nm_server::start(
         temp_dir("missing"),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false },
+        ServeOptions { port: Some(0), open_browser: false, follow: false, ..Default::default() },
     );
     let msg = format!("{:#}", r.err().expect("should fail"));
     assert!(msg.contains("cannot open the run"), "{msg}");

@@ -295,7 +295,7 @@ async function loadView(pl, view) {
     pl.fitBounds = b;
     if (!sameView || !pl.userCam || !pl.cam) { pl.cam = fitCamera(b, app.rects[pl.index]); pl.userCam = false; }
     const params = view === 'live' ? app.summary.default_params : (app.viewParams[view] || null);
-    pl.paramsText = (view === 'live' ? 'live · ' : '') + describeParams(params);
+    pl.paramsText = (view === 'live' && app.summary.live ? 'live · ' : '') + describeParams(params);
     pl.params = params;
     app.renderer.setPlotData(pl.index, emb);
     app.bytes.embeddings[pl.layer] = emb.bytes;
@@ -331,6 +331,9 @@ async function refreshSummary() {
   if (app.started) syncPlots();
   timeline.setEpochs(app.epochs, summary.live);
   if (summary.live && store.get().follow && wasAtEnd && app.epochs.length) store.set({ target: app.epochs.length - 1 });
+  if (!app.epochs.length) params.setStatus('waiting for the first epoch…');
+  else if (app.waitingShown) params.setStatus(summary.live ? 'following the run' : 'ready');
+  app.waitingShown = !app.epochs.length;
   requestRender();
 }
 
