@@ -188,7 +188,8 @@ fn start_inner(
         None => {
             let layers = state.layer_names();
             let params = state.default_params();
-            jobs::request(&state, state::SERVER_CLIENT, &layers, params);
+            // The server's own request is never refused as busy.
+            let _ = jobs::request(&state, state::SERVER_CLIENT, &layers, params);
         }
     }
 

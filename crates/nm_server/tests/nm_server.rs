@@ -562,3 +562,85 @@ fn a_missing_run_is_an_error_not_a_panic() {
     let msg = format!("{:#}", r.err().expect("should fail"));
     assert!(msg.contains("cannot open the run"), "{msg}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounded compute
+
+fn read_reply(s: &mut TcpStream) -> Reply {
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = headers.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+fn process_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line["Threads:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn many_distinct_computations_keep_the_threads_bounded_and_the_server_answering() {
+    let run = make_run("threads", 600, &[1, 2]);
+    let server = serve(&run.path, false);
+    let a = addr(&server);
+    // The default views first: they start the compute workers and rayon's pool.
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, &key).status, 200);
+    }
+    let baseline = process_threads();
+    // 200 distinct computations, sent at once from 200 connections (no client threads: they would count).
+    let mut conns: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let body = json!({"client": format!("c{i}"), "layers": ["block1"], "params": {"seed": 1000 + i}}).to_string();
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let head = format!(
+                "POST /api/compute HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let mut peak = process_threads();
+    let (mut accepted, mut busy) = (0, 0);
+    for s in &mut conns {
+        let r = read_reply(s);
+        peak = peak.max(process_threads());
+        match r.status {
+            200 => accepted += 1,
+            429 => {
+                assert!(r.error().contains("busy"), "{}", r.error());
+                busy += 1;
+            }
+            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    // While the accepted ones run, the server answers at once.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_eq!(get(&server, "/api/run").status, 200);
+        slowest = slowest.max(t.elapsed());
+        peak = peak.max(process_threads());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let queued = get(&server, "/api/run").json()["tasks"].as_array().unwrap().len();
+    eprintln!(
+        "threads: {baseline} before, {peak} at most; {accepted} accepted, {busy} refused (429); {queued} tasks; slowest GET /api/run {slowest:?}"
+    );
+    // Other tests run in this process too: the bound leaves them room, far below one thread per request.
+    assert!(peak - baseline <= 80, "threads grew from {baseline} to {peak}");
+    assert!(busy > 0 && accepted + busy == 200, "{accepted} accepted, {busy} refused");
+    assert!(queued <= 64, "{queued} tasks");
+    assert!(slowest < Duration::from_secs(3), "GET /api/run took {slowest:?} under load");
+    server.shutdown().unwrap();
+}
