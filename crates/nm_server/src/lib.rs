@@ -28,7 +28,7 @@
 //!
 //! # Example
 //! ```no_run
-//! let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: false, live: false };
+//! let opts = nm_server::ServeOptions { open_browser: false, ..Default::default() };
 //! let server = nm_server::start("runs/cifar".into(), opts)?;
 //! println!("{}", server.url());
 //! server.wait()?;
@@ -39,6 +39,7 @@ mod api;
 mod assets;
 mod encode;
 mod jobs;
+mod listen;
 mod state;
 
 use std::net::TcpListener;
@@ -64,11 +65,20 @@ pub struct ServeOptions {
     /// Live mode: the run grows while training; new epochs are embedded incrementally
     /// (nm_pipeline::LiveLayer) and pushed to open browsers.
     pub live: bool,
+    /// How long a client may take to send a request's head (and, separately, its body), and how long
+    /// an idle keep-alive connection stays open. Default 30 s.
+    pub client_timeout: std::time::Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: true, live: false }
+        ServeOptions {
+            host: "127.0.0.1".into(),
+            port: None,
+            open_browser: true,
+            live: false,
+            client_timeout: listen::CLIENT_TIMEOUT,
+        }
     }
 }
 
@@ -195,29 +205,7 @@ fn start_inner(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(state.clone());
-    listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
-    let thread = std::thread::Builder::new()
-        .name("nm-server".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .thread_name("nm-server-rt")
-                .build()
-                .context("cannot start the tokio runtime")?;
-            let result = rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).context("cannot adopt the listener")?;
-                let serve = axum::serve(listener, app);
-                tokio::select! {
-                    r = serve => r.context("the server failed"),
-                    _ = tokio::signal::ctrl_c() => { eprintln!("neuromapper: stopping"); Ok(()) }
-                    _ = stop_rx => Ok(()),
-                }
-            });
-            rt.shutdown_timeout(std::time::Duration::from_millis(500));
-            result
-        })
-        .context("cannot start the server thread")?;
+    let thread = listen::spawn(listener, app, opts.client_timeout, stop_rx)?;
 
     eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
     if opts.open_browser {

@@ -94,7 +94,7 @@ fn write_epoch(t: &TestRun, epoch: u32) {
 fn serve(path: &Path, live: bool) -> ServerHandle {
     nm_server::start(
         path.to_path_buf(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live },
+        ServeOptions { port: Some(0), open_browser: false, live, ..Default::default() },
     )
     .unwrap()
 }
@@ -545,7 +545,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
     let port = taken.local_addr().unwrap().port();
     let server = nm_server::start(
         run.path.clone(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false },
+        ServeOptions { port: Some(port), open_browser: false, ..Default::default() },
     )
     .unwrap();
     assert!(!server.url().ends_with(&format!(":{port}/")), "{}", server.url());
@@ -557,14 +557,14 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 fn a_missing_run_is_an_error_not_a_panic() {
     let r = nm_server::start(
         temp_dir("missing"),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false },
+        ServeOptions { port: Some(0), open_browser: false, ..Default::default() },
     );
     let msg = format!("{:#}", r.err().expect("should fail"));
     assert!(msg.contains("cannot open the run"), "{msg}");
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bounded compute
+// Slow clients and bounded compute
 
 fn read_reply(s: &mut TcpStream) -> Reply {
     let mut raw = Vec::new();
@@ -642,5 +642,83 @@ fn many_distinct_computations_keep_the_threads_bounded_and_the_server_answering(
     assert!(busy > 0 && accepted + busy == 200, "{accepted} accepted, {busy} refused");
     assert!(queued <= 64, "{queued} tasks");
     assert!(slowest < Duration::from_secs(3), "GET /api/run took {slowest:?} under load");
+    server.shutdown().unwrap();
+}
+
+fn serve_with(path: &Path, opts: ServeOptions) -> ServerHandle {
+    nm_server::start(path.to_path_buf(), ServeOptions { port: Some(0), open_browser: false, ..opts }).unwrap()
+}
+
+/// Seconds until the server closes `s` (reads until EOF; a reply sent before closing is allowed).
+fn seconds_until_closed(s: &mut TcpStream) -> f64 {
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return start.elapsed().as_secs_f64(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return start.elapsed().as_secs_f64(),
+            Err(e) => panic!("still open after {:.1} s ({e})", start.elapsed().as_secs_f64()),
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_are_closed_after_the_client_timeout() {
+    let run = make_run("slow", 30, &[1]);
+    let timeout = Duration::from_millis(1000);
+    let server = serve_with(&run.path, ServeOptions { client_timeout: timeout, ..Default::default() });
+    let a = addr(&server);
+    // 40 clients that send half a request head, and one that sends nothing.
+    let mut slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.write_all(b"GET /api/run HTTP/1.1\r\nHost: loc").unwrap();
+            s
+        })
+        .collect();
+    slow.push(TcpStream::connect(&a).unwrap());
+    // They do not hold up anyone else.
+    let t = Instant::now();
+    assert_eq!(get(&server, "/api/run").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for s in &mut slow {
+        let secs = seconds_until_closed(s);
+        assert!(secs < 3.0, "a slow client stayed {secs:.1} s");
+    }
+    // A body announced and half sent: answered 408 and closed.
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.write_all(b"POST /api/compute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cl")
+        .unwrap();
+    let t = Instant::now();
+    let r = read_reply(&mut s);
+    assert_4xx(&r, 408, "not sent within");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // An idle keep-alive connection (a whole request answered, then nothing): closed too.
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.write_all(b"GET /api/run HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains(" 200 "), "{line}");
+    let secs = seconds_until_closed(&mut s);
+    assert!(secs < 3.0, "an idle keep-alive connection stayed {secs:.1} s");
+    assert_eq!(get(&server, "/api/run").status, 200);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn event_streams_stay_open_past_the_client_timeout() {
+    let run = make_run("sse_long", 60, &[1, 2]);
+    let server =
+        serve_with(&run.path, ServeOptions { client_timeout: Duration::from_millis(500), ..Default::default() });
+    let mut events = Events::open(&server);
+    std::thread::sleep(Duration::from_millis(2000));
+    let r = post_json(&server, "/api/compute", &json!({"client": "s", "layers": ["block1"], "params": {"seed": 9}}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let view = r.json()["view"].as_str().unwrap().to_string();
+    let ev = events.until(Duration::from_secs(60), |v| v["view"] == view.as_str() && v["type"] == "done");
+    assert_eq!(ev["layer"], "block1");
     server.shutdown().unwrap();
 }
