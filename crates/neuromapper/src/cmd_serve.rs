@@ -16,9 +16,14 @@ pub struct ServerFlags {
     /// Port to listen on (default 8765; a free one is picked, and said, when it is taken; 0: any).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Address to bind; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 exposes it to the network.
+    /// Address to bind; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 exposes it to the network
+    /// (then a random token is required: it is in the printed URL).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// The token clients must show (in the URL as ?token=T, or `Authorization: Bearer T`); required
+    /// on loopback too when given. Default: a random one beyond loopback, none on loopback.
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
     /// Do not open a browser (the URL is printed).
     #[arg(long)]
     pub no_open: bool,
@@ -26,7 +31,14 @@ pub struct ServerFlags {
 
 impl ServerFlags {
     pub fn options(&self, live: bool) -> nm_server::ServeOptions {
-        nm_server::ServeOptions { host: self.host.clone(), port: self.port, open_browser: !self.no_open, live }
+        nm_server::ServeOptions {
+            host: self.host.clone(),
+            port: self.port,
+            open_browser: !self.no_open,
+            live,
+            token: self.token.clone(),
+            ..Default::default()
+        }
     }
 }
 

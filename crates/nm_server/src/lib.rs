@@ -25,6 +25,10 @@
 //! - The server reads files only through `nm_run::Run` (by layer name, checked against the run) and
 //!   serves UI files only from the embedded directory: no request can reach a file outside the run.
 //! - Bad input gets a 4xx with a JSON `{"error": message}` body, never a panic.
+//! - Every request passes `guard::check` first: a loopback server answers only to a loopback `Host`,
+//!   the API only to same-origin requests, and a server bound beyond loopback (or given a token) only
+//!   to clients that show its token. Slow clients are closed (`listen`), compute runs on a fixed pool
+//!   with a bounded queue (`jobs`): no request makes the server spawn a thread.
 //!
 //! # Example
 //! ```no_run
@@ -38,6 +42,7 @@
 mod api;
 mod assets;
 mod encode;
+mod guard;
 mod jobs;
 mod listen;
 mod state;
@@ -65,6 +70,9 @@ pub struct ServeOptions {
     /// Live mode: the run grows while training; new epochs are embedded incrementally
     /// (nm_pipeline::LiveLayer) and pushed to open browsers.
     pub live: bool,
+    /// The token clients must show (`?token=`, then a cookie; or `Authorization: Bearer`). None: a
+    /// random one when bound beyond loopback, none on loopback.
+    pub token: Option<String>,
     /// How long a client may take to send a request's head (and, separately, its body), and how long
     /// an idle keep-alive connection stays open. Default 30 s.
     pub client_timeout: std::time::Duration,
@@ -77,6 +85,7 @@ impl Default for ServeOptions {
             port: None,
             open_browser: true,
             live: false,
+            token: None,
             client_timeout: listen::CLIENT_TIMEOUT,
         }
     }
@@ -95,7 +104,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// `http://host:port/`.
+    /// `http://host:port/`, with `?token=…` when the server requires a token: the URL to open.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -173,12 +182,7 @@ fn start_inner(
     };
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
-    let shown_host = match addr.ip() {
-        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    let url = format!("http://{shown_host}:{}/", addr.port());
+    let (access, url) = guard::setup(addr, opts.token.clone())?;
 
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
     let state = Arc::new(state::AppState::new(run_path.clone(), run, opts.live, event_tx));
@@ -205,7 +209,7 @@ fn start_inner(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(state.clone());
-    let thread = listen::spawn(listener, app, opts.client_timeout, stop_rx)?;
+    let thread = listen::spawn(listener, app, access, opts.client_timeout, stop_rx)?;
 
     eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
     if opts.open_browser {

@@ -27,6 +27,7 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 
 use crate::api::MAX_BODY_BYTES;
+use crate::guard::{self, Access};
 
 /// Connections open at once; more wait in the listen backlog until one closes.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -36,14 +37,16 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const BLOCKING_THREADS: usize = 8;
 
 /// Serves `app` on `listener` from a new thread (with its own tokio runtime) until `stop` fires or
-/// Ctrl-C; every request's body is read within `client_timeout`.
+/// Ctrl-C; every request goes through `guard::check` and a body deadline of `client_timeout`.
 pub fn spawn(
     listener: std::net::TcpListener,
     app: Router,
+    access: Arc<Access>,
     client_timeout: Duration,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
-    let app = app.layer(from_fn_with_state(client_timeout, read_body));
+    // Layers run outermost last-added first: the guard refuses before a body is read.
+    let app = app.layer(from_fn_with_state(client_timeout, read_body)).layer(from_fn_with_state(access, guard::check));
     listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
     std::thread::Builder::new()
         .name("nm-server".into())
