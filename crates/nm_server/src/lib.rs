@@ -19,7 +19,8 @@
 //!
 //! Compute tasks are keyed by (layer, parameters): clients asking the same thing share one task; a
 //! newer request from a client supersedes its older running requests for the same layers (a task
-//! nobody wants any more is cancelled through the engine's cancel flag).
+//! nobody wants any more is cancelled through the engine's cancel flag). They run on a fixed pool of
+//! compute threads; past a bounded number of queued tasks a request is answered 429.
 //!
 //! # Invariants
 //! - The server reads files only through `nm_run::Run` (by layer name, checked against the run) and
