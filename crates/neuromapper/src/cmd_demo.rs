@@ -36,6 +36,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.epochs,
         out.display()
     );
-    let live = args.server.options();
+    let live = args.server.options(true);
     train_and_serve(&config, &out, Some(live))
 }

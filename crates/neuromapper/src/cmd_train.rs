@@ -147,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let live = args.serve.then(|| nm_server::ServeOptions {
         port: args.port,
         open_browser: !args.no_open,
+        follow: true,
         ..Default::default()
     });
     train_and_serve(&config, &out, live)

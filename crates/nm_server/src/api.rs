@@ -306,7 +306,8 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
     };
     let s = st.clone();
     let params = blocking(move || validate(&s, req.params)).await?;
-    let (view, tasks) = jobs::request(&st, &client, &layers, params.clone());
+    let (view, tasks) = jobs::request(&st, &client, &layers, params.clone())
+        .map_err(|jobs::Busy(m)| ApiError::new(StatusCode::TOO_MANY_REQUESTS, m))?;
     Ok(Json(json!({"view": view, "params": params, "tasks": tasks})).into_response())
 }
 

@@ -19,12 +19,17 @@
 //!
 //! Compute tasks are keyed by (layer, parameters): clients asking the same thing share one task; a
 //! newer request from a client supersedes its older running requests for the same layers (a task
-//! nobody wants any more is cancelled through the engine's cancel flag).
+//! nobody wants any more is cancelled through the engine's cancel flag). They run on a fixed pool of
+//! compute threads; past a bounded number of queued tasks a request is answered 429.
 //!
 //! # Invariants
 //! - The server reads files only through `nm_run::Run` (by layer name, checked against the run) and
 //!   serves UI files only from the embedded directory: no request can reach a file outside the run.
 //! - Bad input gets a 4xx with a JSON `{"error": message}` body, never a panic.
+//! - Every request passes `guard::check` first: a loopback server answers only to a loopback `Host`,
+//!   the API only to same-origin requests, and a server bound beyond loopback (or given a token) only
+//!   to clients that show its token. Slow clients are closed (`listen`), compute runs on a fixed pool
+//!   with a bounded queue (`jobs`): no request makes the server spawn a thread.
 //!
 //! # Example
 //! ```no_run
@@ -38,7 +43,9 @@
 mod api;
 mod assets;
 mod encode;
+mod guard;
 mod jobs;
+mod listen;
 mod live;
 mod state;
 
@@ -63,12 +70,18 @@ pub struct ServeOptions {
     /// None: 8765, or a free port if taken (said so on stderr). `Some(0)`: any free port.
     pub port: Option<u16>,
     pub open_browser: bool,
-    /// Follow the run as it grows (default): epochs that appear later are embedded incrementally
+    /// Follow the run as it grows (`serve`'s default; off here): epochs that appear later are embedded incrementally
     /// (`nm_pipeline::LiveRun`) and pushed to open browsers; when the run is marked finished the
     /// views are refined and cached. Off: the default view is computed once (or read from the cache).
     pub follow: bool,
     /// The default view's parameters, over the run's defaults (`EmbedParams::default_for`).
     pub params: ParamOverrides,
+    /// The token clients must show (`?token=`, then a cookie; or `Authorization: Bearer`). None: a
+    /// random one when bound beyond loopback, none on loopback.
+    pub token: Option<String>,
+    /// How long a client may take to send a request's head (and, separately, its body), and how long
+    /// an idle keep-alive connection stays open. Default 30 s.
+    pub client_timeout: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -77,8 +90,10 @@ impl Default for ServeOptions {
             host: "127.0.0.1".into(),
             port: None,
             open_browser: true,
-            follow: true,
+            follow: false,
             params: ParamOverrides::default(),
+            token: None,
+            client_timeout: listen::CLIENT_TIMEOUT,
         }
     }
 }
@@ -98,7 +113,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// `http://host:port/`.
+    /// `http://host:port/`, with `?token=…` when the server requires a token: the URL to open.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -179,12 +194,7 @@ fn start_inner(
     };
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
-    let shown_host = match addr.ip() {
-        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    let url = format!("http://{shown_host}:{}/", addr.port());
+    let (access, url) = guard::setup(addr, opts.token.clone())?;
 
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
     let state = state::AppState::new(run_path.clone(), run, opts.follow, opts.params.clone(), event_tx)
@@ -208,35 +218,14 @@ fn start_inner(
         None => {
             let layers = state.layer_names();
             let params = state.default_params();
-            jobs::request(&state, state::SERVER_CLIENT, &layers, params);
+            // The server's own request is never refused as busy.
+            let _ = jobs::request(&state, state::SERVER_CLIENT, &layers, params);
         }
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(state.clone());
-    listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
-    let thread = std::thread::Builder::new()
-        .name("nm-server".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .thread_name("nm-server-rt")
-                .build()
-                .context("cannot start the tokio runtime")?;
-            let result = rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).context("cannot adopt the listener")?;
-                let serve = axum::serve(listener, app);
-                tokio::select! {
-                    r = serve => r.context("the server failed"),
-                    _ = tokio::signal::ctrl_c() => { eprintln!("neuromapper: stopping"); Ok(()) }
-                    _ = stop_rx => Ok(()),
-                }
-            });
-            rt.shutdown_timeout(std::time::Duration::from_millis(500));
-            result
-        })
-        .context("cannot start the server thread")?;
+    let thread = listen::spawn(listener, app, access, opts.client_timeout, stop_rx)?;
 
     eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
     if opts.open_browser {

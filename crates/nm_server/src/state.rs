@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -24,8 +24,6 @@ pub const SERVER_CLIENT: &str = "server";
 pub const EVENT_BUFFER: usize = 1024;
 /// Computed views (layer x parameters) kept in memory; the oldest non-default ones are dropped first.
 const MAX_STORED_VIEWS: usize = 64;
-/// Embedding tasks running at once; more wait (cancellable) for a slot.
-const MAX_CONCURRENT_TASKS: usize = 2;
 /// Progress events per task are sent at most this often unless the stage changes.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -77,7 +75,8 @@ pub struct AppState {
     pub tasks: Mutex<HashMap<(String, String), Arc<Task>>>,
     derived: Mutex<Option<Arc<Derived>>>,
     inputs: OnceLock<Option<Arc<Inputs>>>,
-    slots: (Mutex<usize>, Condvar),
+    /// The compute workers and their queue (`jobs`).
+    pub pool: crate::jobs::Pool,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (state stays usable).
@@ -132,7 +131,7 @@ impl AppState {
             tasks: Mutex::new(HashMap::new()),
             derived: Mutex::new(None),
             inputs: OnceLock::new(),
-            slots: (Mutex::new(0), Condvar::new()),
+            pool: crate::jobs::Pool::default(),
         };
         match run {
             Some(run) => state.set_run(run).map(|_| state),
@@ -265,34 +264,12 @@ impl AppState {
             .clone()
     }
 
-    /// Waits for a free compute slot; false if `cancel` was set while waiting.
-    pub fn acquire_slot(&self, cancel: &AtomicBool) -> bool {
-        let (m, cv) = &self.slots;
-        let mut busy = lock(m);
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                return false;
-            }
-            if *busy < MAX_CONCURRENT_TASKS {
-                *busy += 1;
-                return true;
-            }
-            busy =
-                cv.wait_timeout(busy, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
-        }
-    }
-
-    pub fn release_slot(&self) {
-        let (m, cv) = &self.slots;
-        let mut busy = lock(m);
-        *busy = busy.saturating_sub(1);
-        cv.notify_one();
-    }
-
+    /// Cancels every compute task and stops the compute workers (the server is stopping).
     pub fn cancel_all(&self) {
         for t in lock(&self.tasks).values() {
             t.cancel.store(true, Ordering::Relaxed);
         }
+        self.pool.stop();
     }
 }
 
