@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -58,12 +59,30 @@ def test_context_manager_and_two_viewers_on_free_ports(tmp_path, nm_bin):
 
 
 def test_a_server_that_fails_reports_its_output(tmp_path, nm_bin):
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "neuromapper.json").write_text('{"format": "not-neuromapper/9"}')
+    missing = tmp_path / "no-such-run"
     with pytest.raises(RuntimeError) as e:
-        nm.serve(str(bad), timeout=30)
-    assert "exited with code" in str(e.value) and "not-neuromapper/9" in str(e.value)
+        nm.serve(str(missing), timeout=30)
+    assert "exited with code" in str(e.value) and "no-such-run" in str(e.value)
+
+
+def test_serve_follows_a_run_being_written(tmp_path, nm_bin):
+    run = str(tmp_path / "live")
+    y = np.arange(24) % 4
+    w = nm.RunWriter(run, layers=["l1", "l2"], labels=y, classes=["a", "b", "c", "d"])
+    with nm.serve(run) as viewer:  # no epoch yet: the viewer waits for the first one
+        assert json.loads(get(viewer.url + "api/run"))["epochs"] == []
+        rng = np.random.default_rng(0)
+        for e in range(2):
+            w.write_epoch(e, {"l1": rng.normal(size=(24, 6)), "l2": rng.normal(size=(24, 2))})
+        w.finish()
+        deadline = time.monotonic() + 60
+        while True:
+            summary = json.loads(get(viewer.url + "api/run"))
+            if summary["epochs"] == [0, 1] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert summary["epochs"] == [0, 1]
+        assert [layer["name"] for layer in summary["layers"]] == ["l1", "l2"]
 
 
 def test_no_binary_is_a_clear_error(tmp_path, monkeypatch):
