@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -191,7 +192,7 @@ class Recorder:
         Values are numbers, numpy scalars or one-element tensors (e.g. `loss=loss`). `capture` writes
         each name's weighted mean over the epoch, sum(value * n) / sum(n), then starts over.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or not n > 0:
+        if isinstance(n, bool) or not isinstance(n, numbers.Real) or not n > 0:
             raise ValueError(f"n must be a positive number (the batch size); got {n!r}")
         checked = {k: V.check_metric(k, v, "log") for k, v in values.items()}
         for k, v in checked.items():

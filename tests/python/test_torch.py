@@ -111,7 +111,7 @@ def test_metrics_are_epoch_means(tmp_path):
     run = str(tmp_path / "r")
     rec = nm.torch.Recorder(run, model, layers=["head"], probe=(x, y), classes=CLASSES)
     rec.log(loss=torch.tensor(3.0), accuracy=0.0, n=10)
-    rec.log(loss=1.0, accuracy=np.float32(1.0), n=30)
+    rec.log(loss=1.0, accuracy=np.float32(1.0), n=np.int64(30))
     rec.track(lr=0.1)
     m1 = rec.capture(1, metrics={"test_accuracy": 0.5})
     assert m1["loss"] == pytest.approx((3.0 * 10 + 1.0 * 30) / 40)
