@@ -24,6 +24,9 @@ if ! "$PY" -c 'import numpy' 2>/dev/null; then
 fi
 export NM_PYTHON=$PY
 
+echo "== cargo fmt --check (rustfmt.toml)"
+cargo fmt --all --check
+
 echo "== cargo test"
 cargo test --workspace
 

@@ -265,6 +265,8 @@ def check_metrics(metrics: Any) -> dict:
         return {}
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a mapping of name to number; got {type_name(metrics)}")
+    if "loss" in metrics and "train_loss" in metrics:
+        raise ValueError("metrics has both 'loss' and 'train_loss'; they name the same value in the run format, give one")
     return {k: check_metric(k, v) for k, v in metrics.items()}
 
 

@@ -31,7 +31,8 @@ class NeuroMapperCallback(pl.Callback):
 
     Metrics: the trainer's `callback_metrics` at the end of the epoch. Values logged with
     `self.log(..., on_epoch=True)` are epoch means there; `*_step` values (last batch) are left out and
-    a `*_epoch` suffix is dropped. `metrics` chooses and renames: a list of names to keep, or a mapping
+    a `*_epoch` suffix is dropped (and `loss` when `train_loss` is there too: the run format
+    treats them as one). `metrics` chooses and renames: a list of names to keep, or a mapping
     {logged name: name in the run}, e.g. {"train_loss": "loss", "val_acc": "test_accuracy"} (the names
     the viewer plots are train_accuracy, test_accuracy and loss or train_loss). `probe_accuracy` (the
     predictions' accuracy on the probe set) is always added.
@@ -107,6 +108,8 @@ class NeuroMapperCallback(pl.Callback):
                 out[k] = V.check_metric(k, v)
             except (TypeError, ValueError):
                 continue
+        if "loss" in out and "train_loss" in out:  # one value in the run format; keep the explicit one
+            del out["loss"]
         return out
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -227,6 +227,10 @@ class Recorder:
         if self.held_out and "probe_accuracy" in m:
             m["test_accuracy"] = m["probe_accuracy"]
         m.update(extra)
+        if "loss" in extra and "train_loss" in m and "train_loss" not in extra:
+            del m["train_loss"]  # the value given now wins over the logged mean of its other name
+        elif "train_loss" in extra and "loss" in m and "loss" not in extra:
+            del m["loss"]
         self.writer.write_epoch(e, acts, predictions=preds, metrics=m)
         self._sums.clear()
         self._weights.clear()

@@ -178,6 +178,7 @@ BAD_EPOCH = [
     ("metric NaN", lambda: dict(metrics={"loss": float("nan")}), ValueError, ["metrics['loss']", "finite"]),
     ("metric epoch", lambda: dict(metrics={"epoch": 3}), ValueError, ["metrics", "'epoch'"]),
     ("metric key not str", lambda: dict(metrics={1: 0.5}), TypeError, ["metrics"]),
+    ("loss twice", lambda: dict(metrics={"loss": 1.0, "train_loss": 1.0}), ValueError, ["'loss'", "'train_loss'"]),
 ]
 
 
