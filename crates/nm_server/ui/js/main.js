@@ -319,9 +319,17 @@ function checkReady() {
   }
 }
 
+/** The page title and the header line: the run's name and size (a followed run grows). */
+function runHeader(s) {
+  document.title = `${s.name} · neuromapper`;
+  $('#run-name').textContent = s.name;
+  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
+}
+
 async function refreshSummary() {
   const [summary, samples] = await Promise.all([fetchSummary(), fetchSamples()]);
   app.summary = summary;
+  runHeader(summary);
   app.samples = samples;
   app.bytes.samples = samples.bytes;
   for (const v of summary.views) app.viewParams[v.key] = v.params;
@@ -688,9 +696,6 @@ async function main() {
     return;
   }
   const s = app.summary;
-  document.title = `${s.name} · neuromapper`;
-  $('#run-name').textContent = s.name;
-  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
   app.classes = s.classes;
   app.colours = classColours(s.classes.length);
   app.renderer.setPalette(app.colours);
