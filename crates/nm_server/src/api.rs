@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt as _;
 
+use crate::events::ServerEvent;
 use crate::state::{guarded, lock, AppState};
 use crate::{assets, encode, jobs};
 
@@ -313,7 +314,7 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
 
 async fn events(State(st): St) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = st.subscribe();
-    let hello = tokio_stream::once(Ok(Event::default().data(json!({"type": "hello"}).to_string())));
+    let hello = tokio_stream::once(Ok(Event::default().data(ServerEvent::Hello.to_json())));
     let rest = BroadcastStream::new(rx).filter_map(|m| m.ok().map(|s| Ok(Event::default().data(&*s))));
     Sse::new(hello.chain(rest)).keep_alive(KeepAlive::default())
 }

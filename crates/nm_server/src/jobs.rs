@@ -17,8 +17,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use nm_pipeline::{EmbedParams, PipelineError};
 use nm_umap::{Control, Stage};
-use serde_json::json;
 
+use crate::events::ServerEvent;
 use crate::state::{guarded, lock, params_key, AppState, ProgressReporter, SERVER_CLIENT};
 
 /// Embedding tasks running at once (each one uses the rayon pool inside); the rest wait in the queue.
@@ -158,7 +158,7 @@ pub fn request(
         if tasks.get(&id).is_some_and(|x| Arc::ptr_eq(x, t)) {
             tasks.remove(&id);
         }
-        state.emit(json!({"type": "cancelled", "layer": t.layer, "view": t.key}));
+        state.emit(ServerEvent::Cancelled { layer: &t.layer, view: &t.key });
     }
 
     let mut out = Vec::with_capacity(layers.len());
@@ -189,7 +189,7 @@ pub fn request(
                         tasks.insert(id, task);
                     }
                     Err(e) => {
-                        state.emit(json!({"type": "failed", "layer": layer, "view": key, "error": e}));
+                        state.emit(ServerEvent::Failed { layer, view: &key, error: e });
                     }
                 }
             }
@@ -254,20 +254,6 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
     } else {
         None
     };
-    let event = match result {
-        Some(Ok(Ok(emb))) => match state.store_view(&task.key, &emb) {
-            Ok(()) => json!({"type": "done", "layer": task.layer, "view": task.key, "epochs": emb.epochs}),
-            Err(e) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": format!("{e:#}")}),
-        },
-        None | Some(Ok(Err(PipelineError::Cancelled))) => {
-            json!({"type": "cancelled", "layer": task.layer, "view": task.key})
-        }
-        Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
-            json!({"type": "cancelled", "layer": task.layer, "view": task.key})
-        }
-        Some(Ok(Err(e))) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": e.to_string()}),
-        Some(Err(e)) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": e}),
-    };
     {
         let mut tasks = lock(&state.tasks);
         let id = (task.layer.clone(), task.key.clone());
@@ -275,5 +261,18 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
             tasks.remove(&id);
         }
     }
-    state.emit(event);
+    let (layer, view) = (task.layer.as_str(), task.key.as_str());
+    match result {
+        Some(Ok(Ok(emb))) => match state.store_view(&task.key, &emb) {
+            Ok(()) => state.emit(ServerEvent::Done { layer, view, epochs: &emb.epochs, refined: false }),
+            Err(e) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
+        },
+        None
+        | Some(Ok(Err(PipelineError::Cancelled)))
+        | Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
+            state.emit(ServerEvent::Cancelled { layer, view })
+        }
+        Some(Ok(Err(e))) => state.emit(ServerEvent::Failed { layer, view, error: e.to_string() }),
+        Some(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: e }),
+    }
 }

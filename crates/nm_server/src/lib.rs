@@ -43,6 +43,7 @@
 mod api;
 mod assets;
 mod encode;
+mod events;
 mod guard;
 mod jobs;
 mod listen;

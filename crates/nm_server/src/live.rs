@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use nm_pipeline::{LayerOutcome, LiveRun};
 use nm_run::Run;
 use nm_umap::Stage;
-use serde_json::json;
 
+use crate::events::ServerEvent;
 use crate::state::{guarded, AppState, LiveMsg, ProgressReporter, LIVE_VIEW};
 
 /// How often the watcher looks at the run's folder. Polling one directory listing four times a
@@ -126,7 +126,7 @@ impl Worker {
     fn error(&mut self, message: String) {
         if self.last_error.as_deref() != Some(message.as_str()) {
             eprintln!("neuromapper: {message}");
-            self.state.emit(json!({"type": "error", "error": message}));
+            self.state.emit(ServerEvent::Error { error: message.clone() });
             self.last_error = Some(message);
         }
     }
@@ -178,13 +178,13 @@ impl Worker {
             std::fs::metadata(run.path().join(nm_run::METRICS_FILE)).ok().map(|m| (m.len(), m.modified().ok()));
         let news = Some((run.epochs().to_vec(), metrics));
         if self.announced != news {
-            state.emit(json!({"type": "epochs", "epochs": run.epochs()}));
+            state.emit(ServerEvent::Epochs { epochs: run.epochs() });
             self.announced = news;
         }
         let finished = run.is_finished() || self.told_finished;
         state.training.store(!finished, Ordering::Relaxed);
         if finished && live.needs_refine() {
-            state.emit(json!({"type": "training_finished", "refining": true}));
+            state.emit(ServerEvent::TrainingFinished { refining: true });
             if let Err(e) = live.finish(&run, &progress, &publish(true), None) {
                 self.error(e.to_string());
             }
@@ -195,13 +195,10 @@ impl Worker {
 /// Stores a layer's live view and tells browsers (`done`, with `refined` for the final view of a
 /// finished run), or why it failed.
 fn publish(state: &AppState, layer: &str, outcome: LayerOutcome, refined: bool) {
-    match outcome.map(|emb| state.store_view(LIVE_VIEW, emb).map(|_| emb)) {
-        Ok(Ok(emb)) => state.emit(json!({
-            "type": "done", "layer": layer, "view": LIVE_VIEW, "epochs": emb.epochs, "refined": refined,
-        })),
-        Ok(Err(e)) => {
-            state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": format!("{e:#}")}))
-        }
-        Err(e) => state.emit(json!({"type": "failed", "layer": layer, "view": LIVE_VIEW, "error": e})),
+    let view = LIVE_VIEW;
+    match outcome.map(|emb| state.store_view(view, emb).map(|_| emb)) {
+        Ok(Ok(emb)) => state.emit(ServerEvent::Done { layer, view, epochs: &emb.epochs, refined }),
+        Ok(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
+        Err(e) => state.emit(ServerEvent::Failed { layer, view, error: e }),
     }
 }

@@ -11,9 +11,9 @@ use axum::body::Bytes;
 use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides};
 use nm_run::{Inputs, Run};
 use nm_umap::Stage;
-use serde_json::json;
 
 use crate::encode;
+use crate::events::ServerEvent;
 use crate::jobs::Task;
 
 /// View key of the default view while following a run (grown incrementally as epochs appear).
@@ -188,8 +188,8 @@ impl AppState {
     }
 
     /// Sends an event to every connected browser (dropped when none is connected).
-    pub fn emit(&self, value: serde_json::Value) {
-        let _ = self.events.send(Arc::from(value.to_string()));
+    pub fn emit(&self, event: ServerEvent) {
+        let _ = self.events.send(Arc::from(event.to_json()));
     }
 
     /// Encodes and keeps `emb` as view `key` of its layer.
@@ -300,9 +300,11 @@ impl<'a> ProgressReporter<'a> {
         }
         *last = (Some(stage), now);
         drop(last);
-        self.state.emit(json!({
-            "type": "progress", "layer": self.layer, "view": self.view,
-            "stage": stage_name(stage), "fraction": fraction,
-        }));
+        self.state.emit(ServerEvent::Progress {
+            layer: self.layer,
+            view: self.view,
+            stage: stage_name(stage),
+            fraction,
+        });
     }
 }

@@ -129,16 +129,7 @@ fn request(server: &ServerHandle, method: &str, target: &str, body: &[u8]) -> Re
     );
     s.write_all(head.as_bytes()).unwrap();
     let _ = s.write_all(body); // the server may answer (413) before reading it all
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status: u16 = headers.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    Reply { status, headers, body }
+    read_reply(&mut s)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
