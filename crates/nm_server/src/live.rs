@@ -56,6 +56,13 @@ fn signature(run: &Path) -> Signature {
     Signature(entries)
 }
 
+/// Whether `epochs/` holds anything that is not hidden (an epoch, complete or not, is there).
+fn has_visible_epoch(run: &Path) -> bool {
+    std::fs::read_dir(run.join(nm_run::EPOCHS_DIR))
+        .map(|rd| rd.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
+        .unwrap_or(false)
+}
+
 /// Starts the watcher thread: it sends [`LiveMsg::Changed`] whenever the run's folder looks
 /// different from the last look, until `stop` is set or the worker is gone.
 pub fn spawn_watcher(run: PathBuf, tx: mpsc::Sender<LiveMsg>, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -137,11 +144,16 @@ impl Worker {
         let path = state.run_path().to_path_buf();
         let run = match guarded(|| Run::open(&path)) {
             Ok(Ok(run)) => run,
+            // Nothing shown yet and no epoch written: the normal wait for a new run's first epoch.
+            Ok(Err(_)) if state.run().is_none() && !has_visible_epoch(&path) => return,
             Ok(Err(e)) => {
-                let shown = state.run().map(|r| r.epochs().len()).unwrap_or(0);
-                return self.error(format!(
-                    "the run changed in a way the viewer cannot follow: {e}; still showing its first {shown} epochs"
-                ));
+                return self.error(match state.run() {
+                    None => format!("cannot read the run's first epoch: {e}"),
+                    Some(r) => format!(
+                        "the run changed in a way the viewer cannot follow: {e}; still showing its first {} epochs",
+                        r.epochs().len()
+                    ),
+                });
             }
             Err(e) => return self.error(e),
         };
