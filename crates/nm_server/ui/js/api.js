@@ -88,13 +88,9 @@ export async function requestCompute(client, layers, params) {
   return res.json();
 }
 
-/** Subscribes to server events; calls onEvent(obj) for each. Returns the EventSource. */
-export function subscribe(onEvent) {
-  const es = new EventSource(authed('/api/events'));
-  es.onmessage = (m) => {
-    try { onEvent(JSON.parse(m.data)); } catch (e) { console.error('bad event', e); }
-  };
-  return es;
+/** The event stream's URL (read through events.js). */
+export function eventsUrl() {
+  return authed('/api/events');
 }
 
 export function thumbUrl(page) {

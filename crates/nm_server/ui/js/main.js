@@ -1,6 +1,7 @@
 // The viewer: wires data loading, the state store, the renderer, picking and the widgets.
 
-import { fetchSummary, fetchSamples, fetchEmbedding, requestCompute, subscribe, thumbUrl } from './api.js';
+import { fetchSummary, fetchSamples, fetchEmbedding, requestCompute, thumbUrl } from './api.js';
+import { subscribe } from './events.js';
 import { createStore } from './store.js';
 import { Renderer } from './renderer.js';
 import { GridIndex, insidePolygon } from './picking.js';
@@ -394,58 +395,58 @@ function updateLegend() {
   legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
 }
 
-function onEvent(ev) {
-  const byLayer = (l) => app.plots.find((p) => p.layer === l);
-  switch (ev.type) {
-    case 'progress': {
-      for (const pl of app.plots) {
-        if (pl.layer === ev.layer && pl.pending && pl.pending.view === ev.view) {
-          const [base, w] = STAGE_WEIGHTS[ev.stage] || [0, 0];
-          pl.pending = { ...pl.pending, stage: ev.stage, fraction: ev.fraction, overall: base + w * ev.fraction };
-        }
-      }
-      titles();
-      break;
-    }
-    case 'done': {
-      app.doneViews.add(`${ev.layer}|${ev.view}`);
-      const pl = byLayer(ev.layer);
-      if (!pl) break;
-      if ((pl.pending && pl.pending.view === ev.view) || (pl.view === ev.view && ev.view === 'live') || (!pl.emb && ev.view === app.summary?.default_view)) {
-        loadView(pl, ev.view);
-      }
-      if (ev.refined) {
-        app.refined.add(ev.layer);
-        params.setStatus(app.refined.size >= app.plots.length ? 'training finished · all epochs refined together'
-          : `training finished · refined ${app.refined.size}/${app.plots.length} layers`);
-      }
-      break;
-    }
-    case 'failed': case 'cancelled': {
-      const pl = byLayer(ev.layer);
-      if (pl && pl.pending && pl.pending.view === ev.view) {
-        pl.pending = null;
-        if (ev.type === 'failed') pl.error = ev.error;
-        titles();
-        params.setStatus(ev.type === 'failed' ? `${ev.layer}: ${ev.error}` : `${ev.layer}: cancelled`, ev.type === 'failed');
-      } else if (pl && ev.type === 'failed' && !pl.emb) {
-        pl.error = ev.error; titles();
-      }
-      break;
-    }
-    case 'epochs':
-      refreshSummary().catch((e) => console.error(e));
-      break;
-    case 'training_finished':
-      params.setStatus(ev.refining ? 'training finished · refining all epochs together…' : 'training finished');
-      refreshSummary().catch((e) => console.error(e));
-      break;
-    case 'error':
-      params.setStatus(ev.error, true);
-      break;
-    default:
+const byLayer = (l) => app.plots.find((p) => p.layer === l);
+
+/** A failed or cancelled computation: clears the plot's progress and says why. */
+function onTaskEnded(ev) {
+  const pl = byLayer(ev.layer);
+  if (pl && pl.pending && pl.pending.view === ev.view) {
+    pl.pending = null;
+    if (ev.type === 'failed') pl.error = ev.error;
+    titles();
+    params.setStatus(ev.type === 'failed' ? `${ev.layer}: ${ev.error}` : `${ev.layer}: cancelled`, ev.type === 'failed');
+  } else if (pl && ev.type === 'failed' && !pl.emb) {
+    pl.error = ev.error; titles();
   }
 }
+
+/** What the page does with each server event (events.js lists their shapes). */
+const onEvent = {
+  progress(ev) {
+    for (const pl of app.plots) {
+      if (pl.layer === ev.layer && pl.pending && pl.pending.view === ev.view) {
+        const [base, w] = STAGE_WEIGHTS[ev.stage] || [0, 0];
+        pl.pending = { ...pl.pending, stage: ev.stage, fraction: ev.fraction, overall: base + w * ev.fraction };
+      }
+    }
+    titles();
+  },
+  done(ev) {
+    app.doneViews.add(`${ev.layer}|${ev.view}`);
+    const pl = byLayer(ev.layer);
+    if (!pl) return;
+    if ((pl.pending && pl.pending.view === ev.view) || (pl.view === ev.view && ev.view === 'live') || (!pl.emb && ev.view === app.summary?.default_view)) {
+      loadView(pl, ev.view);
+    }
+    if (ev.refined) {
+      app.refined.add(ev.layer);
+      params.setStatus(app.refined.size >= app.plots.length ? 'training finished · all epochs refined together'
+        : `training finished · refined ${app.refined.size}/${app.plots.length} layers`);
+    }
+  },
+  failed: onTaskEnded,
+  cancelled: onTaskEnded,
+  epochs() {
+    refreshSummary().catch((e) => console.error(e));
+  },
+  training_finished(ev) {
+    params.setStatus(ev.refining ? 'training finished · refining all epochs together…' : 'training finished');
+    refreshSummary().catch((e) => console.error(e));
+  },
+  error(ev) {
+    params.setStatus(ev.error, true);
+  },
+};
 
 async function applyParams(p, layer) {
   const layers = layer ? [layer] : app.plots.map((pl) => pl.layer);

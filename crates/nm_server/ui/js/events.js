@@ -1,0 +1,35 @@
+// The server's events (crates/nm_server/src/events.rs, `ServerEvent`): their shapes, and one
+// subscription that hands each event to the handler for its type.
+import { eventsUrl } from './api.js';
+
+/**
+ * @typedef {{type: 'hello'}} HelloEvent
+ * @typedef {{type: 'progress', layer: string, view: string, stage: string, fraction: number}} ProgressEvent
+ * @typedef {{type: 'done', layer: string, view: string, epochs: number[], refined: boolean}} DoneEvent
+ * @typedef {{type: 'failed', layer: string, view: string, error: string}} FailedEvent
+ * @typedef {{type: 'cancelled', layer: string, view: string}} CancelledEvent
+ * @typedef {{type: 'epochs', epochs: number[]}} EpochsEvent
+ * @typedef {{type: 'training_finished', refining: boolean}} TrainingFinishedEvent
+ * @typedef {{type: 'error', error: string}} ErrorEvent
+ * @typedef {HelloEvent|ProgressEvent|DoneEvent|FailedEvent|CancelledEvent|EpochsEvent|TrainingFinishedEvent|ErrorEvent} ServerEvent
+ */
+
+/** Every event type the server sends. */
+export const EVENT_TYPES = ['hello', 'progress', 'done', 'failed', 'cancelled', 'epochs', 'training_finished', 'error'];
+
+/**
+ * Subscribes to the server's events; `handlers[type](event)` is called for each (types without a
+ * handler are ignored; an unknown type is logged). Returns the EventSource.
+ * @param {{[type: string]: (ev: ServerEvent) => void}} handlers
+ */
+export function subscribe(handlers) {
+  const es = new EventSource(eventsUrl());
+  es.onmessage = (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch (e) { console.error('bad event', m.data); return; }
+    if (!EVENT_TYPES.includes(ev.type)) { console.error('unknown event type', ev.type); return; }
+    const h = handlers[ev.type];
+    if (h) h(ev);
+  };
+  return es;
+}
