@@ -27,6 +27,9 @@ export NM_PYTHON=$PY
 echo "== cargo fmt --check (rustfmt.toml)"
 cargo fmt --all --check
 
+echo "== cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== cargo test"
 cargo test --workspace
 

@@ -31,7 +31,7 @@ const MAX_THUMB_PX: usize = 48;
 
 fn preamble(magic: &[u8; 4], header: &serde_json::Value) -> Vec<u8> {
     let mut text = header.to_string().into_bytes();
-    while text.len() % 4 != 0 {
+    while !text.len().is_multiple_of(4) {
         text.push(b' ');
     }
     let mut out = Vec::with_capacity(12 + text.len());
@@ -43,7 +43,7 @@ fn preamble(magic: &[u8; 4], header: &serde_json::Value) -> Vec<u8> {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

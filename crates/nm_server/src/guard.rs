@@ -194,7 +194,7 @@ fn token_proof(token: &str, cookie: &str, req: &Request) -> Proof {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     // A header that is not visible ASCII reads as "" (refused wherever it is compared).
     headers.get(name).map(|v| v.to_str().unwrap_or(""))
 }

@@ -112,9 +112,7 @@ pub fn request(
     let superseded = |k: &String, layer: &String| client != SERVER_CLIENT && *k != key && layers.contains(layer);
     let new_tasks = layers
         .iter()
-        .filter(|l| {
-            !state.has_view(l, &key) && !tasks.get(&((*l).clone(), key.clone())).is_some_and(|t| !t.cancelled())
-        })
+        .filter(|l| !state.has_view(l, &key) && tasks.get(&((*l).clone(), key.clone())).is_none_or(|t| t.cancelled()))
         .count();
     let freed = tasks
         .iter()

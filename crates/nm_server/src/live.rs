@@ -126,8 +126,11 @@ struct Worker {
     /// The last error announced, so a run that stays broken is not announced on every change.
     last_error: Option<String>,
     /// The epochs and the metrics file's stamp last announced (`epochs` events only say news).
-    announced: Option<(Vec<u32>, Option<(u64, Option<SystemTime>)>)>,
+    announced: Option<Announced>,
 }
+
+/// What an `epochs` event announced: the run's epochs and its metrics file's (length, mtime).
+type Announced = (Vec<u32>, Option<(u64, Option<SystemTime>)>);
 
 impl Worker {
     fn error(&mut self, message: String) {

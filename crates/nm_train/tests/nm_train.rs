@@ -59,7 +59,7 @@ fn shapes_images_are_not_flat() {
 fn cifar_record(label: u8, r: u8, g: u8, b: u8) -> Vec<u8> {
     let mut rec = vec![label];
     for v in [r, g, b] {
-        rec.extend(std::iter::repeat(v).take(1024));
+        rec.extend(std::iter::repeat_n(v, 1024));
     }
     rec
 }
