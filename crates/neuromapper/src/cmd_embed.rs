@@ -154,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let n = nm_pipeline::sample_count(&run, &params.sampling);
     eprintln!(
         "{}: {} layers × {} epochs × {} samples ({})",
-        escape(run.name()),
+        nm_run::text::clip(run.name()),
         layers.len(),
         run.epochs().len(),
         n,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use nm_run::text::escape;
+use nm_run::text::{clip, escape};
 use nm_run::Run;
 
 use crate::params::human_bytes;
@@ -39,12 +39,12 @@ pub fn ranges(v: &[u32]) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let run = Run::open(&args.run).context("could not open the run")?;
     let counts = run.class_counts();
-    // Names come from the run's files: printed with control characters escaped.
-    println!("run        {}  ({})", escape(run.name()), escape(&run.path().display().to_string()));
+    // Names come from the run's files: printed with control characters escaped, and clipped.
+    println!("run        {}  ({})", clip(run.name()), escape(&run.path().display().to_string()));
     println!("samples    {}", run.n_samples());
-    let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{} {n}", escape(c))).collect();
+    let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{} {n}", clip(c))).collect();
     println!("classes    {}: {}", classes.len(), classes.join(", "));
-    let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", escape(&l.name), l.dim)).collect();
+    let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", clip(&l.name), l.dim)).collect();
     println!("layers     {}: {}", layers.len(), layers.join(", "));
     let storage = match run.epochs().first().and_then(|&e| run.epoch_storage(e)) {
         Some(nm_run::EpochStorage::Safetensors) => ".safetensors",

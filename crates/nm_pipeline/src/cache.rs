@@ -93,7 +93,7 @@ pub fn warn_not_cached(what: &str, e: &RunError) {
         RunError::Invalid { message, .. } => message.clone(),
         RunError::Io { source, .. } => source.kind().to_string(),
     };
-    warn_once(key, format!("{what} not cached: {e} (the result is used all the same, only not kept)"));
+    warn_once(key, format!("the cache cannot be written, so results are used but not kept (first {what}): {e}"));
 }
 
 /// Splits a cache path into (the run's folder, the path below `.neuromapper/`).

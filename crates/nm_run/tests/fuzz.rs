@@ -13,7 +13,7 @@ const N: usize = 6;
 const D: usize = 3;
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// A fresh folder per case (cases of one property run one after another, properties in parallel).
