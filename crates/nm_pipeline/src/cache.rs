@@ -197,8 +197,9 @@ pub fn peek(path: &Path) -> Option<(serde_json::Value, Vec<u8>)> {
 }
 
 fn read_file(path: &Path) -> Option<((serde_json::Value, Vec<u8>), std::fs::File)> {
-    // Never open a FIFO or a device (it would block or never end).
-    if !std::fs::metadata(path).ok()?.is_file() {
+    // Only a regular file, not a link: never a FIFO or a device (it would block or never end),
+    // nor a link to some large file elsewhere (we never write links here).
+    if !std::fs::symlink_metadata(path).ok()?.file_type().is_file() {
         return None;
     }
     let mut file = std::fs::File::open(path).ok()?;
@@ -583,6 +584,14 @@ mod tests {
         }
         assert!(read(&paths[0]).is_some());
         assert!(peek(&paths[1]).is_some(), "peek does not mark a file used");
+        #[cfg(unix)]
+        {
+            // A link in the cache is not read (it could point at a huge file or a device).
+            let link = cache.join("pca/l/link.key.nmc");
+            std::os::unix::fs::symlink(&paths[1], &link).unwrap();
+            assert!(read(&link).is_none() && peek(&link).is_none());
+            std::fs::remove_file(&link).unwrap();
+        }
         // Room for two files: 1 and 2 (least recently used) go; 0 (just read) and 3 stay.
         tidy(&cache, 2 * size, None);
         let left: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
