@@ -660,9 +660,13 @@ fn overflowing_shapes_are_errors() {
 fn labels_claiming_more_than_the_file_holds_are_errors() {
     let root = scratch("labels_huge");
     write_run(&root);
-    let dict = b"{'descr': '<i8', 'fortran_order': False, 'shape': (2305843009213693936,), }\n";
-    write(&root, "labels.npy", &npy_raw_header(1, dict, &[0u8; 48]));
-    check_open_error(&root, "labels.npy", &["truncated", "2305843009213693936"]);
+    // Padded as numpy pads, so the data starts at byte 128: 128 + 8 × 2305843009213693936 is 2^64,
+    // which wrapped to 0 and passed the length check, then the allocation failed.
+    let mut dict = b"{'descr': '<i8', 'fortran_order': False, 'shape': (2305843009213693936,), }".to_vec();
+    dict.resize(117, b' ');
+    dict.push(b'\n');
+    write(&root, "labels.npy", &npy_raw_header(1, &dict, &[0u8; 48]));
+    check_open_error(&root, "labels.npy", &["garbled header", "2305843009213693936", "larger than any file"]);
 }
 
 #[test]
