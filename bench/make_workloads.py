@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the engine benchmark's workloads as neuromapper runs (shared/spec/run-format.md).
+"""Write the engine benchmark's workloads as neuromapper runs (docs/run-format.md).
 
   make_workloads.py OUTDIR [aligned] [single] [pca]
 

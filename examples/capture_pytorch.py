@@ -1,181 +1,165 @@
-"""Write a neuromapper run from a PyTorch training loop, with forward hooks.
+"""Record a PyTorch training run for neuromapper with `neuromapper.torch.Recorder`.
 
-After every epoch the same fixed set of samples goes through the model in eval mode; a forward
-hook on each layer of interest captures its output, which is saved as
-`RUN/epochs/<epoch>/<layer>.npy` ([N, D] float32, D = the output flattened). Each epoch is first
-written to a hidden temporary folder and renamed into place, so a viewer watching the run never
-sees half an epoch. Then:
+A small CNN learns scikit-learn's bundled 8×8 handwritten digits (offline, seconds on a CPU); after
+every epoch (and once before training: epoch 0) the Recorder puts a fixed, held-out probe set
+through the model in eval mode and writes each chosen layer's output, the predictions and the
+epoch's mean metrics into the run, one atomic epoch folder at a time. Then:
 
-    neuromapper info runs/cifar10-resnet18
-    neuromapper embed runs/cifar10-resnet18 --samples-per-class 100
-    neuromapper serve runs/cifar10-resnet18
+    neuromapper info runs/digits-cnn
+    neuromapper serve runs/digits-cnn
 
-Needs torch and torchvision (not needed by neuromapper itself):
+Needs torch and scikit-learn (`pip install torch scikit-learn`, plus `pip install .` in a clone of
+neuromapper for the package and the binary):
 
-    pip install torch torchvision numpy
-    python examples/capture_pytorch.py --out runs/cifar10-resnet18 --epochs 10
+    python examples/capture_pytorch.py                           # digits, 8 epochs, runs/digits-cnn
+    python examples/capture_pytorch.py --epochs 20 --serve       # and watch it in the browser
+    python examples/capture_pytorch.py --dataset cifar10 --data-dir DIR   # ResNet-18; needs torchvision
+                                                                 # and DIR/cifar-10-batches-py
 
-The run format is described in the README ("The run format").
+The run format is described in docs/run-format.md.
 """
 
+from __future__ import annotations
+
 import argparse
-import json
 import os
-import shutil
+import sys
+import time
+from typing import List, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torchvision
-import torchvision.transforms as T
 
-FORMAT = "neuromapper-run/1"
+import neuromapper as nm
 
 
-def save_npy_atomic(path, array):
-    """np.save to a temp file beside `path`, then rename over it."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+class DigitsCNN(nn.Module):
+    """Two convolutions, a hidden layer and the classifier, for 1×8×8 inputs."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU())
+        self.head = nn.Linear(64, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc(self.conv2(self.conv1(x))))
 
 
-class RunWriter:
-    """Writes the run folder: manifest, labels, thumbnails, then one folder per epoch."""
-
-    def __init__(self, root, classes, layers, labels, thumbnails=None, name=None):
-        self.root = root
-        os.makedirs(os.path.join(root, "epochs"), exist_ok=True)
-        manifest = {"format": FORMAT, "classes": list(classes), "layers": list(layers)}
-        if name:
-            manifest["name"] = name
-        tmp = os.path.join(root, ".neuromapper.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=2)
-        os.replace(tmp, os.path.join(root, "neuromapper.json"))
-        save_npy_atomic(os.path.join(root, "labels.npy"), np.asarray(labels, dtype=np.int64))
-        if thumbnails is not None:  # [N, H, W, C] uint8, C = 1 or 3
-            save_npy_atomic(os.path.join(root, "inputs.npy"), np.asarray(thumbnails, dtype=np.uint8))
-        self.metrics = []
-
-    def write_epoch(self, epoch, activations, predictions=None):
-        """activations: {layer: [N, ...] array}; predictions: [N] int or [N, C] logits."""
-        final = os.path.join(self.root, "epochs", str(epoch))
-        tmp = os.path.join(self.root, "epochs", f".tmp-{epoch}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        for layer, x in activations.items():
-            np.save(os.path.join(tmp, f"{layer}.npy"), x.reshape(len(x), -1).astype(np.float32))
-        if predictions is not None:
-            np.save(os.path.join(tmp, "predictions.npy"), predictions)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-
-    def write_metrics(self, epoch, train_accuracy=None, test_accuracy=None, loss=None):
-        """metrics.json: a list of {epoch, train_accuracy, test_accuracy, loss} (shown by the viewer)."""
-        self.metrics.append(
-            {"epoch": epoch, "train_accuracy": train_accuracy, "test_accuracy": test_accuracy, "loss": loss}
-        )
-        tmp = os.path.join(self.root, ".metrics.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.metrics, f)
-        os.replace(tmp, os.path.join(self.root, "metrics.json"))
+def split_probe(y: np.ndarray, per_class: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(train indices, probe indices): `per_class` random samples of each class are held out as the probe set."""
+    rng = np.random.default_rng(seed)
+    probe = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)])
+    probe.sort()
+    train = np.setdiff1d(np.arange(len(y)), probe)
+    return train, probe
 
 
-class Capture:
-    """Forward hooks that keep the latest output of each named module."""
-
-    def __init__(self, model, layer_names):
-        modules = dict(model.named_modules())
-        self.outputs = {}
-        self.handles = [
-            modules[name].register_forward_hook(self._hook(name)) for name in layer_names
-        ]
-
-    def _hook(self, name):
-        def hook(module, inputs, output):
-            self.outputs[name] = output.detach().flatten(1).float().cpu()
-
-        return hook
-
-    def remove(self):
-        for h in self.handles:
-            h.remove()
+def load_digits(per_class: int, seed: int):
+    """scikit-learn's digits: (train set, probe x, probe y, classes, model, layer names)."""
+    try:
+        from sklearn.datasets import load_digits as sk_digits
+    except ImportError:
+        sys.exit("--dataset digits needs scikit-learn: pip install scikit-learn")
+    d = sk_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # [1797, 1, 8, 8] in 0..1
+    y = torch.tensor(d.target, dtype=torch.long)
+    train, probe = split_probe(d.target, per_class, seed)
+    train_set = torch.utils.data.TensorDataset(x[train], y[train])
+    classes = [str(c) for c in d.target_names]
+    return train_set, x[probe], y[probe], classes, DigitsCNN(len(classes)), ["conv1", "conv2", "fc", "head"]
 
 
-@torch.no_grad()
-def capture_epoch(model, capture, probe_loader, device):
-    """Runs the fixed probe set through the model; returns ({layer: [N, D]}, logits [N, C])."""
-    model.eval()
-    chunks, logits = {}, []
-    for x, _ in probe_loader:
-        logits.append(model(x.to(device)).float().cpu())
-        for name, out in capture.outputs.items():
-            chunks.setdefault(name, []).append(out)
-    model.train()
-    acts = {name: torch.cat(c).numpy() for name, c in chunks.items()}
-    return acts, torch.cat(logits).numpy()
+def load_cifar10(data_dir: str, per_class: int):
+    """CIFAR-10 from DIR/cifar-10-batches-py (never downloaded here): ResNet-18, probe = the first
+    `per_class` test images of each class."""
+    try:
+        import torchvision
+        import torchvision.transforms as T
+    except ImportError:
+        sys.exit("--dataset cifar10 needs torchvision: pip install torchvision")
+    if not os.path.isdir(os.path.join(data_dir, "cifar-10-batches-py")):
+        sys.exit(f"--dataset cifar10: {data_dir}/cifar-10-batches-py not found; unpack CIFAR-10 (python version) there")
+    norm = T.Compose([T.ToTensor(), T.Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))])
+    train_set = torchvision.datasets.CIFAR10(data_dir, train=True, download=False, transform=norm)
+    test = torchvision.datasets.CIFAR10(data_dir, train=False, download=False, transform=norm)
+    targets = np.asarray(test.targets)
+    idx = np.sort(np.concatenate([np.flatnonzero(targets == c)[:per_class] for c in range(10)]))
+    x = torch.stack([test[i][0] for i in idx])
+    y = torch.tensor(targets[idx])
+    model = torchvision.models.resnet18(num_classes=10)
+    return train_set, x, y, list(test.classes), model, ["layer1", "layer2", "layer3", "layer4"], test.data[idx]
 
 
-def main():
+def main(argv: List[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/cifar10-resnet18")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--probe-per-class", type=int, default=100, help="fixed samples per class captured each epoch")
-    ap.add_argument("--data", default="data")
-    args = ap.parse_args()
+    ap.add_argument("--dataset", choices=["digits", "cifar10"], default="digits")
+    ap.add_argument("--data-dir", default="data", help="cifar10 only: the folder holding cifar-10-batches-py")
+    ap.add_argument("--out", help="the run folder (default runs/<dataset>-<model>)")
+    ap.add_argument("--epochs", type=int, default=8, help="training epochs (epoch 0, the untrained model, is captured too)")
+    ap.add_argument("--probe-per-class", type=int, default=30, help="held-out samples per class captured every epoch")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--overwrite", action="store_true", help="replace the epochs of a run already in --out")
+    ap.add_argument("--serve", action="store_true", help="open the viewer on the run while it trains")
+    args = ap.parse_args(argv)
+    torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    norm = T.Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))
-    train = torchvision.datasets.CIFAR10(args.data, train=True, download=True, transform=T.Compose([T.ToTensor(), norm]))
-    test = torchvision.datasets.CIFAR10(args.data, train=False, download=True, transform=T.Compose([T.ToTensor(), norm]))
-
-    # The probe set: the first `probe_per_class` test images of each class, the same every epoch.
-    targets = np.asarray(test.targets)
-    probe_idx = np.concatenate([np.flatnonzero(targets == c)[: args.probe_per_class] for c in range(10)])
-    probe_idx.sort()
-    probe = torch.utils.data.Subset(test, probe_idx)
-    probe_loader = torch.utils.data.DataLoader(probe, batch_size=500, shuffle=False)
-    train_loader = torch.utils.data.DataLoader(train, batch_size=128, shuffle=True, num_workers=2)
-
-    model = torchvision.models.resnet18(num_classes=10).to(device)
-    layers = ["layer1", "layer2", "layer3", "layer4"]
-    capture = Capture(model, layers)
-    writer = RunWriter(
-        args.out,
-        classes=test.classes,
-        layers=layers,
-        labels=targets[probe_idx],
-        thumbnails=test.data[probe_idx],  # [N, 32, 32, 3] uint8
-        name="cifar10-resnet18",
-    )
-
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    thumbs = None  # digits: the Recorder derives thumbnails from the 8×8 probe images
+    if args.dataset == "digits":
+        train_set, x_probe, y_probe, classes, model, layers = load_digits(args.probe_per_class, args.seed)
+        run_name = "digits-cnn"
+    else:
+        train_set, x_probe, y_probe, classes, model, layers, thumbs = load_cifar10(args.data_dir, args.probe_per_class)
+        run_name = "cifar10-resnet18"
+    out = args.out or os.path.join("runs", run_name)
+    model = model.to(device)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(args.epochs + 1):
-        if epoch > 0:  # epoch 0: the untrained network
-            correct = total = 0
-            for x, y in train_loader:
-                x, y = x.to(device), y.to(device)
-                out = model(x)
-                loss = loss_fn(out, y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                correct += (out.argmax(1) == y).sum().item()
-                total += len(y)
-        acts, logits = capture_epoch(model, capture, probe_loader, device)
-        writer.write_epoch(epoch, acts, predictions=logits.argmax(1).astype(np.int64))
-        probe_acc = float((logits.argmax(1) == targets[probe_idx]).mean())
-        writer.write_metrics(
-            epoch,
-            train_accuracy=correct / total if epoch > 0 else None,
-            test_accuracy=probe_acc,
-            loss=float(loss.item()) if epoch > 0 else None,
+
+    try:
+        rec = nm.torch.Recorder(
+            out, model, layers=layers, probe=(x_probe, y_probe), classes=classes, inputs=thumbs, name=run_name,
+            held_out=True, overwrite=args.overwrite,  # held out: never trained on, so probe accuracy = test accuracy
         )
-        print(f"epoch {epoch}: probe accuracy {probe_acc:.3f}")
-    capture.remove()
+    except FileExistsError as e:
+        sys.exit(f"{e}\n(here: pass --overwrite, or choose another --out)")
+    m = rec.capture(0)
+    print(f"epoch 0: probe accuracy {m['probe_accuracy']:.3f}  (untrained)")
+    viewer = nm.serve(out) if args.serve else None
+    if viewer:
+        print(f"viewer: {viewer.url}")
+
+    for epoch in range(1, args.epochs + 1):
+        started = time.time()
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.log(loss=loss, train_accuracy=(logits.argmax(1) == y).float().mean(), n=len(y))
+        means = rec.means()
+        m = rec.capture(epoch)  # eval mode for the capture; the model is back in train mode after it
+        print(
+            f"epoch {epoch}: loss {means['loss']:.3f}  train accuracy {means['train_accuracy']:.3f}  "
+            f"probe accuracy {m['probe_accuracy']:.3f}  ({time.time() - started:.1f} s)"
+        )
+    rec.finish()
+    print(f"wrote {out}: neuromapper info {out}; neuromapper serve {out}")
+    if viewer:
+        try:
+            input("the viewer stays open; press Enter to stop it ")
+        except (EOFError, KeyboardInterrupt):
+            pass
+        viewer.stop()
 
 
 if __name__ == "__main__":

@@ -24,9 +24,24 @@ if ! "$PY" -c 'import numpy' 2>/dev/null; then
 fi
 export NM_PYTHON=$PY
 
+echo "== cargo fmt --check (rustfmt.toml)"
+cargo fmt --all --check
+
 echo "== cargo test"
 cargo test --workspace
 
 echo "== browser tests"
 cargo build -p neuromapper
 (cd tests/browser && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; } && node --test)
+
+# ---- Python: the package in python/ and its tests in tests/python (self-contained block) ----
+# A venv at .venv with numpy, pytest, torch, lightning and scikit-learn; torch from PyPI brings its
+# CUDA libraries (about 2.5 GB; the CPU-only wheel is not on PyPI, and torch does not import without them).
+echo "== python tests"
+cargo build -q -p neuromapper
+if ! .venv/bin/python -c 'import numpy, pytest, torch, lightning, sklearn' 2>/dev/null; then
+  echo "== installing numpy, pytest, torch, lightning, scikit-learn into .venv"
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  .venv/bin/python -m pip install -q numpy pytest torch lightning scikit-learn
+fi
+NEUROMAPPER_BIN=target/debug/neuromapper PYTHONPATH=python .venv/bin/python -m pytest -q tests/python

@@ -148,8 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let total = Instant::now();
     init_threads(args.threads)?;
     let run = Run::open(&args.run).context("could not open the run")?;
-    let params = args.params.to_params();
-    params.validate(&run)?;
+    let params = args.params.overrides().resolve(&run)?;
     let layers = resolve_layers(&run, &args.layers)?;
     let n = nm_pipeline::sample_count(&run, &params.sampling);
     eprintln!(

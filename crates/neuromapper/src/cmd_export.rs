@@ -50,8 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             escape(&run.path().display().to_string())
         );
     }
-    let params = args.params.to_params();
-    params.validate(&run)?;
+    let params = args.params.overrides().resolve(&run)?;
     let layers = crate::cmd_embed::resolve_layers(&run, std::slice::from_ref(&args.layer))?;
     crate::cmd_embed::cancel_on_ctrl_c();
     let outcome = crate::cmd_embed::compute(&run, &layers, &params).pop().expect("one layer in, one out");

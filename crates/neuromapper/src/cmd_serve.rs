@@ -1,6 +1,8 @@
-//! `neuromapper serve RUN`: the browser viewer for a run.
+//! `neuromapper serve RUN`: the browser viewer for a run, following it as it grows.
 
 use std::path::PathBuf;
+
+use crate::params::{init_threads, ParamArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -8,6 +10,15 @@ pub struct Args {
     pub run: PathBuf,
     #[command(flatten)]
     pub server: ServerFlags,
+    /// Show the run as it is now; do not follow epochs written later
+    #[arg(long)]
+    pub no_follow: bool,
+    /// The default view's parameters (those of `embed`: its cached result is shown at once)
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Worker threads (default: one per core)
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Where and how to serve the viewer; shared by `serve` and `demo`.
@@ -16,22 +27,37 @@ pub struct ServerFlags {
     /// Port to listen on (default 8765; a free one is picked, and said, when it is taken; 0: any).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Address to bind; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 exposes it to the network.
+    /// Address to bind; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 exposes it to the network
+    /// (then a random token is required: it is in the printed URL).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// The token clients must show (in the URL as ?token=T, or `Authorization: Bearer T`); required
+    /// on loopback too when given. Default: a random one beyond loopback, none on loopback.
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
     /// Do not open a browser (the URL is printed).
     #[arg(long)]
     pub no_open: bool,
 }
 
 impl ServerFlags {
-    pub fn options(&self, live: bool) -> nm_server::ServeOptions {
-        nm_server::ServeOptions { host: self.host.clone(), port: self.port, open_browser: !self.no_open, live }
+    /// Serve options with the run's default parameters; `follow`: follow the run as it grows.
+    pub fn options(&self, follow: bool) -> nm_server::ServeOptions {
+        nm_server::ServeOptions {
+            host: self.host.clone(),
+            port: self.port,
+            open_browser: !self.no_open,
+            follow,
+            token: self.token.clone(),
+            ..Default::default()
+        }
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let server = nm_server::start(args.run, args.server.options(false))?;
+    init_threads(args.threads)?;
+    let opts = nm_server::ServeOptions { params: args.params.overrides(), ..args.server.options(!args.no_follow) };
+    let server = nm_server::start(args.run, opts)?;
     println!("{}", server.url());
     server.wait()
 }

@@ -147,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let live = args.serve.then(|| nm_server::ServeOptions {
         port: args.port,
         open_browser: !args.no_open,
-        live: true,
+        follow: true,
         ..Default::default()
     });
     train_and_serve(&config, &out, live)
@@ -182,7 +182,9 @@ pub fn prepare_out_dir(out: &Path, replace: bool) -> anyhow::Result<()> {
             std::fs::remove_dir_all(&p).with_context(|| format!("cannot remove {}", p.display()))?;
         }
     }
-    for name in [nm_run::MANIFEST_FILE, nm_run::LABELS_FILE, nm_run::INPUTS_FILE, nm_run::METRICS_FILE] {
+    for name in
+        [nm_run::MANIFEST_FILE, nm_run::LABELS_FILE, nm_run::INPUTS_FILE, nm_run::METRICS_FILE, nm_run::FINISHED_FILE]
+    {
         let p = out.join(name);
         if p.exists() {
             std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;

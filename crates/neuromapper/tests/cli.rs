@@ -129,7 +129,10 @@ fn user_errors_exit_1_with_a_message() {
     let (_, err) = check(&["info", root.join("missing").to_str().unwrap()], 1);
     assert!(err.starts_with("error: could not open the run: ") && err.contains("not a folder"), "{err}");
     let (_, err) = check(&["embed", r, "--n-neighbors", "1"], 1);
-    assert!(err.contains("n_neighbors") && err.contains("at least 2"), "{err}");
+    assert!(err.contains("n_neighbors") && err.contains("between 2 and 200"), "{err}");
+    // `serve` takes the same flags, checked by the same rules before it listens.
+    let (_, err) = check(&["serve", r, "--n-neighbors", "1", "--no-open", "--port", "0"], 1);
+    assert!(err.contains("n_neighbors") && err.contains("between 2 and 200"), "{err}");
     let (_, err) = check(&["embed", r, "--n-neighbors", "100"], 1);
     assert!(err.contains("less than the number of samples embedded (90)"), "{err}");
     let (_, err) = check(&["embed", r, "--min-dist", "7"], 1);

@@ -23,65 +23,34 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nm_run::{LayerReader, Run, RunError};
-use nm_umap::{AlignedEmbedding, AlignedParams, Control, Matrix, Metric, RowBlocks, Stage, UmapParams};
-use rand::{Rng, SeedableRng};
+use nm_umap::{AlignedEmbedding, Control, Matrix, Metric, RowBlocks, Stage};
 use rayon::prelude::*;
 
+mod align;
 pub mod cache;
 pub mod export;
+mod live;
+mod params;
+mod sampling;
+
+pub use align::{align_rigidly, Rigid};
+pub use live::{LayerOutcome, LiveLayer, LiveRun};
+pub use params::{
+    EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,
+};
+pub use sampling::{choose_samples, sample_count};
 
 use cache::Fnv;
 
 /// Bump when the same parameters would give different output (invalidates every cache).
 pub const PIPELINE_VERSION: u64 = 1;
-/// UMAP's `spread`, fixed: `min_dist` must lie in [0, SPREAD].
-pub const SPREAD: f32 = 1.0;
-/// Largest accepted `pca_dims` (the randomized SVD's cost grows with it; 50 is the usual choice).
-pub const PCA_DIMS_MAX: usize = 1024;
-/// Smallest non-zero `pca_dims`.
-pub const PCA_DIMS_MIN: usize = 2;
 const EMBEDDINGS_DIR: &str = "embeddings";
 const PCA_DIR: &str = "pca";
 const CACHE_EXT: &str = "nmc";
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Sampling {
-    /// Every sample of the run.
-    All,
-    /// This many in total, split over classes in proportion to their sizes (largest remainder);
-    /// a total at or above the run's size means all samples.
-    Total(usize),
-    /// This many of each class (all of a smaller class): the NeuroMapper paper's "sample size".
-    PerClass(usize),
-}
-
-/// What the user may change; everything else is the engine's default.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EmbedParams {
-    pub n_neighbors: usize, // 15
-    pub min_dist: f32,      // 0.1
-    pub metric: String,     // "euclidean" | "cosine"
-    pub pca_dims: usize,    // 50; 0 = off
-    pub sampling: Sampling, // All
-    pub seed: u64,          // 0
-}
-
-impl Default for EmbedParams {
-    fn default() -> Self {
-        EmbedParams {
-            n_neighbors: 15,
-            min_dist: 0.1,
-            metric: "euclidean".into(),
-            pca_dims: 50,
-            sampling: Sampling::All,
-            seed: 0,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -97,7 +66,7 @@ pub enum PipelineError {
     Cancelled,
 }
 
-fn invalid(name: &'static str, message: impl Into<String>) -> PipelineError {
+pub(crate) fn invalid(name: &'static str, message: impl Into<String>) -> PipelineError {
     PipelineError::InvalidParam { name, message: message.into() }
 }
 
@@ -121,158 +90,7 @@ impl LayerEmbedding {
     }
 }
 
-impl EmbedParams {
-    /// One validation step; the error names the field and the allowed range.
-    pub fn validate(&self, run: &Run) -> Result<(), PipelineError> {
-        self.metric_kind()?;
-        if !self.min_dist.is_finite() || !(0.0..=SPREAD).contains(&self.min_dist) {
-            return Err(invalid(
-                "min_dist",
-                format!("must be in [0, {SPREAD}] (0 packs points tightly, 1 spreads them), found {}", self.min_dist),
-            ));
-        }
-        if self.pca_dims != 0 && !(PCA_DIMS_MIN..=PCA_DIMS_MAX).contains(&self.pca_dims) {
-            return Err(invalid(
-                "pca_dims",
-                format!("must be 0 (no pre-embedding) or in [{PCA_DIMS_MIN}, {PCA_DIMS_MAX}], found {}; 50 is the usual choice", self.pca_dims),
-            ));
-        }
-        match self.sampling {
-            Sampling::Total(0) => {
-                return Err(invalid("samples", "must be at least 1 (or leave it out for all samples)"))
-            }
-            Sampling::PerClass(0) => {
-                return Err(invalid("samples_per_class", "must be at least 1 (or leave it out for all samples)"))
-            }
-            _ => {}
-        }
-        let n = sample_count(run, &self.sampling);
-        if self.n_neighbors < 2 {
-            return Err(invalid("n_neighbors", format!("must be at least 2, found {}", self.n_neighbors)));
-        }
-        if self.n_neighbors >= n {
-            return Err(invalid(
-                "n_neighbors",
-                format!(
-                    "must be less than the number of samples embedded ({n}), found {}; lower it or sample more",
-                    self.n_neighbors
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn metric_kind(&self) -> Result<Metric, PipelineError> {
-        match self.metric.as_str() {
-            "euclidean" => Ok(Metric::Euclidean),
-            "cosine" => Ok(Metric::Cosine),
-            other => Err(invalid("metric", format!("must be \"euclidean\" or \"cosine\", found \"{other}\""))),
-        }
-    }
-
-    /// Stable key for the cache path (same params -> same key).
-    pub fn cache_key(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        format!("{:016x}", Fnv::new().u64(PIPELINE_VERSION).str(&json).finish())
-    }
-
-    /// A one-line description, e.g. `n_neighbors=15 min_dist=0.1 metric=euclidean pca=50 samples=all seed=0`.
-    pub fn describe(&self) -> String {
-        let sampling = match self.sampling {
-            Sampling::All => "all".to_string(),
-            Sampling::Total(n) => n.to_string(),
-            Sampling::PerClass(k) => format!("{k}/class"),
-        };
-        format!(
-            "n_neighbors={} min_dist={} metric={} pca={} samples={} seed={}",
-            self.n_neighbors, self.min_dist, self.metric, self.pca_dims, sampling, self.seed
-        )
-    }
-
-    /// The engine's parameters for a layer whose slices are `pre_embedded` (metric already folded in).
-    fn aligned_params(&self, pre_embedded: bool) -> AlignedParams {
-        let metric = if pre_embedded { Metric::Euclidean } else { self.metric_kind().unwrap_or_default() };
-        AlignedParams {
-            umap: UmapParams {
-                n_neighbors: self.n_neighbors,
-                min_dist: self.min_dist,
-                spread: SPREAD,
-                metric,
-                seed: self.seed,
-                ..UmapParams::default()
-            },
-            ..AlignedParams::default()
-        }
-    }
-
-    /// Whether a layer of `dim` columns is pre-embedded by PCA with `n` samples.
-    fn uses_pca(&self, dim: usize, n: usize) -> bool {
-        self.pca_dims > 0 && dim > self.pca_dims && n > self.pca_dims
-    }
-}
-
-/// Samples per class that `sampling` takes (by largest remainder for a total), indexed by class.
-fn class_quotas(run: &Run, sampling: &Sampling) -> Vec<usize> {
-    let counts = run.class_counts();
-    let n: usize = counts.iter().sum();
-    match *sampling {
-        Sampling::All => counts,
-        Sampling::PerClass(k) => counts.iter().map(|&c| c.min(k)).collect(),
-        Sampling::Total(t) if t >= n => counts,
-        Sampling::Total(t) => {
-            // Proportional allocation: floor(t·c/n) each, the remainder to the largest fractions.
-            let mut quotas: Vec<usize> = counts.iter().map(|&c| t * c / n).collect();
-            let mut order: Vec<usize> = (0..counts.len()).collect();
-            order.sort_by_key(|&k| (std::cmp::Reverse((t * counts[k]) % n), k));
-            let mut left = t - quotas.iter().sum::<usize>();
-            for k in order.into_iter().cycle().take(counts.len() * 2) {
-                if left == 0 {
-                    break;
-                }
-                if quotas[k] < counts[k] {
-                    quotas[k] += 1;
-                    left -= 1;
-                }
-            }
-            quotas
-        }
-    }
-}
-
-/// How many samples `sampling` chooses from `run`.
-pub fn sample_count(run: &Run, sampling: &Sampling) -> usize {
-    class_quotas(run, sampling).iter().sum()
-}
-
-/// Sample indices chosen by `params.sampling` (stratified, deterministic with the seed), ascending.
-///
-/// Within each class the choice is a seeded partial Fisher–Yates shuffle keyed by (seed, class),
-/// so the same seed gives the same samples on every machine and in every layer and epoch.
-pub fn choose_samples(run: &Run, params: &EmbedParams) -> Vec<u32> {
-    if params.sampling == Sampling::All {
-        return (0..run.n_samples() as u32).collect();
-    }
-    let quotas = class_quotas(run, &params.sampling);
-    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); quotas.len()];
-    for (i, &l) in run.labels().iter().enumerate() {
-        by_class[l as usize].push(i as u32);
-    }
-    let mut chosen = Vec::with_capacity(quotas.iter().sum());
-    for (c, mut members) in by_class.into_iter().enumerate() {
-        let k = quotas[c];
-        let key = params.seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(key);
-        for i in 0..k.min(members.len()) {
-            let j = rng.gen_range(i..members.len());
-            members.swap(i, j);
-        }
-        chosen.extend_from_slice(&members[..k.min(members.len())]);
-    }
-    chosen.sort_unstable();
-    chosen
-}
-
-fn find_layer(run: &Run, layer: &str) -> Result<usize, PipelineError> {
+pub(crate) fn find_layer(run: &Run, layer: &str) -> Result<usize, PipelineError> {
     run.layers().iter().position(|l| l.name == layer).ok_or_else(|| PipelineError::UnknownLayer {
         layer: layer.to_string(),
         known: run.layers().iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "),
@@ -332,6 +150,7 @@ fn decode_embedding(header: &serde_json::Value, payload: &[u8]) -> Option<LayerE
 
 /// Cached embedding of `layer`, if one for these params (and the run's current epochs) exists and is intact.
 pub fn cached(run: &Run, layer: &str, params: &EmbedParams) -> Option<LayerEmbedding> {
+    let params = &params.normalized(run);
     find_layer(run, layer).ok()?;
     let samples = choose_samples(run, params);
     let fp = fingerprint(run, layer, params, &samples).ok()?;
@@ -428,11 +247,11 @@ fn normalize_rows(data: &mut [f32], d: usize) {
     }
 }
 
-fn cancelled(ctl: &Control) -> bool {
+pub(crate) fn cancelled(ctl: &Control) -> bool {
     ctl.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
-fn from_umap(e: nm_umap::UmapError) -> PipelineError {
+pub(crate) fn from_umap(e: nm_umap::UmapError) -> PipelineError {
     match e {
         nm_umap::UmapError::Cancelled => PipelineError::Cancelled,
         other => PipelineError::Umap(other),
@@ -529,6 +348,7 @@ pub fn fit_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) ->
 /// [`cached`] and [`embed_layer`] answer with it. A failed write is logged, not an error: the cache
 /// is only a cache. Errors only when `emb` does not fit the run (its samples, epochs or layer).
 pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) -> Result<(), PipelineError> {
+    let params = &params.normalized(run);
     let layer = emb.layer.as_str();
     find_layer(run, layer)?;
     let samples = choose_samples(run, params);
@@ -558,62 +378,8 @@ pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) ->
     Ok(())
 }
 
-/// Moves `emb` rigidly (one rotation or reflection plus one translation for all its epochs, so
-/// distances and trajectories are unchanged) to lie as close as possible to `reference` over the
-/// epochs and samples both have (orthogonal Procrustes on all those points at once). Used when a
-/// refined embedding replaces one the user has been looking at, so the view does not turn over.
-/// Returns false, leaving `emb` as it is, when they share no epoch or hold different samples.
-pub fn align_rigidly(emb: &mut LayerEmbedding, reference: &LayerEmbedding) -> bool {
-    if emb.samples.is_empty() || emb.samples != reference.samples {
-        return false;
-    }
-    let pairs: Vec<(usize, usize)> = emb
-        .epochs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| reference.epochs.iter().position(|r| r == e).map(|j| (i, j)))
-        .collect();
-    if pairs.is_empty() {
-        return false;
-    }
-    let mean = |v: &[f32]| -> [f64; 2] {
-        let k = (v.len() / 2) as f64;
-        let (sx, sy) = v.chunks(2).fold((0f64, 0f64), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
-        [sx / k, sy / k]
-    };
-    let moving: Vec<f32> = pairs.iter().flat_map(|&(i, _)| emb.slice(i).iter().copied()).collect();
-    let base: Vec<f32> = pairs.iter().flat_map(|&(_, j)| reference.slice(j).iter().copied()).collect();
-    let (mm, mb) = (mean(&moving), mean(&base));
-    // M = Σ pᵀq over the centred pairs; with row vectors (p · R), the best rotation and the best
-    // reflection in 2-D have closed forms: trace(RᵀM) = c·(M00 ± M11) + s·(M01 ∓ M10).
-    let mut m = [0f64; 4];
-    for (p, q) in moving.chunks(2).zip(base.chunks(2)) {
-        let (px, py) = (p[0] as f64 - mm[0], p[1] as f64 - mm[1]);
-        let (qx, qy) = (q[0] as f64 - mb[0], q[1] as f64 - mb[1]);
-        m[0] += px * qx;
-        m[1] += px * qy;
-        m[2] += py * qx;
-        m[3] += py * qy;
-    }
-    let (rot_c, rot_s) = (m[0] + m[3], m[1] - m[2]);
-    let (ref_c, ref_s) = (m[0] - m[3], m[1] + m[2]);
-    let r = if rot_c.hypot(rot_s) >= ref_c.hypot(ref_s) {
-        let t = rot_s.atan2(rot_c);
-        [t.cos(), t.sin(), -t.sin(), t.cos()]
-    } else {
-        let t = ref_s.atan2(ref_c);
-        [t.cos(), t.sin(), t.sin(), -t.cos()]
-    };
-    for p in emb.positions.chunks_mut(2) {
-        let (x, y) = (p[0] as f64 - mm[0], p[1] as f64 - mm[1]);
-        p[0] = (x * r[0] + y * r[2] + mb[0]) as f32;
-        p[1] = (x * r[1] + y * r[3] + mb[1]) as f32;
-    }
-    true
-}
-
 /// Pre-embeds every epoch of a layer, reporting `Stage::Pca` with the overall fraction.
-fn load_slices(
+pub(crate) fn load_slices(
     run: &Run,
     layer: &str,
     epochs: &[u32],
@@ -660,92 +426,4 @@ pub fn embed_layers(
             embed_layer(run, layer, params, &ctl)
         })
         .collect()
-}
-
-/// Live (growing) embedding of one layer: each new epoch is added with the engine's incremental
-/// update (`AlignedEmbedding::extend`) instead of a full refit. Used by the server in live mode.
-pub struct LiveLayer {
-    layer: String,
-    params: EmbedParams,
-    samples: Vec<u32>,
-    epochs: Vec<u32>,
-    aligned: Option<AlignedEmbedding>,
-}
-
-impl LiveLayer {
-    pub fn new(layer: &str, params: EmbedParams) -> LiveLayer {
-        LiveLayer { layer: layer.to_string(), params, samples: Vec::new(), epochs: Vec::new(), aligned: None }
-    }
-
-    /// The epochs embedded so far.
-    pub fn epochs(&self) -> &[u32] {
-        &self.epochs
-    }
-
-    /// Re-optimises all epochs embedded so far jointly, from the incremental layout
-    /// (`AlignedEmbedding::refine`): for when training has ended. Returns the refined embedding.
-    pub fn refine(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
-        let ap = self.aligned_params(run)?;
-        let aligned = self
-            .aligned
-            .as_mut()
-            .ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
-        aligned.refine(&ap, ctl).map_err(from_umap)?;
-        Ok(self.embedding().expect("refined above"))
-    }
-
-    /// The engine's parameters for this layer's slices (PCA-embedded or as they are) and samples.
-    fn aligned_params(&self, run: &Run) -> Result<AlignedParams, PipelineError> {
-        let li = find_layer(run, &self.layer)?;
-        Ok(self.params.aligned_params(self.params.uses_pca(run.layers()[li].dim, self.samples.len())))
-    }
-
-    /// The embedding so far (None before the first update).
-    pub fn embedding(&self) -> Option<LayerEmbedding> {
-        let aligned = self.aligned.as_ref()?;
-        Some(LayerEmbedding {
-            layer: self.layer.clone(),
-            epochs: self.epochs.clone(),
-            samples: self.samples.clone(),
-            positions: aligned.embeddings().iter().flat_map(|m| m.data.iter().copied()).collect(),
-        })
-    }
-
-    /// Adds every epoch of `run` not yet embedded (in ascending order) and returns the embedding so far.
-    /// The first call fits all current epochs jointly; an epoch that appears before the last one
-    /// embedded (out of order) triggers a full refit.
-    pub fn update(&mut self, run: &Run, ctl: &Control) -> Result<LayerEmbedding, PipelineError> {
-        // For the samples chosen so far (the extend branch); a first fit chooses them below.
-        let ap = self.aligned_params(run)?;
-        let last = self.epochs.last().copied();
-        let new: Vec<u32> = run.epochs().iter().copied().filter(|e| !self.epochs.contains(e)).collect();
-        let out_of_order = matches!((last, new.first()), (Some(l), Some(&f)) if f < l);
-        match self.aligned.as_mut() {
-            Some(aligned) if !out_of_order => {
-                for e in new {
-                    if cancelled(ctl) {
-                        return Err(PipelineError::Cancelled);
-                    }
-                    let slice = load_slice(run, &self.layer, e, &self.samples, &self.params, ctl)?;
-                    aligned.extend(&slice, &ap, ctl).map_err(from_umap)?;
-                    self.epochs.push(e);
-                }
-            }
-            _ => {
-                self.params.validate(run)?;
-                self.samples = choose_samples(run, &self.params);
-                let epochs = run.epochs().to_vec();
-                let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
-                self.aligned =
-                    Some(AlignedEmbedding::fit(&slices, &self.aligned_params(run)?, ctl).map_err(from_umap)?);
-                self.epochs = epochs;
-            }
-        }
-        Ok(self.embedding().expect("fitted above"))
-    }
-}
-
-/// The cache folder of a run without creating it (for reports).
-pub fn cache_path(run_path: &Path) -> PathBuf {
-    run_path.join(nm_run::CACHE_DIR)
 }

@@ -73,6 +73,28 @@ fn check_param_error(run: &Run, p: EmbedParams, field: &str, needle: &str) {
     }
 }
 
+/// A sampling that selects every sample is one parameter set: same key, same cache entry.
+#[test]
+fn samplings_that_select_every_sample_share_one_cache_key() {
+    let root = scratch("normalize");
+    let run = make_run(&root, 60, &[0], Some(&[20, 20, 20]));
+    let key = |s: Sampling| EmbedParams { sampling: s, ..params() }.checked(&run).unwrap().cache_key();
+    let all = key(Sampling::All);
+    assert_eq!(key(Sampling::PerClass(20)), all);
+    assert_eq!(key(Sampling::PerClass(1000)), all);
+    assert_eq!(key(Sampling::Total(60)), all);
+    assert_ne!(key(Sampling::PerClass(19)), all);
+    assert_ne!(key(Sampling::Total(59)), all);
+    // What `embed --samples-per-class 1000` caches, `serve` (all samples) finds.
+    let per_class = EmbedParams { sampling: Sampling::PerClass(1000), ..params() };
+    let emb = embed_layer(&run, "small", &per_class, &Control::default()).unwrap();
+    let hit = cached(&run, "small", &params()).expect("the same samples hit the same cache entry");
+    assert_eq!(hit.positions, emb.positions);
+    // Defaults for a run: all samples up to DEFAULT_MAX_SAMPLES.
+    assert_eq!(EmbedParams::default_for(&run).sampling, Sampling::All);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn each_parameter_rule_has_a_clear_error() {
     let root = scratch("params");
@@ -97,7 +119,8 @@ fn each_parameter_rule_has_a_clear_error() {
         "samples_per_class",
         "at least 1",
     );
-    check_param_error(&run, EmbedParams { n_neighbors: 1, ..base.clone() }, "n_neighbors", "at least 2");
+    check_param_error(&run, EmbedParams { n_neighbors: 1, ..base.clone() }, "n_neighbors", "between 2 and 200");
+    check_param_error(&run, EmbedParams { n_neighbors: 201, ..base.clone() }, "n_neighbors", "between 2 and 200");
     check_param_error(
         &run,
         EmbedParams { n_neighbors: 60, ..base.clone() },

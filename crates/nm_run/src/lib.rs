@@ -46,6 +46,9 @@ pub const LABELS_FILE: &str = "labels.npy";
 pub const INPUTS_FILE: &str = "inputs.npy";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const EPOCHS_DIR: &str = "epochs";
+/// The finished marker: a regular file of this name says the trainer wrote its last epoch (its
+/// content is informational; an empty file counts). A viewer following the run then refines.
+pub const FINISHED_FILE: &str = "finished.json";
 /// Where neuromapper keeps what it computes (deletable at any time).
 pub const CACHE_DIR: &str = ".neuromapper";
 /// The reserved array name for per-sample predictions.
@@ -193,6 +196,8 @@ pub struct EpochMetrics {
     pub epoch: u32,
     pub train_accuracy: Option<f32>,
     pub test_accuracy: Option<f32>,
+    /// The epoch's mean training loss (`train_loss` is accepted as the same key).
+    #[serde(alias = "train_loss")]
     pub loss: Option<f32>,
 }
 
@@ -487,6 +492,11 @@ impl Run {
         }
         let channels = d.shape.get(3).copied().unwrap_or(1);
         Ok(Some(Inputs { n: d.shape[0], height: d.shape[1], width: d.shape[2], channels, data }))
+    }
+
+    /// Whether the trainer marked the run finished ([`FINISHED_FILE`], a regular file).
+    pub fn is_finished(&self) -> bool {
+        std::fs::metadata(self.path.join(FINISHED_FILE)).is_ok_and(|m| m.is_file())
     }
 
     /// Per-epoch metrics from `metrics.json` (empty when the file is absent), sorted by epoch.
@@ -979,6 +989,13 @@ impl RunWriter {
             let _ = std::fs::remove_dir_all(o);
         }
         Ok(())
+    }
+
+    /// Marks the run finished ([`FINISHED_FILE`], listing the epochs written), so a viewer that
+    /// follows the run refines its views and caches them.
+    pub fn finish(&self, epochs: &[u32]) -> Result<(), RunError> {
+        let json = serde_json::json!({"format": FORMAT_V1, "epochs": epochs});
+        write_atomic(&self.path.join(FINISHED_FILE), json.to_string().as_bytes())
     }
 
     /// Writes (replaces) metrics.json.

@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
-    let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false };
+    let opts = nm_server::ServeOptions { port: Some(0), open_browser: false, follow: false, ..Default::default() };
     let server = nm_server::start_with_embeddings(dir, opts, embeddings)?;
     println!("{}", server.url());
     server.wait()

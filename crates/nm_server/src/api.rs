@@ -12,21 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
-use nm_pipeline::{EmbedParams, Sampling};
+use nm_pipeline::{EmbedParams, ParamOverrides, Sampling, N_NEIGHBORS_MAX, PCA_DIMS_MAX};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt as _;
 
+use crate::events::ServerEvent;
 use crate::state::{guarded, lock, AppState};
 use crate::{assets, encode, jobs};
 
 /// Largest request body accepted (a compute request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// Largest `n_neighbors` accepted.
-pub const MAX_N_NEIGHBORS: u64 = 200;
-/// Largest `pca_dims` accepted.
-pub const MAX_PCA_DIMS: u64 = 1024;
 /// Longest client id accepted.
 const MAX_CLIENT_ID: usize = 64;
 
@@ -102,9 +99,9 @@ fn summary_json(st: &AppState) -> serde_json::Value {
         let name = st.run_path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         return json!({
             "name": name, "n_samples": 0, "classes": [], "layers": [], "epochs": [], "thumbs": null, "accuracy": [],
-            "metrics": [], "live": st.live, "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
+            "metrics": [], "live": st.training.load(std::sync::atomic::Ordering::Relaxed), "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
             "default_view": st.default_view_key(), "default_params": st.default_params(), "views": [], "tasks": [],
-            "limits": {"n_neighbors_max": MAX_N_NEIGHBORS, "pca_dims_max": MAX_PCA_DIMS}, "warning": null,
+            "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX}, "warning": null,
         });
     };
     let (accuracy, derived_error) = match st.derived() {
@@ -145,13 +142,13 @@ fn summary_json(st: &AppState) -> serde_json::Value {
         "thumbs": thumbs,
         "accuracy": accuracy,
         "metrics": metrics,
-        "live": st.live,
+        "live": st.training.load(std::sync::atomic::Ordering::Relaxed),
         "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
         "default_view": st.default_view_key(),
         "default_params": st.default_params(),
         "views": views,
         "tasks": tasks,
-        "limits": {"n_neighbors_max": MAX_N_NEIGHBORS, "pca_dims_max": MAX_PCA_DIMS},
+        "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX},
         "warning": derived_error,
     })
 }
@@ -242,65 +239,26 @@ enum SamplingIn {
     PerClass { n: u64 },
 }
 
-/// Checks every field against its allowed range and builds the pipeline's parameters.
+/// Maps the request onto the pipeline's parameters (over the default view's) and validates them
+/// there: the pipeline owns the limits, so the server and the CLI accept the same values.
 fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
     let run = st.run().ok_or_else(no_epochs)?;
-    let n_samples = run.n_samples() as u64;
-    let d = st.default_params();
-    let sampling = match p.sampling {
-        None => d.sampling.clone(),
-        Some(SamplingIn::All) => Sampling::All,
-        Some(SamplingIn::Total { n }) => {
-            if n < 3 || n > n_samples {
-                return Err(ApiError::bad(format!(
-                    "sampling.n (total) must be between 3 and the run's {n_samples} samples, got {n}"
-                )));
-            }
-            Sampling::Total(n as usize)
-        }
-        Some(SamplingIn::PerClass { n }) => {
-            if n < 1 || n > n_samples {
-                return Err(ApiError::bad(format!(
-                    "sampling.n (per class) must be between 1 and {n_samples}, got {n}"
-                )));
-            }
-            Sampling::PerClass(n as usize)
-        }
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let overrides = ParamOverrides {
+        n_neighbors: p.n_neighbors.map(size),
+        min_dist: p.min_dist.map(|v| v as f32),
+        metric: p.metric,
+        pca_dims: p.pca_dims.map(size),
+        sampling: p.sampling.map(|s| match s {
+            SamplingIn::All => Sampling::All,
+            SamplingIn::Total { n } => Sampling::Total(size(n)),
+            SamplingIn::PerClass { n } => Sampling::PerClass(size(n)),
+        }),
+        seed: p.seed,
     };
-    let points = match sampling {
-        Sampling::All => n_samples,
-        Sampling::Total(n) => n as u64,
-        Sampling::PerClass(n) => (n as u64).saturating_mul(run.classes().len().max(1) as u64).min(n_samples),
-    };
-    let n_neighbors = p.n_neighbors.unwrap_or(d.n_neighbors as u64);
-    let nn_max = MAX_N_NEIGHBORS.min(points.saturating_sub(1));
-    if n_neighbors < 2 || n_neighbors > nn_max {
-        return Err(ApiError::bad(format!(
-            "n_neighbors must be between 2 and {nn_max} (at most {MAX_N_NEIGHBORS}, and fewer than the {points} points embedded), got {n_neighbors}"
-        )));
-    }
-    let min_dist = p.min_dist.unwrap_or(d.min_dist as f64);
-    if !(0.0..=1.0).contains(&min_dist) {
-        return Err(ApiError::bad(format!("min_dist must be between 0 and 1 (the spread), got {min_dist}")));
-    }
-    let metric = p.metric.unwrap_or(d.metric.clone());
-    if metric != "euclidean" && metric != "cosine" {
-        return Err(ApiError::bad(format!("metric must be \"euclidean\" or \"cosine\", got {metric:?}")));
-    }
-    let pca_dims = p.pca_dims.unwrap_or(d.pca_dims as u64);
-    if pca_dims > MAX_PCA_DIMS {
-        return Err(ApiError::bad(format!("pca_dims must be between 0 (off) and {MAX_PCA_DIMS}, got {pca_dims}")));
-    }
-    let params = EmbedParams {
-        n_neighbors: n_neighbors as usize,
-        min_dist: min_dist as f32,
-        metric,
-        pca_dims: pca_dims as usize,
-        sampling,
-        seed: p.seed.unwrap_or(d.seed),
-    };
-    match guarded(|| params.validate(&run)) {
-        Ok(Ok(())) => Ok(params),
+    let params = overrides.apply(&st.default_params());
+    match guarded(|| params.checked(&run)) {
+        Ok(Ok(p)) => Ok(p),
         Ok(Err(e)) => Err(ApiError::bad(e.to_string())),
         Err(e) => Err(ApiError::internal(e)),
     }
@@ -349,13 +307,14 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
     };
     let s = st.clone();
     let params = blocking(move || validate(&s, req.params)).await?;
-    let (view, tasks) = jobs::request(&st, &client, &layers, params.clone());
+    let (view, tasks) = jobs::request(&st, &client, &layers, params.clone())
+        .map_err(|jobs::Busy(m)| ApiError::new(StatusCode::TOO_MANY_REQUESTS, m))?;
     Ok(Json(json!({"view": view, "params": params, "tasks": tasks})).into_response())
 }
 
 async fn events(State(st): St) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = st.subscribe();
-    let hello = tokio_stream::once(Ok(Event::default().data(json!({"type": "hello"}).to_string())));
+    let hello = tokio_stream::once(Ok(Event::default().data(ServerEvent::Hello.to_json())));
     let rest = BroadcastStream::new(rx).filter_map(|m| m.ok().map(|s| Ok(Event::default().data(&*s))));
     Sse::new(hello.chain(rest)).keep_alive(KeepAlive::default())
 }

@@ -1,18 +1,31 @@
-//! Compute tasks: one per (layer, parameter key), shared by every client that asks for it.
+//! Compute tasks: one per (layer, parameter key), shared by every client that asks for it, run by a
+//! fixed pool of worker threads fed by a bounded queue.
 //!
 //! A client's newer request supersedes its older ones *for the same layers*: the client is removed
-//! from those tasks, and a task no client wants any more is cancelled (the engine sees the cancel flag
-//! within one optimisation epoch). The server's own default task is never superseded.
+//! from those tasks, and a task no client wants any more is cancelled (a queued one is dropped at
+//! once; a running one sees the engine's cancel flag within one optimisation epoch). The server's own
+//! default task is never superseded.
+//!
+//! Bounds: [`WORKERS`] threads compute, whatever the number of requests (no thread per request);
+//! at most [`MAX_PENDING_TASKS`] tasks (queued or running) exist at once, past which a request is
+//! refused whole ([`Busy`], answered 429). Per client the bound is structural: supersession leaves a
+//! client waiting on at most one task per layer.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use nm_pipeline::{EmbedParams, PipelineError};
 use nm_umap::{Control, Stage};
-use serde_json::json;
 
+use crate::events::ServerEvent;
 use crate::state::{guarded, lock, params_key, AppState, ProgressReporter, SERVER_CLIENT};
+
+/// Embedding tasks running at once (each one uses the rayon pool inside); the rest wait in the queue.
+pub const WORKERS: usize = 2;
+/// Tasks queued or running at once, over all clients (raised to twice the run's layer count for runs
+/// with many layers, so the default views plus one client's request for every layer always fit).
+pub const MAX_PENDING_TASKS: usize = 64;
 
 pub struct Task {
     pub layer: String,
@@ -40,6 +53,35 @@ impl Task {
         let i = lock(&self.inner);
         (i.stage, i.fraction, i.clients.len())
     }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// The compute workers and their queue (one per server, in [`AppState`]).
+#[derive(Default)]
+pub struct Pool {
+    queue: Mutex<PoolQueue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct PoolQueue {
+    tasks: VecDeque<Arc<Task>>,
+    /// Workers started (lazily, on the first task: they need the `Arc<AppState>`).
+    started: bool,
+    stopped: bool,
+}
+
+impl Pool {
+    /// Stops the workers once their current task ends (cancel the tasks first); queued tasks are dropped.
+    pub fn stop(&self) {
+        let mut q = lock(&self.queue);
+        q.stopped = true;
+        q.tasks.clear();
+        self.wake.notify_all();
+    }
 }
 
 /// State of one (layer, view) after a request.
@@ -50,27 +92,75 @@ pub struct TaskStatus {
     pub state: &'static str,
 }
 
-/// Asks for view `params` of `layers` on behalf of `client`; starts the tasks that are neither stored
-/// nor running. Returns the view key and each layer's state.
+/// A request refused because the queue is full; the message says so (answered 429).
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+/// Asks for view `params` of `layers` on behalf of `client`; queues the tasks that are neither stored
+/// nor already queued or running. Returns the view key and each layer's state, or [`Busy`] (and
+/// changes nothing) when the new tasks would not fit in the queue. The server's own requests are
+/// never refused.
 pub fn request(
     state: &Arc<AppState>,
     client: &str,
     layers: &[String],
     params: EmbedParams,
-) -> (String, Vec<TaskStatus>) {
+) -> Result<(String, Vec<TaskStatus>), Busy> {
     let key = params_key(&params);
-    lock(&state.params_by_key).insert(key.clone(), params.clone());
     let mut tasks = lock(&state.tasks);
-    if client != SERVER_CLIENT {
-        for ((layer, k), task) in tasks.iter() {
-            if *k != key && layers.contains(layer) {
-                let mut inner = lock(&task.inner);
-                if inner.clients.remove(client) && inner.clients.is_empty() {
-                    task.cancel.store(true, Ordering::Relaxed);
-                }
+    // What this request would start, and what it would cancel (tasks only this client still wants).
+    let superseded = |k: &String, layer: &String| client != SERVER_CLIENT && *k != key && layers.contains(layer);
+    let new_tasks = layers
+        .iter()
+        .filter(|l| {
+            !state.has_view(l, &key) && !tasks.get(&((*l).clone(), key.clone())).is_some_and(|t| !t.cancelled())
+        })
+        .count();
+    let freed = tasks
+        .iter()
+        .filter(|((layer, k), t)| {
+            !t.cancelled() && superseded(k, layer) && {
+                let i = lock(&t.inner);
+                i.clients.len() == 1 && i.clients.contains(client)
+            }
+        })
+        .count();
+    let pending = tasks.values().filter(|t| !t.cancelled()).count();
+    let limit = MAX_PENDING_TASKS.max(2 * state.layer_names().len());
+    if client != SERVER_CLIENT && new_tasks > 0 && pending - freed + new_tasks > limit {
+        return Err(Busy(format!(
+            "the server is busy: {pending} computations are queued or running (at most {limit}); try again when some are done"
+        )));
+    }
+
+    lock(&state.params_by_key).insert(key.clone(), params.clone());
+    let mut dropped = Vec::new();
+    for ((layer, k), task) in tasks.iter() {
+        if superseded(k, layer) {
+            let mut inner = lock(&task.inner);
+            if inner.clients.remove(client) && inner.clients.is_empty() {
+                task.cancel.store(true, Ordering::Relaxed);
             }
         }
     }
+    {
+        // Superseded tasks still in the queue are dropped now, so they take no room in it.
+        let mut q = lock(&state.pool.queue);
+        q.tasks.retain(|t| {
+            if t.cancelled() {
+                dropped.push(t.clone());
+            }
+            !t.cancelled()
+        });
+    }
+    for t in &dropped {
+        let id = (t.layer.clone(), t.key.clone());
+        if tasks.get(&id).is_some_and(|x| Arc::ptr_eq(x, t)) {
+            tasks.remove(&id);
+        }
+        state.emit(ServerEvent::Cancelled { layer: &t.layer, view: &t.key });
+    }
+
     let mut out = Vec::with_capacity(layers.len());
     for layer in layers {
         if state.has_view(layer, &key) {
@@ -79,7 +169,7 @@ pub fn request(
         }
         let id = (layer.clone(), key.clone());
         match tasks.get(&id) {
-            Some(t) if !t.cancel.load(Ordering::Relaxed) => {
+            Some(t) if !t.cancelled() => {
                 lock(&t.inner).clients.insert(client.to_string());
             }
             _ => {
@@ -94,46 +184,75 @@ pub fn request(
                         fraction: 0.0,
                     }),
                 });
-                tasks.insert(id, task.clone());
-                let st = state.clone();
-                let spawned =
-                    std::thread::Builder::new().name(format!("nm-embed-{layer}")).spawn(move || run_task(&st, &task));
-                if let Err(e) = spawned {
-                    tasks.remove(&(layer.clone(), key.clone()));
-                    state.emit(json!({"type": "failed", "layer": layer, "view": key, "error": format!("cannot start a thread: {e}")}));
+                match enqueue(state, task.clone()) {
+                    Ok(()) => {
+                        tasks.insert(id, task);
+                    }
+                    Err(e) => {
+                        state.emit(ServerEvent::Failed { layer, view: &key, error: e });
+                    }
                 }
             }
         }
         out.push(TaskStatus { layer: layer.clone(), state: "running" });
     }
-    (key, out)
+    Ok((key, out))
+}
+
+/// Puts `task` in the queue, starting the workers the first time.
+fn enqueue(state: &Arc<AppState>, task: Arc<Task>) -> Result<(), String> {
+    let pool = &state.pool;
+    let mut q = lock(&pool.queue);
+    if q.stopped {
+        return Err("the server is stopping".into());
+    }
+    if !q.started {
+        for i in 0..WORKERS {
+            let st = state.clone();
+            let spawned = std::thread::Builder::new().name(format!("nm-compute-{i}")).spawn(move || worker(&st));
+            if let Err(e) = spawned {
+                // With fewer workers the queue still drains; with none, nothing would.
+                if i == 0 {
+                    return Err(format!("cannot start a compute thread: {e}"));
+                }
+                break;
+            }
+        }
+        q.started = true;
+    }
+    q.tasks.push_back(task);
+    pool.wake.notify_one();
+    Ok(())
+}
+
+/// One compute worker: takes the oldest queued task, runs it, until the pool is stopped.
+fn worker(state: &Arc<AppState>) {
+    loop {
+        let task = {
+            let mut q = lock(&state.pool.queue);
+            loop {
+                if q.stopped {
+                    return;
+                }
+                if let Some(t) = q.tasks.pop_front() {
+                    break t;
+                }
+                q = state.pool.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        run_task(state, &task);
+    }
 }
 
 fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
     let run = state.run();
-    let result = if let Some(run) = run.filter(|_| state.acquire_slot(&task.cancel)) {
+    let result = if let Some(run) = run.filter(|_| !task.cancelled()) {
         let reporter = ProgressReporter::new(state, &task.layer, &task.key, Some(task));
         let progress = |s: Stage, f: f32| reporter.report(s, f);
         let ctl = Control { progress: Some(&progress), cancel: Some(&task.cancel) };
-        let r = guarded(|| nm_pipeline::embed_layer(&run, &task.layer, &task.params, &ctl));
-        state.release_slot();
-        Some(r)
+        Some(guarded(|| nm_pipeline::embed_layer(&run, &task.layer, &task.params, &ctl)))
     } else {
         None
-    };
-    let event = match result {
-        Some(Ok(Ok(emb))) => match state.store_view(&task.key, &emb) {
-            Ok(()) => json!({"type": "done", "layer": task.layer, "view": task.key, "epochs": emb.epochs}),
-            Err(e) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": format!("{e:#}")}),
-        },
-        None | Some(Ok(Err(PipelineError::Cancelled))) => {
-            json!({"type": "cancelled", "layer": task.layer, "view": task.key})
-        }
-        Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
-            json!({"type": "cancelled", "layer": task.layer, "view": task.key})
-        }
-        Some(Ok(Err(e))) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": e.to_string()}),
-        Some(Err(e)) => json!({"type": "failed", "layer": task.layer, "view": task.key, "error": e}),
     };
     {
         let mut tasks = lock(&state.tasks);
@@ -142,5 +261,18 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
             tasks.remove(&id);
         }
     }
-    state.emit(event);
+    let (layer, view) = (task.layer.as_str(), task.key.as_str());
+    match result {
+        Some(Ok(Ok(emb))) => match state.store_view(&task.key, &emb) {
+            Ok(()) => state.emit(ServerEvent::Done { layer, view, epochs: &emb.epochs, refined: false }),
+            Err(e) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
+        },
+        None
+        | Some(Ok(Err(PipelineError::Cancelled)))
+        | Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
+            state.emit(ServerEvent::Cancelled { layer, view })
+        }
+        Some(Ok(Err(e))) => state.emit(ServerEvent::Failed { layer, view, error: e.to_string() }),
+        Some(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: e }),
+    }
 }

@@ -19,16 +19,21 @@
 //!
 //! Compute tasks are keyed by (layer, parameters): clients asking the same thing share one task; a
 //! newer request from a client supersedes its older running requests for the same layers (a task
-//! nobody wants any more is cancelled through the engine's cancel flag).
+//! nobody wants any more is cancelled through the engine's cancel flag). They run on a fixed pool of
+//! compute threads; past a bounded number of queued tasks a request is answered 429.
 //!
 //! # Invariants
 //! - The server reads files only through `nm_run::Run` (by layer name, checked against the run) and
 //!   serves UI files only from the embedded directory: no request can reach a file outside the run.
 //! - Bad input gets a 4xx with a JSON `{"error": message}` body, never a panic.
+//! - Every request passes `guard::check` first: a loopback server answers only to a loopback `Host`,
+//!   the API only to same-origin requests, and a server bound beyond loopback (or given a token) only
+//!   to clients that show its token. Slow clients are closed (`listen`), compute runs on a fixed pool
+//!   with a bounded queue (`jobs`): no request makes the server spawn a thread.
 //!
 //! # Example
 //! ```no_run
-//! let opts = nm_server::ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: false, live: false };
+//! let opts = nm_server::ServeOptions { open_browser: false, ..Default::default() };
 //! let server = nm_server::start("runs/cifar".into(), opts)?;
 //! println!("{}", server.url());
 //! server.wait()?;
@@ -38,18 +43,23 @@
 mod api;
 mod assets;
 mod encode;
+mod events;
+mod guard;
 mod jobs;
+mod listen;
+mod live;
 mod state;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
-pub use nm_pipeline::{EmbedParams, LayerEmbedding, Sampling};
+pub use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, Sampling};
 
-pub use state::{default_params, params_key, LIVE_VIEW};
+pub use state::{params_key, LIVE_VIEW};
 
 /// The port tried first when none is given.
 pub const DEFAULT_PORT: u16 = 8765;
@@ -61,14 +71,31 @@ pub struct ServeOptions {
     /// None: 8765, or a free port if taken (said so on stderr). `Some(0)`: any free port.
     pub port: Option<u16>,
     pub open_browser: bool,
-    /// Live mode: the run grows while training; new epochs are embedded incrementally
-    /// (nm_pipeline::LiveLayer) and pushed to open browsers.
-    pub live: bool,
+    /// Follow the run as it grows (`serve`'s default; off here): epochs that appear later are embedded incrementally
+    /// (`nm_pipeline::LiveRun`) and pushed to open browsers; when the run is marked finished the
+    /// views are refined and cached. Off: the default view is computed once (or read from the cache).
+    pub follow: bool,
+    /// The default view's parameters, over the run's defaults (`EmbedParams::default_for`).
+    pub params: ParamOverrides,
+    /// The token clients must show (`?token=`, then a cookie; or `Authorization: Bearer`). None: a
+    /// random one when bound beyond loopback, none on loopback.
+    pub token: Option<String>,
+    /// How long a client may take to send a request's head (and, separately, its body), and how long
+    /// an idle keep-alive connection stays open. Default 30 s.
+    pub client_timeout: std::time::Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { host: "127.0.0.1".into(), port: None, open_browser: true, live: false }
+        ServeOptions {
+            host: "127.0.0.1".into(),
+            port: None,
+            open_browser: true,
+            follow: false,
+            params: ParamOverrides::default(),
+            token: None,
+            client_timeout: listen::CLIENT_TIMEOUT,
+        }
     }
 }
 
@@ -80,23 +107,27 @@ pub struct ServerHandle {
     url: String,
     state: Arc<state::AppState>,
     live_tx: mpsc::Sender<state::LiveMsg>,
+    /// Stops the folder watcher.
+    stop_watching: Arc<AtomicBool>,
     stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl ServerHandle {
-    /// `http://host:port/`.
+    /// `http://host:port/`, with `?token=…` when the server requires a token: the URL to open.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Live mode: epoch `epoch` has been written to the run; embed it and push it to browsers.
-    /// Returns at once (the work happens on the server's live worker thread).
+    /// Following: epoch `epoch` has been written to the run; embed it and push it to browsers now
+    /// (the folder watcher would notice within its polling interval). Returns at once (the work
+    /// happens on the server's live worker thread).
     pub fn epoch_added(&self, _epoch: u32) {
-        let _ = self.live_tx.send(state::LiveMsg::NewEpochs);
+        let _ = self.live_tx.send(state::LiveMsg::Changed);
     }
 
-    /// Live mode: training is over (browsers are told).
+    /// Following: training is over, as the run's finished marker says (browsers are told, the
+    /// views are refined and cached).
     pub fn training_finished(&self) {
         let _ = self.live_tx.send(state::LiveMsg::Finished);
     }
@@ -120,6 +151,7 @@ impl ServerHandle {
 
     /// Stops the server: cancels running computations, closes connections, joins the thread.
     pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop_watching.store(true, Ordering::Relaxed);
         self.state.cancel_all();
         if let Some(tx) = self.stop_tx.take() {
             let _ = tx.send(());
@@ -154,8 +186,8 @@ fn start_inner(
 ) -> anyhow::Result<ServerHandle> {
     let run = match nm_run::Run::open(&run_path) {
         Ok(run) => Some(run),
-        // A live run may not have its first epoch yet: serve, and pick it up on `epoch_added`.
-        Err(e) if opts.live && run_path.join("neuromapper.json").is_file() => {
+        // A run being written may not have its first epoch yet: serve, and pick it up when it comes.
+        Err(e) if opts.follow && run_path.join(nm_run::MANIFEST_FILE).is_file() => {
             eprintln!("neuromapper: waiting for the run's first epoch ({e})");
             None
         }
@@ -163,17 +195,15 @@ fn start_inner(
     };
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
-    let shown_host = match addr.ip() {
-        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    let url = format!("http://{shown_host}:{}/", addr.port());
+    let (access, url) = guard::setup(addr, opts.token.clone())?;
 
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
-    let state = Arc::new(state::AppState::new(run_path.clone(), run, opts.live, event_tx));
+    let state = state::AppState::new(run_path.clone(), run, opts.follow, opts.params.clone(), event_tx)
+        .with_context(|| format!("cannot serve the run {}", run_path.display()))?;
+    let state = Arc::new(state);
     let (live_tx, live_rx) = mpsc::channel();
-    state::spawn_live_worker(state.clone(), live_rx)?;
+    live::spawn_worker(state.clone(), live_rx)?;
+    let stop_watching = Arc::new(AtomicBool::new(false));
 
     match preloaded {
         Some(embeddings) => {
@@ -181,42 +211,22 @@ fn start_inner(
                 state.store_view(&state.default_view_key(), &emb)?;
             }
         }
-        None if opts.live => {
+        None if opts.follow => {
+            live::spawn_watcher(run_path.clone(), live_tx.clone(), stop_watching.clone())?;
             // Embed whatever epochs the run already has.
-            let _ = live_tx.send(state::LiveMsg::NewEpochs);
+            let _ = live_tx.send(state::LiveMsg::Changed);
         }
         None => {
             let layers = state.layer_names();
             let params = state.default_params();
-            jobs::request(&state, state::SERVER_CLIENT, &layers, params);
+            // The server's own request is never refused as busy.
+            let _ = jobs::request(&state, state::SERVER_CLIENT, &layers, params);
         }
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(state.clone());
-    listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
-    let thread = std::thread::Builder::new()
-        .name("nm-server".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .thread_name("nm-server-rt")
-                .build()
-                .context("cannot start the tokio runtime")?;
-            let result = rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).context("cannot adopt the listener")?;
-                let serve = axum::serve(listener, app);
-                tokio::select! {
-                    r = serve => r.context("the server failed"),
-                    _ = tokio::signal::ctrl_c() => { eprintln!("neuromapper: stopping"); Ok(()) }
-                    _ = stop_rx => Ok(()),
-                }
-            });
-            rt.shutdown_timeout(std::time::Duration::from_millis(500));
-            result
-        })
-        .context("cannot start the server thread")?;
+    let thread = listen::spawn(listener, app, access, opts.client_timeout, stop_rx)?;
 
     eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
     if opts.open_browser {
@@ -227,7 +237,7 @@ fn start_inner(
             }
         });
     }
-    Ok(ServerHandle { url, state, live_tx, stop_tx: Some(stop_tx), thread: Some(thread) })
+    Ok(ServerHandle { url, state, live_tx, stop_watching, stop_tx: Some(stop_tx), thread: Some(thread) })
 }
 
 /// Binds `opts.host:opts.port`; when that port is taken, binds a free one and says so on stderr.

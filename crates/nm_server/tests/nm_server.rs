@@ -94,13 +94,13 @@ fn write_epoch(t: &TestRun, epoch: u32) {
 fn serve(path: &Path, live: bool) -> ServerHandle {
     nm_server::start(
         path.to_path_buf(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live },
+        ServeOptions { port: Some(0), open_browser: false, follow: live, ..Default::default() },
     )
     .unwrap()
 }
 
 fn addr(server: &ServerHandle) -> String {
-    server.url().trim_start_matches("http://").trim_end_matches('/').to_string()
+    server.url().trim_start_matches("http://").split('/').next().unwrap().to_string()
 }
 
 struct Reply {
@@ -129,16 +129,7 @@ fn request(server: &ServerHandle, method: &str, target: &str, body: &[u8]) -> Re
     );
     s.write_all(head.as_bytes()).unwrap();
     let _ = s.write_all(body); // the server may answer (413) before reading it all
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status: u16 = headers.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    Reply { status, headers, body }
+    read_reply(&mut s)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -339,8 +330,10 @@ fn bad_requests_get_4xx_with_a_message() {
     assert_4xx(&compute(json!({"min_dist": -1})), 400, "min_dist");
     assert_4xx(&compute(json!({"min_dist": 7.5})), 400, "min_dist");
     assert_4xx(&compute(json!({"metric": "manhattan"})), 400, "metric");
-    assert_4xx(&compute(json!({"sampling": {"kind": "total", "n": 0}})), 400, "sampling");
-    assert_4xx(&compute(json!({"sampling": {"kind": "per_class", "n": 1_000_000}})), 400, "sampling");
+    assert_4xx(&compute(json!({"sampling": {"kind": "total", "n": 0}})), 400, "samples");
+    // Per class beyond every class's size selects every sample: the all-samples view, not an error.
+    let all = compute(json!({"sampling": {"kind": "all"}})).json()["view"].clone();
+    assert_eq!(compute(json!({"sampling": {"kind": "per_class", "n": 1_000_000}})).json()["view"], all);
     assert_4xx(&compute(json!({"pca_dims": 1_000_000})), 400, "pca_dims");
     assert_4xx(&compute(json!({"bogus": 1})), 400, "bogus");
     assert_4xx(&post_json(&server, "/api/compute", &json!({"layers": []})), 400, "layers");
@@ -535,6 +528,80 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     server.shutdown().unwrap();
 }
 
+/// `serve` follows a run that another writer grows: no `epoch_added` call, only files appearing in
+/// the folder (RunWriter's atomic epoch renames, as the Python writer does them).
+#[test]
+fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
+    let run = make_run("follow", 90, &[0, 1]);
+    let server = serve(&run.path, true);
+    let mut events = Events::open(&server);
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, "live").status, 200);
+    }
+    let s = get(&server, "/api/run").json();
+    assert_eq!(s["epochs"], json!([0, 1]));
+    assert_eq!(s["live"], true, "an unfinished run is followed");
+    let before: Vec<Vec<u16>> = LAYERS
+        .iter()
+        .map(|(layer, _)| parse_embedding(&get(&server, &format!("/api/layers/{layer}/embedding?view=live")).body).2)
+        .collect();
+
+    write_epoch(&run, 2);
+    write_epoch(&run, 3);
+    events.until(Duration::from_secs(120), |v| v["type"] == "epochs" && v["epochs"] == json!([0, 1, 2, 3]));
+    server.wait_live_idle();
+    assert_eq!(get(&server, "/api/run").json()["epochs"], json!([0, 1, 2, 3]));
+    for (k, (layer, _)) in LAYERS.iter().enumerate() {
+        let r = get(&server, &format!("/api/layers/{layer}/embedding?view=live"));
+        let (h, samples, pos) = parse_embedding(&r.body);
+        assert_eq!(h["epochs"], json!([0, 1, 2, 3]), "{h}");
+        // Positions are quantised per epoch, so unchanged epochs give the very same numbers.
+        let first_two = 2 * samples.len() * 2;
+        assert_eq!(pos[..first_two], before[k][..first_two], "layer {layer}: epochs 0 and 1 moved");
+    }
+
+    // The trainer marks the run finished: the views are refined, cached and the run is no longer live.
+    run.writer.finish(&[0, 1, 2, 3]).unwrap();
+    let ev = events.until(Duration::from_secs(30), |v| v["type"] == "training_finished");
+    assert_eq!(ev["refining"], true);
+    let mut refined = std::collections::BTreeSet::new();
+    while refined.len() < LAYERS.len() {
+        let ev = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["refined"] == true);
+        refined.insert(ev["layer"].as_str().unwrap().to_string());
+    }
+    server.wait_live_idle();
+    let s = get(&server, "/api/run").json();
+    assert_eq!((s["live"].clone(), s["training"].clone()), (json!(false), json!(false)));
+    server.shutdown().unwrap();
+}
+
+/// A run whose probe set changes under the viewer (another N) gets a message, not a crash, and
+/// the views already shown stay.
+#[test]
+fn a_run_whose_samples_change_under_the_viewer_gets_a_message() {
+    let run = make_run("changed-n", 60, &[0]);
+    let server = serve(&run.path, true);
+    let mut events = Events::open(&server);
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, "live").status, 200);
+    }
+    // Another writer starts over in the same folder with fewer samples.
+    let other = make_run("changed-n-source", 45, &[0, 1]);
+    for name in ["labels.npy", "inputs.npy"] {
+        std::fs::copy(other.path.join(name), run.path.join(name)).unwrap();
+    }
+    let epochs = run.path.join("epochs");
+    std::fs::remove_dir_all(&epochs).unwrap();
+    std::fs::rename(other.path.join("epochs"), &epochs).unwrap();
+    let ev = events.until(Duration::from_secs(30), |v| v["type"] == "error");
+    let msg = ev["error"].as_str().unwrap();
+    assert!(msg.contains("samples changed") && msg.contains("60") && msg.contains("45"), "{msg}");
+    for (layer, _) in LAYERS {
+        assert_eq!(get(&server, &format!("/api/layers/{layer}/embedding?view=live")).status, 200);
+    }
+    server.shutdown().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Binding
 
@@ -545,7 +612,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
     let port = taken.local_addr().unwrap().port();
     let server = nm_server::start(
         run.path.clone(),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(port), open_browser: false, live: false },
+        ServeOptions { port: Some(port), open_browser: false, follow: false, ..Default::default() },
     )
     .unwrap();
     assert!(!server.url().ends_with(&format!(":{port}/")), "{}", server.url());
@@ -557,8 +624,311 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 fn a_missing_run_is_an_error_not_a_panic() {
     let r = nm_server::start(
         temp_dir("missing"),
-        ServeOptions { host: "127.0.0.1".into(), port: Some(0), open_browser: false, live: false },
+        ServeOptions { port: Some(0), open_browser: false, follow: false, ..Default::default() },
     );
     let msg = format!("{:#}", r.err().expect("should fail"));
     assert!(msg.contains("cannot open the run"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safe on a laptop: Host, Origin, token, slow clients, bounded compute
+
+/// Sends `head` (request line and headers, without the blank line; `Connection: close` is added)
+/// and `body` to `addr` and reads the whole reply.
+fn send_raw(addr: &str, head: &str, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!("{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    read_reply(&mut s)
+}
+
+fn read_reply(s: &mut TcpStream) -> Reply {
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = headers.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+
+fn serve_with(path: &Path, opts: ServeOptions) -> ServerHandle {
+    nm_server::start(path.to_path_buf(), ServeOptions { port: Some(0), open_browser: false, ..opts }).unwrap()
+}
+
+#[test]
+fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_run() {
+    let run = make_run("host", 30, &[1]);
+    let server = serve(&run.path, false);
+    let a = addr(&server);
+    let port = a.rsplit(':').next().unwrap().to_string();
+    for host in ["evil.example", &format!("evil.example:{port}"), "127.0.0.1.evil.example", "localhostx:1"] {
+        let r = send_raw(&a, &format!("GET /api/run HTTP/1.1\r\nHost: {host}"), b"");
+        assert_4xx(&r, 403, "answers only to localhost");
+        let r = send_raw(&a, &format!("GET /index.html HTTP/1.1\r\nHost: {host}"), b"");
+        assert_eq!(r.status, 403, "the viewer too");
+    }
+    // No Host at all, and a foreign host in an absolute-form target.
+    assert_4xx(&send_raw(&a, "GET /api/run HTTP/1.0", b""), 403, "no Host");
+    assert_4xx(&send_raw(&a, "GET http://evil.example/api/run HTTP/1.1\r\nHost: localhost", b""), 403, "evil");
+    // The loopback names, with this port or another (an SSH tunnel's local port).
+    for host in
+        [a.clone(), format!("localhost:{port}"), format!("LOCALHOST:{port}"), "[::1]:9000".into(), "localhost".into()]
+    {
+        let r = send_raw(&a, &format!("GET /api/run HTTP/1.1\r\nHost: {host}"), b"");
+        assert_eq!(r.status, 200, "Host: {host}: {}", String::from_utf8_lossy(&r.body));
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn cross_origin_and_cross_site_requests_to_the_api_are_refused() {
+    let run = make_run("origin", 40, &[1, 2]);
+    let server = serve(&run.path, false);
+    let a = addr(&server);
+    let body = json!({"client": "x", "layers": ["block1"], "params": {"n_neighbors": 5}}).to_string();
+    let post = |headers: &str| {
+        send_raw(
+            &a,
+            &format!("POST /api/compute HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json{headers}"),
+            body.as_bytes(),
+        )
+    };
+    // A page elsewhere posting to us (a form or fetch): refused, and nothing is queued.
+    assert_4xx(&post("\r\nOrigin: http://evil.example"), 403, "cross-origin");
+    assert_4xx(&post("\r\nOrigin: null"), 403, "cross-origin");
+    assert_4xx(&post("\r\nOrigin: http://127.0.0.1:1"), 403, "cross-origin"); // another port, another origin
+    assert_4xx(&post("\r\nSec-Fetch-Site: cross-site"), 403, "cross-site");
+    assert_4xx(&post("\r\nSec-Fetch-Site: same-site"), 403, "cross-site");
+    // Once the default views are done, no other task exists or has run (a task that ran is a stored view).
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, &key).status, 200);
+    }
+    let s = get(&server, "/api/run").json();
+    assert_eq!(s["tasks"], json!([]), "{s}");
+    assert!(s["views"].as_array().unwrap().iter().all(|v| v["params"]["n_neighbors"] != 5), "{s}");
+    // Reading the API from another site: refused even for GET.
+    let r = send_raw(&a, &format!("GET /api/run HTTP/1.1\r\nHost: {a}\r\nOrigin: http://evil.example"), b"");
+    assert_4xx(&r, 403, "cross-origin");
+    let r = send_raw(&a, &format!("GET /api/thumbs/0.png HTTP/1.1\r\nHost: {a}\r\nSec-Fetch-Site: cross-site"), b"");
+    assert_4xx(&r, 403, "cross-site");
+    // The viewer's own requests are same-origin; plain GETs of its files pass whatever the origin.
+    let r = post(&format!("\r\nOrigin: http://{a}\r\nSec-Fetch-Site: same-origin"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = send_raw(&a, &format!("GET /api/run HTTP/1.1\r\nHost: {a}\r\nSec-Fetch-Site: none"), b"");
+    assert_eq!(r.status, 200);
+    let r = send_raw(&a, &format!("GET /js/main.js HTTP/1.1\r\nHost: {a}\r\nOrigin: http://evil.example"), b"");
+    assert_eq!(r.status, 200);
+    server.shutdown().unwrap();
+}
+
+fn token_of(url: &str) -> String {
+    url.split("?token=").nth(1).unwrap_or_else(|| panic!("no token in {url}")).to_string()
+}
+
+#[test]
+fn beyond_loopback_a_random_token_is_required_then_kept_in_a_cookie() {
+    let run = make_run("token", 30, &[1]);
+    let server = serve_with(&run.path, ServeOptions { host: "0.0.0.0".into(), ..Default::default() });
+    let token = token_of(server.url());
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!server.url().contains("://0.0.0.0"), "{}", server.url());
+    let port = addr(&server).rsplit(':').next().unwrap().to_string();
+    let a = format!("127.0.0.1:{port}");
+    let head = |target: &str, extra: &str| format!("GET {target} HTTP/1.1\r\nHost: 192.0.2.7:{port}{extra}");
+
+    for (target, extra) in [
+        ("/api/run", ""),
+        ("/", ""),
+        ("/api/run?token=0123", ""),
+        ("/api/run", "\r\nAuthorization: Bearer nope"),
+        ("/api/run", &format!("\r\nCookie: neuromapper-token-{port}={}", &token[1..]) as &str),
+        ("/api/run", &format!("\r\nCookie: other={token}")),
+    ] {
+        let r = send_raw(&a, &head(target, extra), b"");
+        assert_4xx(&r, 401, "token");
+    }
+    // The printed URL: accepted, and the answer sets the cookie the viewer's own requests then carry.
+    let r = send_raw(&a, &head(&format!("/?token={token}"), ""), b"");
+    assert_eq!(r.status, 200);
+    let cookie_line = r.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap();
+    assert!(cookie_line.contains(&format!("neuromapper-token-{port}={token}")), "{cookie_line}");
+    assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"), "{cookie_line}");
+    let cookie = format!("\r\nCookie: a=b; neuromapper-token-{port}={token}");
+    assert_eq!(send_raw(&a, &head("/api/run", &cookie), b"").status, 200);
+    assert_eq!(send_raw(&a, &head("/api/run", &format!("\r\nAuthorization: Bearer {token}")), b"").status, 200);
+    // The event stream with the cookie.
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("{}\r\nAccept: text/event-stream\r\n\r\n", head("/api/events", &cookie)).as_bytes()).unwrap();
+    let mut ev = Events { reader: BufReader::new(s) };
+    assert_eq!(ev.next().expect("hello")["type"], "hello");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_token_given_on_loopback_is_required_too_and_the_host_still_checked() {
+    let run = make_run("token_lo", 30, &[1]);
+    let server = serve_with(&run.path, ServeOptions { token: Some("s3cret-T".into()), ..Default::default() });
+    assert!(server.url().starts_with("http://127.0.0.1:") && server.url().ends_with("/?token=s3cret-T"));
+    let a = addr(&server);
+    assert_4xx(&get(&server, "/api/run"), 401, "token");
+    assert_eq!(get(&server, "/api/run?token=s3cret-T").status, 200);
+    let r = send_raw(&a, "GET /api/run?token=s3cret-T HTTP/1.1\r\nHost: evil.example", b"");
+    assert_4xx(&r, 403, "localhost");
+    server.shutdown().unwrap();
+    // A token that cannot go in a URL is refused at start.
+    let r = nm_server::start(
+        run.path.clone(),
+        ServeOptions { token: Some("a b".into()), port: Some(0), ..Default::default() },
+    );
+    assert!(format!("{:#}", r.err().expect("should fail")).contains("--token"));
+}
+
+/// Seconds until the server closes `s` (reads until EOF; a reply sent before closing is allowed).
+fn seconds_until_closed(s: &mut TcpStream) -> f64 {
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return start.elapsed().as_secs_f64(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return start.elapsed().as_secs_f64(),
+            Err(e) => panic!("still open after {:.1} s ({e})", start.elapsed().as_secs_f64()),
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_are_closed_after_the_client_timeout() {
+    let run = make_run("slow", 30, &[1]);
+    let timeout = Duration::from_millis(1000);
+    let server = serve_with(&run.path, ServeOptions { client_timeout: timeout, ..Default::default() });
+    let a = addr(&server);
+    // 40 clients that send half a request head, and one that sends nothing.
+    let mut slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.write_all(b"GET /api/run HTTP/1.1\r\nHost: loc").unwrap();
+            s
+        })
+        .collect();
+    slow.push(TcpStream::connect(&a).unwrap());
+    // They do not hold up anyone else.
+    let t = Instant::now();
+    assert_eq!(get(&server, "/api/run").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for s in &mut slow {
+        let secs = seconds_until_closed(s);
+        assert!(secs < 3.0, "a slow client stayed {secs:.1} s");
+    }
+    // A body announced and half sent: answered 408 and closed.
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.write_all(b"POST /api/compute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cl")
+        .unwrap();
+    let t = Instant::now();
+    let r = read_reply(&mut s);
+    assert_4xx(&r, 408, "not sent within");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // An idle keep-alive connection (a whole request answered, then nothing): closed too.
+    let mut s = TcpStream::connect(&a).unwrap();
+    s.write_all(b"GET /api/run HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains(" 200 "), "{line}");
+    let secs = seconds_until_closed(&mut s);
+    assert!(secs < 3.0, "an idle keep-alive connection stayed {secs:.1} s");
+    assert_eq!(get(&server, "/api/run").status, 200);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn event_streams_stay_open_past_the_client_timeout() {
+    let run = make_run("sse_long", 60, &[1, 2]);
+    let server =
+        serve_with(&run.path, ServeOptions { client_timeout: Duration::from_millis(500), ..Default::default() });
+    let mut events = Events::open(&server);
+    std::thread::sleep(Duration::from_millis(2000));
+    let r = post_json(&server, "/api/compute", &json!({"client": "s", "layers": ["block1"], "params": {"seed": 9}}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let view = r.json()["view"].as_str().unwrap().to_string();
+    let ev = events.until(Duration::from_secs(60), |v| v["view"] == view.as_str() && v["type"] == "done");
+    assert_eq!(ev["layer"], "block1");
+    server.shutdown().unwrap();
+}
+
+fn process_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line["Threads:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn many_distinct_computations_keep_the_threads_bounded_and_the_server_answering() {
+    let run = make_run("threads", 600, &[1, 2]);
+    let server = serve(&run.path, false);
+    let a = addr(&server);
+    // The default views first: they start the compute workers and rayon's pool.
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for (layer, _) in LAYERS {
+        assert_eq!(wait_for_view(&server, layer, &key).status, 200);
+    }
+    let baseline = process_threads();
+    // 200 distinct computations, sent at once from 200 connections (no client threads: they would count).
+    let mut conns: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let body = json!({"client": format!("c{i}"), "layers": ["block1"], "params": {"seed": 1000 + i}}).to_string();
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let head = format!(
+                "POST /api/compute HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let mut peak = process_threads();
+    let (mut accepted, mut busy) = (0, 0);
+    for s in &mut conns {
+        let r = read_reply(s);
+        peak = peak.max(process_threads());
+        match r.status {
+            200 => accepted += 1,
+            429 => {
+                assert!(r.error().contains("busy"), "{}", r.error());
+                busy += 1;
+            }
+            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    // While the accepted ones run, the server answers at once.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_eq!(get(&server, "/api/run").status, 200);
+        slowest = slowest.max(t.elapsed());
+        peak = peak.max(process_threads());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let queued = get(&server, "/api/run").json()["tasks"].as_array().unwrap().len();
+    eprintln!(
+        "threads: {baseline} before, {peak} at most; {accepted} accepted, {busy} refused (429); {queued} tasks; slowest GET /api/run {slowest:?}"
+    );
+    // Other tests run in this process too: the bound leaves them room, far below one thread per request.
+    assert!(peak - baseline <= 80, "threads grew from {baseline} to {peak}");
+    assert!(busy > 0 && accepted + busy == 200, "{accepted} accepted, {busy} refused");
+    assert!(queued <= 64, "{queued} tasks");
+    assert!(slowest < Duration::from_secs(3), "GET /api/run took {slowest:?} under load");
+    server.shutdown().unwrap();
 }

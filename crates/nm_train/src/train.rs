@@ -480,5 +480,6 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
         let loss = (loss_sum / seen.max(1) as f64) as f32;
         record(epoch, &model, train_secs, Some(train_acc), Some(loss), &mut metrics, &mut timings, observer)?;
     }
+    writer.finish(&metrics.iter().map(|m| m.epoch).collect::<Vec<_>>())?;
     Ok(TrainSummary { run: out.to_path_buf(), metrics, timings, data_secs })
 }

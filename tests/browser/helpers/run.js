@@ -1,6 +1,6 @@
-// Generates a small neuromapper run (shared/spec/run-format.md) with node alone: clustered
+// Generates a small neuromapper run (docs/run-format.md) with node alone: clustered
 // activations that separate as the "epochs" go on, predictions that improve, and thumbnails.
-import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, writeFileSync, mkdtempSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { writeNpy } from './npy.js';
@@ -46,24 +46,34 @@ export function makeRun(opts = {}) {
   }
   writeNpy(join(dir, 'inputs.npy'), inputs, [n, th, th, 3]);
   const noise = new Float32Array(n * dim).map(() => rand() - 0.5);
-  epochs.forEach((epoch, ei) => {
-    const edir = join(dir, 'epochs', String(epoch));
-    mkdirSync(edir, { recursive: true });
-    layers.forEach((layer, li) => {
-      const sep = (1 + ei) * (1 + li * 0.5);
-      const x = new Float32Array(n * dim);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < dim; j++) {
-          const centre = j % C === labels[i] ? sep : 0;
-          x[i * dim + j] = centre + noise[i * dim + j] * (1 + 0.3 * Math.sin(ei + li + j));
-        }
+  const run = { dir, n, classes, layers, epochs, labels, dim, noise };
+  epochs.forEach((epoch, ei) => writeEpoch(run, epoch, ei));
+  return run;
+}
+
+/**
+ * Writes epoch `epoch` (the `ei`-th: later ones are better separated) the way a trainer should: into
+ * a hidden folder, renamed into place when complete, so a server following the run never sees half.
+ */
+export function writeEpoch(run, epoch, ei) {
+  const { dir, n, classes, layers, labels, dim, noise } = run;
+  const C = classes.length;
+  const tmp = join(dir, 'epochs', `.tmp-${epoch}`);
+  mkdirSync(tmp, { recursive: true });
+  layers.forEach((layer, li) => {
+    const sep = (1 + ei) * (1 + li * 0.5);
+    const x = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < dim; j++) {
+        const centre = j % C === labels[i] ? sep : 0;
+        x[i * dim + j] = centre + noise[i * dim + j] * (1 + 0.3 * Math.sin(ei + li + j));
       }
-      writeNpy(join(edir, `${layer}.npy`), x, [n, dim]);
-    });
-    // Sample i is predicted wrongly when i % (ei + 2) == 1.
-    const preds = new Int32Array(n);
-    for (let i = 0; i < n; i++) preds[i] = i % (ei + 2) === 1 ? (labels[i] + 1) % C : labels[i];
-    writeNpy(join(edir, 'predictions.npy'), preds, [n]);
+    }
+    writeNpy(join(tmp, `${layer}.npy`), x, [n, dim]);
   });
-  return { dir, n, classes, layers, epochs, labels };
+  // Sample i is predicted wrongly when i % (ei + 2) == 1.
+  const preds = new Int32Array(n);
+  for (let i = 0; i < n; i++) preds[i] = i % (ei + 2) === 1 ? (labels[i] + 1) % C : labels[i];
+  writeNpy(join(tmp, 'predictions.npy'), preds, [n]);
+  renameSync(tmp, join(dir, 'epochs', String(epoch)));
 }

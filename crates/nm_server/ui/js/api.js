@@ -16,8 +16,18 @@ function parseHeader(buf, magic) {
 
 const pad4 = (n) => (n + 3) & ~3;
 
+/** The access token the page was opened with (`?token=`), passed on with every request: the
+ * server's cookie is not sent when the viewer is framed by another site (a notebook's iframe). */
+const TOKEN = new URLSearchParams(location.search).get('token');
+
+/** `url` with the page's token, if any. */
+function authed(url) {
+  if (!TOKEN) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(TOKEN)}`;
+}
+
 async function fetchOk(url, init) {
-  const res = await fetch(url, init);
+  const res = await fetch(authed(url), init);
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
@@ -80,7 +90,7 @@ export async function requestCompute(client, layers, params) {
 
 /** Subscribes to server events; calls onEvent(obj) for each. Returns the EventSource. */
 export function subscribe(onEvent) {
-  const es = new EventSource('/api/events');
+  const es = new EventSource(authed('/api/events'));
   es.onmessage = (m) => {
     try { onEvent(JSON.parse(m.data)); } catch (e) { console.error('bad event', e); }
   };
@@ -88,5 +98,5 @@ export function subscribe(onEvent) {
 }
 
 export function thumbUrl(page) {
-  return `/api/thumbs/${page}.png`;
+  return authed(`/api/thumbs/${page}.png`);
 }

@@ -295,7 +295,7 @@ async function loadView(pl, view) {
     pl.fitBounds = b;
     if (!sameView || !pl.userCam || !pl.cam) { pl.cam = fitCamera(b, app.rects[pl.index]); pl.userCam = false; }
     const params = view === 'live' ? app.summary.default_params : (app.viewParams[view] || null);
-    pl.paramsText = (view === 'live' ? 'live · ' : '') + describeParams(params);
+    pl.paramsText = (view === 'live' && app.summary.live ? 'live · ' : '') + describeParams(params);
     pl.params = params;
     app.renderer.setPlotData(pl.index, emb);
     app.bytes.embeddings[pl.layer] = emb.bytes;
@@ -319,9 +319,17 @@ function checkReady() {
   }
 }
 
+/** The page title and the header line: the run's name and size (a followed run grows). */
+function runHeader(s) {
+  document.title = `${s.name} · neuromapper`;
+  $('#run-name').textContent = s.name;
+  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
+}
+
 async function refreshSummary() {
   const [summary, samples] = await Promise.all([fetchSummary(), fetchSamples()]);
   app.summary = summary;
+  runHeader(summary);
   app.samples = samples;
   app.bytes.samples = samples.bytes;
   for (const v of summary.views) app.viewParams[v.key] = v.params;
@@ -331,6 +339,9 @@ async function refreshSummary() {
   if (app.started) syncPlots();
   timeline.setEpochs(app.epochs, summary.live);
   if (summary.live && store.get().follow && wasAtEnd && app.epochs.length) store.set({ target: app.epochs.length - 1 });
+  if (!app.epochs.length) params.setStatus('waiting for the first epoch…');
+  else if (app.waitingShown) params.setStatus(summary.live ? 'following the run' : 'ready');
+  app.waitingShown = !app.epochs.length;
   requestRender();
 }
 
@@ -685,9 +696,6 @@ async function main() {
     return;
   }
   const s = app.summary;
-  document.title = `${s.name} · neuromapper`;
-  $('#run-name').textContent = s.name;
-  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
   app.classes = s.classes;
   app.colours = classColours(s.classes.length);
   app.renderer.setPalette(app.colours);

@@ -13,6 +13,9 @@ export function installTestHook(app, store, fns) {
     layers: () => app.plots.map((p) => p.layer),
     epochs: () => app.epochs.slice(),
     views: () => app.plots.map((p) => p.view),
+    /** Per plot: the epochs of the view it draws. */
+    viewEpochs: () => app.plots.map((p) => (p.emb ? Array.from(p.emb.epochs) : [])),
+    status: () => document.querySelector('#params .status')?.textContent ?? '',
     pending: () => app.plots.map((p) => (p.pending ? { ...p.pending } : null)),
     errors: () => app.plots.map((p) => p.error || null),
     state() {

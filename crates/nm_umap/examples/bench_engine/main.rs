@@ -1,5 +1,5 @@
 //! Benchmark driver for bench/compare_umap_learn.sh: runs the engine on a neuromapper run
-//! (shared/spec/run-format.md) and writes the embeddings for shared/bench/score.py.
+//! (docs/run-format.md) and writes the embeddings for shared/bench/score.py.
 //!
 //! ```text
 //! bench_engine aligned RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1] [--epochs E]
