@@ -9,7 +9,7 @@ copy goes through `neuromapper info` and, for a subset, `neuromapper embed` with
 with a timeout and an address-space limit, and the outcome is counted:
 
   ok          exit 0
-  error       exit 1 with an "error: ..." message on stderr (a clean refusal)
+  error       exit 1 with an "error: ..." line on stderr (a clean refusal)
   silent      exit 1 without a message
   usage       exit 2
   panic       exit 101 (a Rust panic)
@@ -473,7 +473,8 @@ def run_case(binary, args, timeout, outdir):
     if rc == 0:
         return "ok", rc, rss, stderr, stdout
     if rc == 1:
-        return ("error" if stderr.startswith(b"error: ") else "silent"), rc, rss, stderr, stdout
+        # embed prints per-layer lines first; its final line is the "error: ..." summary.
+        return ("error" if b"\nerror: " in b"\n" + stderr else "silent"), rc, rss, stderr, stdout
     if rc == 2:
         return "usage", rc, rss, stderr, stdout
     if rc == 101:
@@ -524,7 +525,7 @@ def main():
             kinds.append(m.__name__[2:])
             try:
                 descs.append(m(root, crng))
-            except (OSError, ValueError, IndexError, KeyError, json.JSONDecodeError) as e:
+            except Exception as e:  # a mutation that does not apply to this (already damaged) run
                 descs.append("%s skipped (%s)" % (m.__name__, type(e).__name__))
         desc = "; ".join(descs)
         commands = [("info", ["info", root])]
