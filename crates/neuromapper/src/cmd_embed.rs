@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nm_pipeline::{EmbedParams, LayerEmbedding, PipelineError};
+use nm_run::text::escape;
 use nm_run::Run;
 use rayon::prelude::*;
 
@@ -69,7 +70,9 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
     let tty = std::io::stderr().is_terminal();
     let mp =
         MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
-    let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
+    // Layer names come from the run's files: shown with control characters escaped.
+    let shown: Vec<String> = layers.iter().map(|l| escape(l)).collect();
+    let width = shown.iter().map(|l| l.len()).max().unwrap_or(5);
     let style = ProgressStyle::with_template(&format!(
         "{{prefix:<{width}}}  {{msg:<11}} [{{bar:32}}] {{percent:>3}}%  {{elapsed}}"
     ))
@@ -84,7 +87,8 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
     };
     layers
         .par_iter()
-        .map(|layer| {
+        .zip(&shown)
+        .map(|(layer, name)| {
             let start = Instant::now();
             if interrupted() {
                 return Outcome {
@@ -95,7 +99,7 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
                 };
             }
             if let Some(hit) = nm_pipeline::cached(run, layer, params) {
-                say(format!("{layer:<width$}  from the cache"));
+                say(format!("{name:<width$}  from the cache"));
                 return Outcome {
                     layer: layer.clone(),
                     result: Ok(hit),
@@ -103,7 +107,7 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
                     cached: true,
                 };
             }
-            let bar = mp.add(ProgressBar::new(BAR_STEPS).with_style(style.clone()).with_prefix(layer.clone()));
+            let bar = mp.add(ProgressBar::new(BAR_STEPS).with_style(style.clone()).with_prefix(name.clone()));
             let report = |stage: nm_umap::Stage, f: f32| {
                 bar.set_message(stage_name(stage));
                 bar.set_position((f.clamp(0.0, 1.0) * BAR_STEPS as f32) as u64);
@@ -114,9 +118,9 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
             bar.finish_and_clear();
             mp.remove(&bar);
             match &result {
-                Ok(_) => say(format!("{layer:<width$}  embedded in {seconds:.1} s")),
-                Err(PipelineError::Cancelled) => say(format!("{layer:<width$}  cancelled")),
-                Err(e) => say(format!("{layer:<width$}  failed: {e}")),
+                Ok(_) => say(format!("{name:<width$}  embedded in {seconds:.1} s")),
+                Err(PipelineError::Cancelled) => say(format!("{name:<width$}  cancelled")),
+                Err(e) => say(format!("{name:<width$}  failed: {}", escape(&e.to_string()))),
             }
             Outcome { layer: layer.clone(), result, seconds, cached: false }
         })
@@ -130,7 +134,12 @@ pub fn resolve_layers(run: &Run, wanted: &[String]) -> anyhow::Result<Vec<String
         return Ok(known);
     }
     for w in wanted {
-        anyhow::ensure!(known.contains(w), "unknown layer `{w}`; the run has: {}", known.join(", "));
+        anyhow::ensure!(
+            known.contains(w),
+            "unknown layer `{}`; the run has: {}",
+            escape(w),
+            nm_run::text::clip(&known.iter().map(|k| escape(k)).collect::<Vec<_>>().join(", "))
+        );
     }
     Ok(wanted.to_vec())
 }
@@ -144,7 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let n = nm_pipeline::sample_count(&run, &params.sampling);
     eprintln!(
         "{}: {} layers × {} epochs × {} samples ({})",
-        run.name(),
+        nm_run::text::clip(run.name()),
         layers.len(),
         run.epochs().len(),
         n,
@@ -162,24 +171,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let width = layers.iter().map(|l| l.len()).max().unwrap_or(5);
+    let width = layers.iter().map(|l| escape(l).len()).max().unwrap_or(5);
     let mut failed = Vec::new();
     for o in &outcomes {
         match &o.result {
             Ok(e) => println!(
                 "{:<width$}  {} epochs × {} samples  {}",
-                o.layer,
+                escape(&o.layer),
                 e.epochs.len(),
                 e.samples.len(),
                 if o.cached { "cached".to_string() } else { format!("{:.1} s", o.seconds) }
             ),
-            Err(e) => failed.push(format!("{}: {e}", o.layer)),
+            Err(e) => failed.push(escape(&format!("{}: {e}", o.layer))),
         }
     }
     println!(
         "total {:.1} s; embeddings in {}",
         total.elapsed().as_secs_f64(),
-        run.path().join(nm_run::CACHE_DIR).display()
+        escape(&run.path().join(nm_run::CACHE_DIR).display().to_string())
     );
     anyhow::ensure!(
         failed.is_empty(),

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nm_pipeline::export::Format;
+use nm_run::text::escape;
 use nm_run::Run;
 
 use crate::params::{init_threads, ParamArgs};
@@ -38,6 +39,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     init_threads(args.threads)?;
     let run = Run::open(&args.run).context("could not open the run")?;
+    // A run's files are read-only to us: no output inside its folder, nor onto one of its files
+    // through a link (checked before any work, for the index file too).
+    for out in [args.out.clone(), nm_pipeline::export::samples_path(&args.out)] {
+        anyhow::ensure!(
+            !run.owns_path(&out),
+            "{}: inside the run {} (or one of its files through a link); a run's files are never \
+             modified, so choose an --out outside the run's folder",
+            escape(&out.display().to_string()),
+            escape(&run.path().display().to_string())
+        );
+    }
     let params = args.params.overrides().resolve(&run)?;
     let layers = crate::cmd_embed::resolve_layers(&run, std::slice::from_ref(&args.layer))?;
     crate::cmd_embed::cancel_on_ctrl_c();
@@ -52,11 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let emb = outcome.result?;
     let written = nm_pipeline::export::write(&run, &emb, &args.out)?;
     for w in &written {
-        println!("wrote {}", w.display());
+        println!("wrote {}", escape(&w.display().to_string()));
     }
     println!(
         "{}: {} epochs × {} samples ({}; {:.1} s)",
-        args.layer,
+        escape(&args.layer),
         emb.epochs.len(),
         emb.samples.len(),
         if outcome.cached { "from the cache" } else { "computed" },

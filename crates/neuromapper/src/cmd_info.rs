@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use nm_run::text::{clip, escape};
 use nm_run::Run;
 
 use crate::params::human_bytes;
@@ -38,11 +39,12 @@ pub fn ranges(v: &[u32]) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let run = Run::open(&args.run).context("could not open the run")?;
     let counts = run.class_counts();
-    println!("run        {}  ({})", run.name(), run.path().display());
+    // Names come from the run's files: printed with control characters escaped, and clipped.
+    println!("run        {}  ({})", clip(run.name()), escape(&run.path().display().to_string()));
     println!("samples    {}", run.n_samples());
-    let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{c} {n}")).collect();
+    let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{} {n}", clip(c))).collect();
     println!("classes    {}: {}", classes.len(), classes.join(", "));
-    let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", l.name, l.dim)).collect();
+    let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", clip(&l.name), l.dim)).collect();
     println!("layers     {}: {}", layers.len(), layers.join(", "));
     let storage = match run.epochs().first().and_then(|&e| run.epoch_storage(e)) {
         Some(nm_run::EpochStorage::Safetensors) => ".safetensors",
@@ -62,13 +64,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("size       {} on disk, cache {}", human_bytes(data), human_bytes(cache));
     let cached = nm_pipeline::list_cached(&run);
     if cached.is_empty() {
-        println!("cached     none (compute with `neuromapper embed {}`)", args.run.display());
+        println!("cached     none (compute with `neuromapper embed {}`)", escape(&args.run.display().to_string()));
     } else {
         println!("cached     {} embeddings:", cached.len());
         for c in cached {
             println!(
                 "  {:<12} {} epochs × {} samples  {}  {}{}",
-                c.layer,
+                escape(&c.layer),
                 c.epochs,
                 c.n_samples,
                 c.params.describe(),

@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd_cache;
 #[cfg(feature = "train")]
 mod cmd_demo;
 mod cmd_embed;
@@ -34,6 +35,8 @@ enum Command {
     Export(cmd_export::Args),
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
+    /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
+    Cache(cmd_cache::Args),
     /// Train a small ResNet and write a run (optionally serving it live).
     #[cfg(feature = "train")]
     Train(cmd_train::Args),
@@ -51,8 +54,26 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// `info`, `embed`, `export` and `cache` print results meant for pipes (`neuromapper info RUN |
+/// head -1`); when the reader goes away they end quietly, as Unix filters do, by SIGPIPE's default
+/// action. Rust starts programs with SIGPIPE ignored, so a write to a closed pipe fails with EPIPE
+/// and `println!` panics on it. Restoring the default covers stdout and stderr, every print, warning
+/// and progress line, with no wrapper around each; nothing is lost, as every file we write is
+/// atomic (a temp file left by the kill is removed by the next cache write). `serve`, `train` and
+/// `demo` keep Rust's setting: they hold sockets, and a client hanging up must never kill them.
+fn end_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Info(_) | Command::Embed(_) | Command::Export(_) | Command::Cache(_)) {
+        end_quietly_on_broken_pipe();
+    }
     let result = match cli.command {
         #[cfg(feature = "train")]
         Command::Demo(a) => cmd_demo::run(a),
@@ -60,6 +81,7 @@ fn main() {
         Command::Embed(a) => cmd_embed::run(a),
         Command::Export(a) => cmd_export::run(a),
         Command::Serve(a) => cmd_serve::run(a),
+        Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd_train::run(a),
     };

@@ -80,8 +80,11 @@ fn embed_then_answer_from_the_cache_then_export() {
     let (info, _) = check(&["info", r], 0);
     assert!(info.contains("cached     2 embeddings") && info.contains("n_neighbors=8"), "{info}");
 
-    // Export with the same flags: from the cache; float32 [E, N, 2].
-    let npy = root.join("conv.npy");
+    // Export with the same flags: from the cache; float32 [E, N, 2]. Outputs go outside the run
+    // (a run's files are read-only: export refuses an output inside its folder).
+    let out_dir = scratch("embed_out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let npy = out_dir.join("conv.npy");
     let args: Vec<&str> =
         ["export", r, "--layer", "conv", "--out", npy.to_str().unwrap()].iter().copied().chain(flags).collect();
     let (out, _) = check(&args, 0);
@@ -89,10 +92,10 @@ fn embed_then_answer_from_the_cache_then_export() {
     let bytes = std::fs::read(&npy).unwrap();
     let header = String::from_utf8_lossy(&bytes[..128]);
     assert!(header.contains("'<f4'") && header.contains("(3, 90, 2)"), "{header}");
-    assert!(!root.join("conv.samples.npy").exists(), "not sampled: no index file");
+    assert!(!out_dir.join("conv.samples.npy").exists(), "not sampled: no index file");
 
     // Sampled CSV export computes and writes epoch,sample,label,class,predicted,x,y.
-    let csv = root.join("fc.csv");
+    let csv = out_dir.join("fc.csv");
     let (out, _) = check(
         &[
             "export",
@@ -112,9 +115,9 @@ fn embed_then_answer_from_the_cache_then_export() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("epoch,sample,label,class,predicted,x,y"));
     assert_eq!(text.lines().count(), 1 + 3 * 30);
-    let npy = root.join("fc.npy");
+    let npy = out_dir.join("fc.npy");
     check(&["export", r, "--layer", "fc", "--out", npy.to_str().unwrap(), "--samples", "30", "--n-neighbors", "5"], 0);
-    let idx = std::fs::read(root.join("fc.samples.npy")).unwrap();
+    let idx = std::fs::read(out_dir.join("fc.samples.npy")).unwrap();
     assert!(String::from_utf8_lossy(&idx[..128]).contains("(30,)"));
 }
 
@@ -217,4 +220,255 @@ fn ctrl_c_stops_embed_cleanly_with_exit_code_130() {
     );
     // And the next run starts over and finishes.
     check(&["embed", root.to_str().unwrap(), "--n-neighbors", "5", "--samples", "400"], 0);
+}
+
+// ---- Issue 11, the file side: pipes, read-only runs, the cache's safety and size, hostile names.
+
+/// Runs the binary with a 60 s limit (a FIFO would block forever): a regression fails, not hangs.
+fn run_with_timeout(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_neuromapper"));
+    cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("neuromapper {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn info_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    // Over 64 KiB of output (the pipe's buffer): 30,000 classes with long names.
+    let root = scratch("broken_pipe");
+    let n = 30_000;
+    let classes: Vec<String> = (0..n).map(|i| format!("class-number-{i:06}")).collect();
+    let labels: Vec<u32> = (0..n as u32).collect();
+    let w = RunWriter::create(&root, &Manifest::new(Some(classes), None), &labels, None).unwrap();
+    w.write_epoch(0, &[("fc", 1, &vec![0.5; n])], None).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
+        .args(["info", root.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, as `head -c 10` would, then hang up.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && out.status.code() != Some(101), "status {:?}\n{err}", out.status);
+    assert!(err.is_empty(), "quiet: {err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE like a Unix filter: {:?}", out.status);
+    }
+}
+
+#[test]
+fn export_refuses_to_write_into_the_run() {
+    let root = scratch("export_into_run");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let labels_before = std::fs::read(root.join("labels.npy")).unwrap();
+    let layer_before = std::fs::read(root.join("epochs/1/conv.npy")).unwrap();
+    let outside = scratch("export_into_run_outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(root.join("epochs"), outside.join("eps")).unwrap();
+        std::os::unix::fs::symlink(root.join("labels.npy"), outside.join("sym.npy")).unwrap();
+        std::fs::hard_link(root.join("labels.npy"), outside.join("hard.npy")).unwrap();
+    }
+    let mut targets = vec![
+        root.join("labels.npy"),
+        root.join("epochs/1/conv.npy"),
+        root.join("new.csv"),
+        root.join(".neuromapper/out.npy"),
+        root.join("epochs/../labels.npy"),
+    ];
+    if cfg!(unix) {
+        targets.extend([outside.join("eps/1/conv.npy"), outside.join("sym.npy"), outside.join("hard.npy")]);
+    }
+    for t in &targets {
+        let (_, err) = check(&["export", r, "--layer", "fc", "--out", t.to_str().unwrap(), "--n-neighbors", "5"], 1);
+        assert!(err.contains("inside the run") && err.contains("choose an --out outside"), "{}: {err}", t.display());
+    }
+    assert_eq!(std::fs::read(root.join("labels.npy")).unwrap(), labels_before);
+    assert_eq!(std::fs::read(root.join("epochs/1/conv.npy")).unwrap(), layer_before);
+    assert!(!root.join("new.csv").exists());
+    // Beside the run is fine.
+    check(&["export", r, "--layer", "fc", "--out", outside.join("fc.npy").to_str().unwrap(), "--n-neighbors", "5"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_that_cannot_be_written_is_a_warning_and_the_result_still_prints() {
+    let root = scratch("unwritable_cache");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    // .neuromapper as a link to elsewhere: refused for writes, nothing written through it.
+    let elsewhere = scratch("unwritable_cache_target");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join(".neuromapper")).unwrap();
+    let (out, err) = check(&["embed", r, "--layers", "conv", "--n-neighbors", "5", "--pca", "10"], 0);
+    assert!(out.contains("conv  3 epochs × 90 samples") && out.contains("total "), "{out}");
+    assert!(err.contains("warning:") && err.contains(".neuromapper") && err.contains("symbolic link"), "{err}");
+    assert_eq!(err.matches("warning:").count(), 1, "one warning per reason:\n{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written through the link");
+    // .neuromapper as a plain file: the same.
+    std::fs::remove_file(root.join(".neuromapper")).unwrap();
+    std::fs::write(root.join(".neuromapper"), b"not a folder").unwrap();
+    let flags = ["--layers", "fc", "--n-neighbors", "5"];
+    let (out, err) = check(&[&["embed", r][..], &flags].concat(), 0);
+    assert!(out.contains("fc  3 epochs × 90 samples"), "{out}");
+    assert!(err.contains("warning:") && err.contains(".neuromapper") && err.contains("real folder"), "{err}");
+    let npy = root.with_extension("fc.npy");
+    let (out, err) = check(&["export", r, "--layer", "fc", "--out", npy.to_str().unwrap(), "--n-neighbors", "5"], 0);
+    assert!(out.contains("wrote ") && err.contains("warning:"), "{out}\n{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_run_is_refused_not_waited_on() {
+    for file in ["epochs/2/conv.npy", "neuromapper.json"] {
+        let root = scratch("fifo");
+        make_run(&root);
+        let p = root.join(file);
+        let _ = std::fs::remove_file(&p);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {}", p.display());
+        for cmd in ["info", "embed"] {
+            let out = run_with_timeout(&[cmd, root.to_str().unwrap()], &[]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {file}: {err}");
+            assert!(err.contains(file) && err.contains("FIFO") && err.contains("not a regular file"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn names_with_terminal_escapes_are_printed_escaped() {
+    let root = scratch("escapes");
+    let manifest = Manifest {
+        format: nm_run::FORMAT_V1.into(),
+        name: Some("run\u{1b}]0;pwned\u{7}".into()),
+        classes: Some(vec!["ant\u{1b}[2J".into(), "bee".into()]),
+        layers: None,
+    };
+    let w = RunWriter::create(&root, &manifest, &[0, 1, 0, 1, 0, 1, 0, 1], None).unwrap();
+    let x: Vec<f32> = (0..16).map(|k| (k / 2) as f32 + (k % 2) as f32 * 0.25 * (k / 2 % 3) as f32).collect();
+    w.write_epoch(0, &[("x\u{1b}[31m", 2, &x)], None).unwrap();
+    let (out, _) = check(&["info", root.to_str().unwrap()], 0);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "raw control characters in:\n{out}");
+    for needle in ["run\\x1b]0;pwned\\x07", "ant\\x1b[2J 4", "x\\x1b[31m [2]"] {
+        assert!(out.contains(needle), "`{needle}` not in:\n{out}");
+    }
+    let (out, err) = check(&["embed", root.to_str().unwrap(), "--n-neighbors", "3"], 0);
+    assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}'), "{out}\n{err}");
+}
+
+/// Cache files under a run's .neuromapper/ (path, bytes).
+fn cache_files(root: &Path) -> Vec<(PathBuf, u64)> {
+    fn walk(d: &Path, out: &mut Vec<(PathBuf, u64)>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                walk(&e.path(), out)
+            } else {
+                out.push((e.path(), m.len()))
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join(".neuromapper"), &mut out);
+    out
+}
+
+#[test]
+fn cache_lists_current_and_stale_entries_and_clears_only_ours() {
+    let root = scratch("cache_cmd");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let (out, _) = check(&["cache", r], 0);
+    assert!(out.contains("empty") && out.contains("NEUROMAPPER_CACHE_MAX_BYTES"), "{out}");
+    check(&["embed", r, "--n-neighbors", "8", "--pca", "10"], 0);
+    let (out, _) = check(&["cache", r], 0);
+    assert!(out.contains("embedding") && out.contains("conv") && out.contains("n_neighbors=8"), "{out}");
+    assert!(out.contains("pre-embed") && out.contains("epoch 1 pre-embed, 90 rows → 10 dims"), "{out}");
+    assert!(out.contains("current") && !out.contains("stale  ") && out.contains("total 5 files"), "{out}");
+    // New data for one layer: its entries are stale.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let bytes = std::fs::read(root.join("epochs/2/conv.npy")).unwrap();
+    std::fs::write(root.join("epochs/2/conv.npy"), bytes).unwrap();
+    let (out, _) = check(&["cache", r], 0);
+    let stale: Vec<&str> = out.lines().filter(|l| l.ends_with("stale")).collect();
+    assert_eq!(stale.len(), 2, "the conv embedding and its epoch 2 pre-embed:\n{out}");
+    assert!(stale.iter().all(|l| l.contains("conv")), "{out}");
+    // --clear removes our files only.
+    std::fs::write(root.join(".neuromapper/NOTES"), b"a user's file").unwrap();
+    let (out, _) = check(&["cache", r, "--clear"], 0);
+    assert!(out.contains("removed 5 cache files"), "{out}");
+    let left: Vec<PathBuf> = cache_files(&root).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(left, [root.join(".neuromapper/NOTES")]);
+    check(&["cache", root.join("nope").to_str().unwrap()], 1);
+}
+
+#[test]
+fn cache_stays_under_its_size_cap_least_recently_used_first() {
+    let root = scratch("cache_cap");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    // One embedding of `fc` (no PCA: D = 6) with 90 samples × 3 epochs: about 2.6 KB per file.
+    let embed = |seed: &str, cap: &str| {
+        let out = run_with_timeout(
+            &["embed", r, "--layers", "fc", "--n-neighbors", "5", "--seed", seed],
+            &[("NEUROMAPPER_CACHE_MAX_BYTES", cap)],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    embed("1", "1G");
+    let one = cache_files(&root)[0].1;
+    let cap = (2 * one + one / 2).to_string();
+    embed("2", &cap);
+    // Seed 1 is used again (from the cache): it becomes the most recent.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(embed("1", &cap).contains("cached"));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    embed("3", &cap);
+    let files = cache_files(&root);
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    assert!(total <= 2 * one + one / 2 && files.len() == 2, "{files:?}");
+    // Seed 2 was least recently used: it went; 1 and 3 answer from the cache.
+    assert!(embed("1", &cap).contains("cached"));
+    assert!(embed("3", &cap).contains("cached"));
+    assert!(!embed("2", &cap).contains("cached"));
+}
+
+#[test]
+fn temp_files_of_a_killed_writer_are_cleaned_on_the_next_cache_write() {
+    let root = scratch("killed_writer");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let dir = root.join(".neuromapper/embeddings");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let tmp = dir.join(format!(".fc.abc.nmc.tmp-{dead}-0"));
+    std::fs::write(&tmp, vec![0u8; 4096]).unwrap();
+    check(&["embed", r, "--layers", "fc", "--n-neighbors", "5"], 0);
+    assert!(!tmp.exists(), "left by a process that is gone");
+    assert!(cache_files(&root).iter().all(|(p, _)| !p.to_string_lossy().contains(".tmp-")));
 }

@@ -185,7 +185,7 @@ pub fn list_cached(run: &Run) -> Vec<CacheEntry> {
         if path.extension().and_then(|e| e.to_str()) != Some(CACHE_EXT) {
             continue;
         }
-        let Some((header, _)) = cache::read(&path) else { continue };
+        let Some((header, _)) = cache::peek(&path) else { continue };
         let (Some(layer), Ok(params)) =
             (header["layer"].as_str(), serde_json::from_value::<EmbedParams>(header["params"].clone()))
         else {
@@ -306,7 +306,7 @@ pub fn load_slice(
     };
     let header = serde_json::json!({"kind": "pca", "layer": layer, "epoch": epoch, "rows": m.n_rows, "cols": m.n_cols});
     if let Err(e) = cache::write(&path, &header, &cache::f32_bytes(&m.data)) {
-        tracing::warn!("could not write the PCA cache: {e}");
+        cache::warn_not_cached("a PCA pre-embed", &e);
     }
     Ok(m)
 }
@@ -373,7 +373,7 @@ pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) ->
     let mut payload = cache::u32_bytes(&emb.samples);
     payload.extend(cache::f32_bytes(&emb.positions));
     if let Err(e) = cache::write(&embedding_path(run, layer, params), &header, &payload) {
-        tracing::warn!("could not write the embedding cache: {e}");
+        cache::warn_not_cached("the embedding", &e);
     }
     Ok(())
 }

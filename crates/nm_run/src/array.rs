@@ -135,13 +135,35 @@ impl ArrayDesc {
         self.shape.iter().skip(1).product()
     }
 
-    /// The file must hold exactly the elements the header promises.
-    pub fn check_length(&self) -> Result<(), RunError> {
-        let Some(bytes) = self.n_elements().and_then(|n| n.checked_mul(self.dtype.size.max(1))) else {
-            return Err(RunError::invalid(&self.path, format!("garbled header: shape {:?} is too large", self.shape)));
+    /// Bytes of data the shape and dtype promise, with every product checked: `None` when it
+    /// overflows. Zero dimensions count as one here, so that every partial product (rows, columns)
+    /// is known to fit too.
+    pub fn data_bytes(&self) -> Option<u64> {
+        let all = self.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d.max(1)))?;
+        all.checked_mul(self.dtype.size.max(1))?;
+        let bytes = self.n_elements()?.checked_mul(self.dtype.size.max(1))?;
+        u64::try_from(bytes).ok()
+    }
+
+    /// The file must hold the elements the header promises: `exact` when the array is the whole
+    /// rest of the file (an .npy file), else at least (one tensor of a .safetensors file).
+    pub fn check_length(&self, exact: bool) -> Result<(), RunError> {
+        let too_large = || {
+            RunError::invalid(
+                &self.path,
+                format!(
+                    "garbled header: shape {:?} of {} is larger than any file (its size in bytes overflows)",
+                    self.shape,
+                    self.dtype.describe()
+                ),
+            )
         };
-        let end = self.data_offset + bytes as u64;
-        if self.dtype.kind != ScalarKind::Other && self.file_len < end {
+        let bytes = self.data_bytes().ok_or_else(too_large)?;
+        let end = self.data_offset.checked_add(bytes).ok_or_else(too_large)?;
+        if self.dtype.kind == ScalarKind::Other {
+            return Ok(());
+        }
+        if self.file_len < end {
             return Err(RunError::invalid(
                 &self.path,
                 format!(
@@ -150,6 +172,19 @@ impl ArrayDesc {
                     self.dtype.describe(),
                     bytes,
                     self.file_len.saturating_sub(self.data_offset)
+                ),
+            ));
+        }
+        if exact && self.file_len > end {
+            return Err(RunError::invalid(
+                &self.path,
+                format!(
+                    "garbled file: shape {:?} of {} needs {} bytes of data, but {} follow the header \
+                     (a damaged header, or something appended); write it again",
+                    self.shape,
+                    self.dtype.describe(),
+                    bytes,
+                    self.file_len - self.data_offset
                 ),
             ));
         }
@@ -189,22 +224,30 @@ impl ArrayDesc {
         Ok(())
     }
 
-    /// Reads every element as i128 (for labels and predictions; small arrays).
-    pub fn read_ints(&self) -> Result<Vec<i128>, RunError> {
+    /// Reads every element as i64 (for labels and predictions; u64 values above i64::MAX saturate,
+    /// which is out of range for any class id anyway).
+    pub fn read_ints(&self) -> Result<Vec<i64>, RunError> {
         let bytes = self.read_all_bytes()?;
-        let n = self.n_elements().unwrap_or(0);
-        let s = self.dtype.size;
-        let mut out: Vec<i128> = (0..n).map(|k| self.dtype.decode_i128(&bytes[k * s..(k + 1) * s])).collect();
+        let s = self.dtype.size.max(1);
+        let mut out: Vec<i64> = bytes
+            .chunks_exact(s)
+            .map(|c| self.dtype.decode_i128(c).clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+            .collect();
         if self.fortran && self.shape.len() > 1 {
             out = fortran_to_c(&out, &self.shape);
         }
         Ok(out)
     }
 
-    /// The raw data bytes in storage order (small arrays only).
+    /// The raw data bytes in storage order (small arrays only). Never allocates more than the
+    /// file holds: the length was checked against the file when the header was read, and is
+    /// checked again against the file as it is now.
     pub fn read_all_bytes(&self) -> Result<Vec<u8>, RunError> {
-        let len = self.n_elements().unwrap_or(0) * self.dtype.size;
-        let mut f = File::open(&self.path).map_err(|e| RunError::io(&self.path, e))?;
+        let (mut f, meta) = crate::open_regular(&self.path)?;
+        let len = self.data_bytes().filter(|&b| self.data_offset.checked_add(b).is_some_and(|end| end <= meta.len()));
+        let Some(len) = len.and_then(|b| usize::try_from(b).ok()) else {
+            return Err(self.read_error(std::io::ErrorKind::UnexpectedEof.into()));
+        };
         f.seek(SeekFrom::Start(self.data_offset)).map_err(|e| RunError::io(&self.path, e))?;
         let mut buf = vec![0u8; len];
         f.read_exact(&mut buf).map_err(|e| self.read_error(e))?;
@@ -264,7 +307,7 @@ pub struct LayerReader {
 
 impl LayerReader {
     pub(crate) fn open(desc: &ArrayDesc) -> Result<LayerReader, RunError> {
-        let file = File::open(&desc.path).map_err(|e| RunError::io(&desc.path, e))?;
+        let (file, _) = crate::open_regular(&desc.path)?;
         let n = desc.n_rows();
         let d = desc.n_cols();
         let fortran_cols = (desc.fortran && desc.shape.len() > 1).then(|| {
@@ -330,10 +373,10 @@ impl LayerReader {
 
     fn read_rows_unchecked(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), RunError> {
         let (d, s) = (self.d, self.desc.dtype.size);
-        if start + n > self.n || out.len() != n * d {
+        if start.checked_add(n).is_none_or(|end| end > self.n) || Some(out.len()) != n.checked_mul(d) {
             return Err(RunError::invalid(
                 &self.desc.path,
-                format!("asked for rows {start}..{} (buffer {}) of a [{}, {}] array", start + n, out.len(), self.n, d),
+                format!("asked for {n} rows from row {start} (buffer {}) of a [{}, {}] array", out.len(), self.n, d),
             ));
         }
         if n == 0 {

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod array;
 pub mod npy;
 mod st;
+pub mod text;
 
 pub use array::LayerReader;
 use array::{ArrayDesc, ScalarKind};
@@ -55,10 +56,11 @@ pub const PREDICTIONS: &str = "predictions";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Every variant names the file and what was expected versus found.
-    #[error("{path}: {message}")]
+    /// Every variant names the file and what was expected versus found. Shown with control
+    /// characters escaped ([`text::escape`]): paths and messages may quote names from the files.
+    #[error("{}: {}", text::escape(&.path.display().to_string()), text::escape(.message))]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    #[error("{}: {}", text::escape(&.path.display().to_string()), .source)]
     Io { path: PathBuf, source: std::io::Error },
 }
 
@@ -69,6 +71,99 @@ impl RunError {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> RunError {
         RunError::Io { path: path.as_ref().to_path_buf(), source }
     }
+}
+
+/// Largest manifest (`neuromapper.json`) read: a manifest is a little JSON, even with many classes.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Largest `metrics.json` read (a few hundred bytes per epoch).
+pub const MAX_METRICS_BYTES: u64 = 64 << 20;
+/// Without `classes` in the manifest, class ids name themselves; beyond this id that is refused
+/// (one label of 30,000,000 would otherwise mean 30 million classes).
+pub const MAX_IMPLICIT_CLASS_ID: i64 = 100_000;
+
+/// What a path is when it is not a regular file, in words ("a FIFO (named pipe)", "a folder", ...).
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Whether `path` is a regular file (symlinks followed), with the refusal when it exists as
+/// something else; `Ok(None)` when nothing is there.
+pub(crate) fn regular_file_meta(path: &Path) -> Result<Option<std::fs::Metadata>, RunError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(m)),
+        Ok(m) => Err(RunError::invalid(
+            path,
+            format!(
+                "is {}, not a regular file; a run holds regular files only (symbolic links to files are fine)",
+                file_kind(m.file_type())
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RunError::io(path, e)),
+    }
+}
+
+/// Opens a file of the run for reading, refusing anything but a regular file: a FIFO would block
+/// the reader forever and a device never ends. The type is checked before opening (symlinks are
+/// followed) and again on the open handle, in case the path was swapped in between.
+pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), RunError> {
+    if regular_file_meta(path)?.is_none() {
+        return Err(RunError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    let file = std::fs::File::open(path).map_err(|e| RunError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| RunError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(RunError::invalid(path, format!("is {}, not a regular file", file_kind(meta.file_type()))));
+    }
+    Ok((file, meta))
+}
+
+/// The whole of a small regular file (`None` when absent), refusing one larger than `max` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>, RunError> {
+    if regular_file_meta(path)?.is_none() {
+        return Ok(None);
+    }
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > max {
+        return Err(RunError::invalid(
+            path,
+            format!("is {} bytes; {what} is small JSON (at most {max} bytes): is this the right file?", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Read at most max + 1 bytes, in case the file grew since.
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
+        .map_err(|e| RunError::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(RunError::invalid(path, format!("is more than {max} bytes; {what} is small JSON")));
+    }
+    Ok(Some(bytes))
+}
+
+/// Parses a small JSON file's bytes; the parser's complaint comes back clipped and escaped.
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not utf-8 text (an invalid byte at offset {})", e.valid_up_to()))?;
+    serde_json::from_str(text).map_err(|e| text::clip(&e.to_string()))
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -155,7 +250,7 @@ impl Run {
         }
         let manifest = read_manifest(path)?;
         let labels_path = path.join(LABELS_FILE);
-        if !labels_path.is_file() {
+        if regular_file_meta(&labels_path)?.is_none() {
             return Err(RunError::invalid(
                 &labels_path,
                 "not found; a run needs labels.npy: the [N] integer class id of every sample",
@@ -181,19 +276,29 @@ impl Run {
         let classes = match &manifest.classes {
             Some(c) => c.clone(),
             None => {
-                let max = raw.iter().copied().max().unwrap_or(0).clamp(0, u32::MAX as i128);
-                (0..=max as u32).map(|c| c.to_string()).collect()
+                let (i, max) = raw.iter().copied().enumerate().max_by_key(|&(_, l)| l).unwrap_or((0, 0));
+                if max > MAX_IMPLICIT_CLASS_ID {
+                    return Err(RunError::invalid(
+                        &labels_path,
+                        format!(
+                            "label {max} of sample {i} is a class id above {MAX_IMPLICIT_CLASS_ID}, and neuromapper.json \
+                             has no \"classes\" to say there are that many; labels are class ids 0, 1, 2, ... \
+                             (is labels.npy damaged?), or list every class in neuromapper.json's \"classes\""
+                        ),
+                    ));
+                }
+                (0..=max.max(0)).map(|c| c.to_string()).collect()
             }
         };
         let mut labels = Vec::with_capacity(raw.len());
         for (i, &l) in raw.iter().enumerate() {
-            if l < 0 || l >= classes.len() as i128 {
+            if l < 0 || l >= classes.len() as i64 {
                 return Err(RunError::invalid(
                     &labels_path,
                     format!(
                         "label {l} of sample {i} is outside the {} classes (expected 0..={}); fix the labels or list every class in neuromapper.json's \"classes\"",
                         classes.len(),
-                        classes.len() as i128 - 1
+                        classes.len() as i64 - 1
                     ),
                 ));
             }
@@ -201,7 +306,7 @@ impl Run {
         }
         let n = labels.len();
         let inputs_path = path.join(INPUTS_FILE);
-        let inputs = if inputs_path.is_file() {
+        let inputs = if regular_file_meta(&inputs_path)?.is_some() {
             let d = npy::read_header(&inputs_path)?;
             check_inputs(&d, n, &labels_path)?;
             Some(d)
@@ -289,11 +394,11 @@ impl Run {
             let known: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
             return Err(RunError::invalid(
                 &self.path,
-                format!("no layer `{layer}`; the run has: {}", known.join(", ")),
+                format!("no layer `{}`; the run has: {}", text::clip(layer), text::clip(&known.join(", "))),
             ));
         }
         e.arrays.get(layer).ok_or_else(|| {
-            RunError::invalid(self.path.join(EPOCHS_DIR), format!("epoch {epoch} has no layer `{layer}`"))
+            RunError::invalid(self.path.join(EPOCHS_DIR), format!("epoch {epoch} has no layer `{}`", text::clip(layer)))
         })
     }
 
@@ -331,7 +436,7 @@ impl Run {
             let raw = p.read_ints()?;
             let mut out = Vec::with_capacity(raw.len());
             for (i, &v) in raw.iter().enumerate() {
-                if v < 0 || v >= n_classes as i128 {
+                if v < 0 || v >= n_classes as i64 {
                     return Err(RunError::invalid(
                         &p.path,
                         format!(
@@ -397,12 +502,8 @@ impl Run {
     /// Per-epoch metrics from `metrics.json` (empty when the file is absent), sorted by epoch.
     pub fn metrics(&self) -> Result<Vec<EpochMetrics>, RunError> {
         let p = self.path.join(METRICS_FILE);
-        let text = match std::fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RunError::io(&p, e)),
-        };
-        let mut m: Vec<EpochMetrics> = serde_json::from_str(&text).map_err(|e| {
+        let Some(bytes) = read_bounded(&p, MAX_METRICS_BYTES, "metrics.json")? else { return Ok(Vec::new()) };
+        let mut m: Vec<EpochMetrics> = parse_json(&bytes).map_err(|e| {
             RunError::invalid(
                 &p,
                 format!("expected a JSON list of {{\"epoch\", \"train_accuracy\", \"test_accuracy\", \"loss\"}}: {e}"),
@@ -412,11 +513,46 @@ impl Run {
         Ok(m)
     }
 
-    /// `RUN/.neuromapper/`, created on demand.
-    pub fn cache_dir(&self) -> PathBuf {
-        let p = self.path.join(CACHE_DIR);
-        let _ = std::fs::create_dir_all(&p);
-        p
+    /// `RUN/.neuromapper/`, created on demand; an error when it is not a real folder inside the
+    /// run (a symbolic link there is never written through).
+    pub fn cache_dir(&self) -> Result<PathBuf, RunError> {
+        writable_cache_dir(&self.path)
+    }
+
+    /// Whether writing to `path` would touch one of the run's files: `path` (or the folder it
+    /// would be created in) lies inside the run's folder once links are resolved, or it is one of
+    /// the run's files under another name (a hard or symbolic link).
+    pub fn owns_path(&self, path: &Path) -> bool {
+        let Ok(root) = self.path.canonicalize() else { return false };
+        // Not there yet: where it would be, from its nearest existing ancestor.
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+        };
+        let resolved = absolute.ancestors().find_map(|a| {
+            let canon = a.canonicalize().ok()?;
+            let rest = absolute.strip_prefix(a).ok()?;
+            Some(canon.join(rest))
+        });
+        if resolved.as_deref().is_some_and(|p| p.starts_with(&root)) {
+            return true;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::metadata(path) {
+                let id = (m.dev(), m.ino());
+                let mut found = false;
+                walk_files(&self.path, 4, &mut |p| {
+                    if std::fs::metadata(p).is_ok_and(|o| (o.dev(), o.ino()) == id) {
+                        found = true;
+                    }
+                });
+                return found;
+            }
+        }
+        false
     }
 
     /// Bytes on disk: (the run's own files, neuromapper's cache under `.neuromapper/`).
@@ -436,21 +572,61 @@ impl Run {
     }
 }
 
+/// `RUN/.neuromapper/`, created when absent; refused unless it is a real folder (not a symbolic
+/// link) directly inside the run, so nothing of ours is ever written elsewhere through a link.
+pub fn writable_cache_dir(run_root: &Path) -> Result<PathBuf, RunError> {
+    let p = run_root.join(CACHE_DIR);
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.file_type().is_dir() => Ok(p),
+        Ok(m) => Err(RunError::invalid(
+            &p,
+            format!(
+                "is {}; neuromapper writes its cache only into a real folder inside the run \
+                 (remove it and neuromapper makes the folder)",
+                if m.file_type().is_symlink() { "a symbolic link" } else { file_kind(m.file_type()) }
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&p) {
+            Ok(()) => Ok(p),
+            // Made by another process in between: check what it is.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => Ok(p),
+                _ => Err(RunError::invalid(&p, "is not a real folder; neuromapper writes its cache only into one")),
+            },
+            Err(e) => Err(RunError::io(&p, e)),
+        },
+        Err(e) => Err(RunError::io(&p, e)),
+    }
+}
+
+/// Calls `f` on every regular file under `dir` (not following symbolic links to folders), down to
+/// `depth` levels of folders.
+fn walk_files(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                if depth > 0 {
+                    walk_files(&e.path(), depth - 1, f)
+                }
+            }
+            Ok(_) => f(&e.path()),
+            Err(_) => {}
+        }
+    }
+}
+
 fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
     let p = root.join(MANIFEST_FILE);
-    let text = match std::fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RunError::invalid(
-                &p,
-                format!(
+    let Some(bytes) = read_bounded(&p, MAX_MANIFEST_BYTES, "a manifest")? else {
+        return Err(RunError::invalid(
+            &p,
+            format!(
                 "not found; a run folder needs a manifest such as {{\"format\": \"{FORMAT_V1}\"}} (see the run format)"
             ),
-            ))
-        }
-        Err(e) => return Err(RunError::io(&p, e)),
+        ));
     };
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+    let m: Manifest = parse_json(&bytes).map_err(|e| {
         RunError::invalid(&p, format!("not a valid manifest ({e}); expected at least {{\"format\": \"{FORMAT_V1}\"}}"))
     })?;
     if m.format != FORMAT_V1 {
@@ -458,7 +634,7 @@ fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
             &p,
             format!(
                 "unknown format \"{}\"; this neuromapper reads \"{FORMAT_V1}\" (a newer run needs a newer neuromapper)",
-                m.format
+                text::clip(&m.format)
             ),
         ));
     }
@@ -468,7 +644,7 @@ fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
             if l.is_empty() || l == PREDICTIONS || !seen.insert(l) {
                 return Err(RunError::invalid(
                     &p,
-                    format!("\"layers\" has an empty, reserved or repeated name: \"{l}\""),
+                    format!("\"layers\" has an empty, reserved or repeated name: \"{}\"", text::clip(l)),
                 ));
             }
         }
@@ -541,7 +717,10 @@ fn scan_epochs(
         let Some(epoch) = parse_epoch(stem) else {
             return Err(RunError::invalid(
                 &p,
-                format!("epoch name \"{stem}\" is not a number; epochs are named by their number in decimal (\"5\", \"005\")"),
+                format!(
+                    "epoch name \"{}\" is not a number; epochs are named by their number in decimal (\"5\", \"005\")",
+                    text::clip(stem)
+                ),
             ));
         };
         if let Some(prev) = first_seen.get(&epoch) {
@@ -617,7 +796,11 @@ fn scan_epochs(
                 let have: Vec<&str> = e.arrays.keys().map(|s| s.as_str()).collect();
                 return Err(RunError::invalid(
                     place,
-                    format!("layer `{name}` is missing in epoch {epoch} (that epoch has: {}); every epoch needs every layer", have.join(", ")),
+                    format!(
+                        "layer `{}` is missing in epoch {epoch} (that epoch has: {}); every epoch needs every layer",
+                        text::clip(&name),
+                        text::clip(&have.join(", "))
+                    ),
                 ));
             };
             let d = a.check_layer(n, &labels_path)?;
@@ -627,10 +810,11 @@ fn scan_epochs(
                     return Err(RunError::invalid(
                         &a.path,
                         format!(
-                        "layer `{name}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
-                        a.shape,
-                        p0.display()
-                    ),
+                            "layer `{}` has D = {d} (shape {:?}) but D = {d0} in {}; D may not change across epochs",
+                            text::clip(&name),
+                            a.shape,
+                            p0.display()
+                        ),
                     ))
                 }
                 _ => {}

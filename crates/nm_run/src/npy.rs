@@ -10,19 +10,20 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::array::{ArrayDesc, Dtype, ScalarKind};
-use crate::RunError;
+use crate::{text, RunError};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// The header (magic included) is padded so the data starts on a multiple of this (numpy >= 1.9 uses 64).
 const HEADER_ALIGN: usize = 64;
 /// Refuse headers larger than this: a real header is a few hundred bytes.
 const MAX_HEADER_BYTES: usize = 1 << 20;
+/// numpy allows at most 64 dimensions (32 before numpy 2).
+const MAX_DIMS: usize = 64;
 
 /// Reads and validates the header of the `.npy` file at `path` (the data is not read, but the
 /// file's length is checked against the shape so a truncated file is caught here).
 pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
-    let mut file = std::fs::File::open(path).map_err(|e| RunError::io(path, e))?;
-    let meta = file.metadata().map_err(|e| RunError::io(path, e))?;
+    let (mut file, meta) = crate::open_regular(path)?;
     let file_len = meta.len();
     let mut pre = [0u8; 12];
     let got = read_up_to(&mut file, &mut pre).map_err(|e| RunError::io(path, e))?;
@@ -49,7 +50,10 @@ pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
         }
     };
     if header_len > MAX_HEADER_BYTES {
-        return Err(RunError::invalid(path, format!("garbled .npy header: it claims {header_len} bytes")));
+        return Err(RunError::invalid(
+            path,
+            format!("garbled .npy header: it claims {header_len} bytes (expected a few hundred, at most {MAX_HEADER_BYTES})"),
+        ));
     }
     let data_offset = (8 + len_bytes + header_len) as u64;
     if data_offset > file_len {
@@ -64,14 +68,23 @@ pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
     if already < header_len {
         file.read_exact(&mut header[already..]).map_err(|e| RunError::io(path, e))?;
     }
-    // Versions 1.0 and 2.0 are latin-1; 3.0 is utf-8. The dict itself is ASCII in practice.
-    let text: String = if major == 3 {
-        String::from_utf8(header).map_err(|_| RunError::invalid(path, "garbled .npy header: not utf-8"))?
-    } else {
-        header.iter().map(|&b| b as char).collect()
-    };
-    let dict = parse_header_dict(&text)
-        .map_err(|m| RunError::invalid(path, format!("garbled .npy header ({m}): {}", text.trim_end())))?;
+    // Versions 1.0 and 2.0 are latin-1; 3.0 is utf-8. The dict numpy writes is ASCII, and the
+    // parser works on bytes, so a stray high byte is a parse error, never a broken char boundary.
+    if major == 3 && std::str::from_utf8(&header).is_err() {
+        return Err(RunError::invalid(
+            path,
+            format!("garbled .npy header (version 3.0 headers are utf-8, this is not): {}", text::snippet(&header)),
+        ));
+    }
+    let dict = parse_header_dict(&header).map_err(|m| {
+        RunError::invalid(
+            path,
+            format!(
+                "garbled .npy header ({m}); expected {{'descr': '<f4', 'fortran_order': False, 'shape': (N, D), }}, found: {}",
+                text::snippet(header.trim_ascii_end())
+            ),
+        )
+    })?;
     let dtype = Dtype::from_npy_descr(&dict.descr);
     let desc = ArrayDesc {
         path: path.to_path_buf(),
@@ -82,7 +95,7 @@ pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
         file_len,
         modified: meta.modified().ok(),
     };
-    desc.check_length()?;
+    desc.check_length(true)?;
     Ok(desc)
 }
 
@@ -98,15 +111,16 @@ fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize
 }
 
 struct HeaderDict {
-    descr: String,
+    descr: Vec<u8>,
     fortran_order: bool,
     shape: Vec<usize>,
 }
 
 /// Parses the Python dict literal of an .npy header. Only the three keys numpy writes are
-/// accepted; a structured dtype (a list as `descr`) is reported as such.
-fn parse_header_dict(text: &str) -> Result<HeaderDict, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+/// accepted; a structured dtype (a list as `descr`) is reported as such. Works on bytes (the
+/// header may be latin-1 or garbled); what the messages quote is clipped and escaped.
+fn parse_header_dict(header: &[u8]) -> Result<HeaderDict, String> {
+    let mut p = Parser { s: header, i: 0 };
     p.skip_ws();
     p.expect(b'{')?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
@@ -119,16 +133,16 @@ fn parse_header_dict(text: &str) -> Result<HeaderDict, String> {
         p.skip_ws();
         p.expect(b':')?;
         p.skip_ws();
-        match key.as_str() {
-            "descr" => {
+        match key.as_slice() {
+            b"descr" => {
                 if p.peek() == Some(b'[') {
                     return Err("a structured dtype (a list of fields) is not a numeric array".into());
                 }
                 descr = Some(p.string()?);
             }
-            "fortran_order" => fortran = Some(p.boolean()?),
-            "shape" => shape = Some(p.tuple()?),
-            other => return Err(format!("unexpected key '{other}'")),
+            b"fortran_order" => fortran = Some(p.boolean()?),
+            b"shape" => shape = Some(p.tuple()?),
+            other => return Err(format!("unexpected key '{}'", text::snippet(other))),
         }
         p.skip_ws();
         match p.peek() {
@@ -166,7 +180,7 @@ impl Parser<'_> {
             Err(format!("expected '{}' at byte {}", c as char, self.i))
         }
     }
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<Vec<u8>, String> {
         let q = match self.peek() {
             Some(q @ (b'\'' | b'"')) => q,
             _ => return Err(format!("expected a quoted string at byte {}", self.i)),
@@ -175,7 +189,7 @@ impl Parser<'_> {
         let start = self.i;
         while let Some(c) = self.peek() {
             if c == q {
-                let s = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                let s = self.s[start..self.i].to_vec();
                 self.i += 1;
                 return Ok(s);
             }
@@ -214,7 +228,13 @@ impl Parser<'_> {
                     if self.peek() == Some(b'L') {
                         self.i += 1;
                     }
-                    dims.push(digits.parse::<usize>().map_err(|_| format!("dimension {digits} is too large"))?);
+                    let dim = digits
+                        .parse::<usize>()
+                        .map_err(|_| format!("dimension {} is too large", text::clip(digits)))?;
+                    if dims.len() == MAX_DIMS {
+                        return Err(format!("more than {MAX_DIMS} dimensions"));
+                    }
+                    dims.push(dim);
                     self.skip_ws();
                     if self.peek() == Some(b',') {
                         self.i += 1;
@@ -301,13 +321,14 @@ pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<
 }
 
 impl Dtype {
-    /// Interprets a numpy type string such as `<f4`, `>i8`, `|u1`.
-    pub(crate) fn from_npy_descr(descr: &str) -> Dtype {
-        let b = descr.as_bytes();
-        let other = Dtype { kind: ScalarKind::Other, size: 0, big_endian: false, name: descr.to_string() };
-        if b.len() < 3 {
+    /// Interprets a numpy type string such as `<f4`, `>i8`, `|u1` (raw header bytes: anything
+    /// that is not one of these, non-ASCII included, is `Other`, named by an escaped, clipped copy).
+    pub(crate) fn from_npy_descr(b: &[u8]) -> Dtype {
+        let other = Dtype { kind: ScalarKind::Other, size: 0, big_endian: false, name: text::snippet(b) };
+        if b.len() < 3 || !b.is_ascii() {
             return other;
         }
+        let descr = std::str::from_utf8(b).expect("ASCII is utf-8");
         let big_endian = match b[0] {
             b'<' | b'|' | b'=' => cfg!(target_endian = "big") && b[0] == b'=',
             b'>' => true,
@@ -331,15 +352,27 @@ mod tests {
 
     #[test]
     fn header_dict_parses_numpy_variants() {
-        let h = parse_header_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }   \n").unwrap();
-        assert_eq!((h.descr.as_str(), h.fortran_order, h.shape), ("<f4", false, vec![3, 4]));
-        let h = parse_header_dict("{'descr':'>i8','fortran_order':True,'shape':(7,)}").unwrap();
-        assert_eq!((h.descr.as_str(), h.fortran_order, h.shape), (">i8", true, vec![7]));
-        let h = parse_header_dict("{'shape': (10L, 2L), 'descr': '|u1', 'fortran_order': False}").unwrap();
+        let h = parse_header_dict(b"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }   \n").unwrap();
+        assert_eq!((h.descr.as_slice(), h.fortran_order, h.shape), (&b"<f4"[..], false, vec![3, 4]));
+        let h = parse_header_dict(b"{'descr':'>i8','fortran_order':True,'shape':(7,)}").unwrap();
+        assert_eq!((h.descr.as_slice(), h.fortran_order, h.shape), (&b">i8"[..], true, vec![7]));
+        let h = parse_header_dict(b"{'shape': (10L, 2L), 'descr': '|u1', 'fortran_order': False}").unwrap();
         assert_eq!(h.shape, vec![10, 2]);
-        assert!(parse_header_dict("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,)}").is_err());
-        assert!(parse_header_dict("{'descr': '<f4', 'shape': (3,)}").is_err());
-        assert!(parse_header_dict("garbage").is_err());
+        assert!(parse_header_dict(b"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,)}").is_err());
+        assert!(parse_header_dict(b"{'descr': '<f4', 'shape': (3,)}").is_err());
+        assert!(parse_header_dict(b"garbage").is_err());
+    }
+
+    #[test]
+    fn non_ascii_descr_is_an_unknown_dtype_not_a_panic() {
+        // '<f4' with the high bit of 'f' set, as latin-1 (one byte) and as utf-8 (two bytes).
+        for descr in [&b"<\xe64"[..], "<\u{e6}4".as_bytes(), b"<\xff", b"\xe6\xe6\xe6\xe6"] {
+            let d = Dtype::from_npy_descr(descr);
+            assert_eq!(d.kind, ScalarKind::Other, "{descr:?}");
+            assert!(d.name.is_ascii() || d.name.contains('\u{fffd}') || d.name.contains('æ'));
+        }
+        assert_eq!(Dtype::from_npy_descr(b"<f4").kind, ScalarKind::Float);
+        assert_eq!(Dtype::from_npy_descr(b">i8").size, 8);
     }
 
     #[test]

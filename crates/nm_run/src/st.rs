@@ -10,15 +10,14 @@ use safetensors::tensor::Metadata;
 use safetensors::Dtype as StDtype;
 
 use crate::array::{ArrayDesc, Dtype, ScalarKind};
-use crate::RunError;
+use crate::{text, RunError};
 
 /// Refuse headers larger than this (the format's own limit is 100 MB).
 const MAX_HEADER_BYTES: u64 = 100 << 20;
 
 /// Every tensor of the file at `path`, by name.
 pub(crate) fn read_tensors(path: &Path) -> Result<BTreeMap<String, ArrayDesc>, RunError> {
-    let mut file = std::fs::File::open(path).map_err(|e| RunError::io(path, e))?;
-    let meta = file.metadata().map_err(|e| RunError::io(path, e))?;
+    let (mut file, meta) = crate::open_regular(path)?;
     let file_len = meta.len();
     let mut len8 = [0u8; 8];
     if file_len < 8 || file.read_exact(&mut len8).is_err() {
@@ -33,38 +32,66 @@ pub(crate) fn read_tensors(path: &Path) -> Result<BTreeMap<String, ArrayDesc>, R
     }
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header).map_err(|e| RunError::io(path, e))?;
-    let text =
-        std::str::from_utf8(&header).map_err(|_| RunError::invalid(path, "garbled .safetensors header: not utf-8"))?;
-    let metadata: Metadata =
-        serde_json::from_str(text).map_err(|e| RunError::invalid(path, format!("garbled .safetensors header: {e}")))?;
+    let garbled = |what: String| {
+        RunError::invalid(
+            path,
+            format!(
+                "garbled .safetensors header ({what}); expected JSON such as \
+                 {{\"layer\": {{\"dtype\": \"F32\", \"shape\": [N, D], \"data_offsets\": [0, 4·N·D]}}}}, found: {}",
+                text::snippet(&header)
+            ),
+        )
+    };
+    let json = std::str::from_utf8(&header).map_err(|e| garbled(format!("not utf-8 at byte {}", e.valid_up_to())))?;
+    let metadata: Metadata = serde_json::from_str(json).map_err(|e| garbled(text::clip(&e.to_string())))?;
     let data_start = 8 + header_len;
+    let data_len = file_len - data_start;
     let mut out = BTreeMap::new();
+    let mut data_end = 0u64;
     for (name, info) in metadata.tensors() {
         let dtype = convert_dtype(info.dtype);
         let (begin, end) = info.data_offsets;
         let elements = info.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let expected = elements.and_then(|e| e.checked_mul(dtype.size));
-        if dtype.kind != ScalarKind::Other && (end < begin || Some(end - begin) != expected) {
+        let (begin, end) = (begin as u64, end as u64);
+        if dtype.kind != ScalarKind::Other && (end < begin || usize::try_from(end - begin).ok() != expected) {
+            return Err(garbled(format!(
+                "tensor `{}` of shape {:?} ({}) has data offsets {begin}..{end}",
+                text::clip(&name),
+                info.shape,
+                dtype.describe()
+            )));
+        }
+        if end > data_len {
             return Err(RunError::invalid(
                 path,
                 format!(
-                    "garbled .safetensors header: tensor `{name}` of shape {:?} ({}) has data offsets {begin}..{end}",
-                    info.shape,
-                    dtype.describe()
+                    "truncated file: tensor `{}` needs data bytes {begin}..{end}, the file has {data_len} after its header",
+                    text::clip(&name)
                 ),
             ));
         }
+        data_end = data_end.max(end);
         let desc = ArrayDesc {
             path: path.to_path_buf(),
-            data_offset: data_start + begin as u64,
+            data_offset: data_start + begin,
             dtype,
             fortran: false,
             shape: info.shape.clone(),
             file_len,
             modified: meta.modified().ok(),
         };
-        desc.check_length()?;
+        desc.check_length(false)?;
         out.insert(name, desc);
+    }
+    if data_end != data_len {
+        return Err(RunError::invalid(
+            path,
+            format!(
+                "garbled file: its tensors end at data byte {data_end}, but {data_len} bytes follow the header \
+                 (a damaged header, or something appended); write it again"
+            ),
+        ));
     }
     Ok(out)
 }

@@ -338,10 +338,11 @@ fn d_changing_across_epochs_is_an_error() {
 
 #[test]
 fn non_numeric_dtypes_are_errors() {
-    for descr in ["<U10", "|O", "<c8", "|b1", "<i4"] {
+    // Each file holds exactly the bytes its shape needs (a length that disagrees is its own error).
+    for (descr, size) in [("<U10", 40), ("|O", 8), ("<c8", 8), ("|b1", 1), ("<i4", 4)] {
         let root = scratch("dtype");
         write_run(&root);
-        write(&root, "epochs/0/a.npy", &npy((1, 0), descr, false, &[N, D], &[0u8; N * D * 8]));
+        write(&root, "epochs/0/a.npy", &npy((1, 0), descr, false, &[N, D], &vec![0u8; N * D * size]));
         check_open_error(&root, "epochs/0/a.npy", &["float16, float32 or float64", "found"]);
     }
     let root = scratch("dtype_struct");
@@ -585,4 +586,273 @@ for e in [0, 1, 10]:
     assert_eq!(p[..4], [1, 2, 3, 0]);
     let i = run.inputs().unwrap().unwrap();
     assert_eq!((i.n, i.height, i.width, i.channels), (40, 4, 5, 3));
+}
+
+// ---- Hostile files (issue 11): every one is an error that names the file, never a panic, a hang
+// or an allocation the file cannot back.
+
+/// Runs `f` on another thread and fails the test if it takes more than 20 s (a FIFO would block
+/// forever): a regression shows as a failure, not as a hung test run.
+fn within_20_s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("did not finish within 20 s (blocked on a FIFO?)")
+}
+
+/// An npy file whose header dict is given as raw bytes (any garbage), version 1.0 or 3.0.
+fn npy_raw_header(major: u8, dict: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = b"\x93NUMPY".to_vec();
+    out.extend_from_slice(&[major, 0]);
+    if major == 1 {
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(dict);
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn non_ascii_dtype_descr_is_an_error_not_a_panic() {
+    let data = encode("<f4", &activations(N, D));
+    // '<f4' with the high bit of 'f' set: one latin-1 byte in 1.0, a two-byte character in 3.0.
+    let latin1 = b"{'descr': '<\xe64', 'fortran_order': False, 'shape': (6, 3), }\n".to_vec();
+    let utf8 = "{'descr': '<\u{e6}4', 'fortran_order': False, 'shape': (6, 3), }\n".as_bytes().to_vec();
+    for (major, dict) in [(1u8, &latin1), (3, &utf8), (1, &utf8)] {
+        let root = scratch("descr_high_bit");
+        write_run(&root);
+        write(&root, "epochs/0/a.npy", &npy_raw_header(major, dict, &data));
+        check_open_error(&root, "epochs/0/a.npy", &["float16, float32 or float64"]);
+        // The same in labels.npy.
+        let labels_dict = String::from_utf8_lossy(dict).replace("(6, 3)", "(6,)").into_bytes();
+        let labels_dict = if major == 1 && dict == &latin1 { latin1.clone() } else { labels_dict };
+        write(&root, "labels.npy", &npy_raw_header(major, &labels_dict, &[0u8; 48]));
+        check_open_error(&root, "labels.npy", &[]);
+    }
+    // Version 3.0 headers must be utf-8: a lone high byte is a garbled header.
+    let root = scratch("descr_v3_latin1");
+    write_run(&root);
+    write(&root, "epochs/0/a.npy", &npy_raw_header(3, &latin1, &data));
+    check_open_error(&root, "epochs/0/a.npy", &["garbled .npy header", "utf-8"]);
+}
+
+#[test]
+fn overflowing_shapes_are_errors() {
+    let root = scratch("overflow_shape");
+    write_run(&root);
+    // 300 × 15372286728091293 × 4 bytes wraps around 2^64 to a small number.
+    let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (300, 15372286728091293), }\n";
+    write(&root, "epochs/0/a.npy", &npy_raw_header(1, dict, &[0u8; 64]));
+    check_open_error(&root, "epochs/0/a.npy", &["[300, 15372286728091293]", "overflows"]);
+    // A zero first dimension must not hide an overflowing row width.
+    let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }\n";
+    write(&root, "epochs/0/a.npy", &npy_raw_header(1, dict, &[]));
+    check_open_error(&root, "epochs/0/a.npy", &["overflows"]);
+    let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999, 3), }\n";
+    write(&root, "epochs/0/a.npy", &npy_raw_header(1, dict, &[]));
+    check_open_error(&root, "epochs/0/a.npy", &["garbled .npy header", "too large"]);
+}
+
+#[test]
+fn labels_claiming_more_than_the_file_holds_are_errors() {
+    let root = scratch("labels_huge");
+    write_run(&root);
+    // Padded as numpy pads, so the data starts at byte 128: 128 + 8 × 2305843009213693936 is 2^64,
+    // which wrapped to 0 and passed the length check, then the allocation failed.
+    let mut dict = b"{'descr': '<i8', 'fortran_order': False, 'shape': (2305843009213693936,), }".to_vec();
+    dict.resize(117, b' ');
+    dict.push(b'\n');
+    write(&root, "labels.npy", &npy_raw_header(1, &dict, &[0u8; 48]));
+    check_open_error(&root, "labels.npy", &["garbled header", "2305843009213693936", "larger than any file"]);
+}
+
+#[test]
+fn data_length_must_match_the_shape_exactly() {
+    let root = scratch("extra_bytes");
+    write_run(&root);
+    let mut f = npy((1, 0), "<f4", false, &[N, D], &encode("<f4", &activations(N, D)));
+    f.extend_from_slice(&[0u8; 12]);
+    write(&root, "epochs/1/a.npy", &f);
+    check_open_error(&root, "epochs/1/a.npy", &["needs 72 bytes", "84 follow the header"]);
+    // A safetensors file with bytes after its last tensor.
+    let root = scratch("extra_bytes_st");
+    write_run(&root);
+    std::fs::remove_dir_all(root.join("epochs/1")).unwrap();
+    let mut st = safetensors(&[
+        ("a", "F32", vec![N, D], encode("<f4", &activations(N, D))),
+        ("b", "F32", vec![N, 4], encode("<f4", &activations(N, 4))),
+    ]);
+    st.extend_from_slice(&[0u8; 8]);
+    write(&root, "epochs/1.safetensors", &st);
+    check_open_error(&root, "epochs/1.safetensors", &["garbled file", "tensors end at data byte 168"]);
+}
+
+#[test]
+fn a_huge_label_without_classes_is_refused_at_once() {
+    let root = scratch("huge_label");
+    write_run(&root);
+    write(&root, "neuromapper.json", br#"{"format": "neuromapper-run/1"}"#);
+    write(&root, "labels.npy", &npy((1, 0), "<i8", false, &[N], &encode("<i8", &[0., 1., 30_000_000., 0., 1., 1.])));
+    let t = std::time::Instant::now();
+    check_open_error(&root, "labels.npy", &["label 30000000 of sample 2", "above 100000", "\"classes\""]);
+    assert!(t.elapsed().as_secs_f64() < 2.0, "took {:?}", t.elapsed());
+    // u64 beyond i64 and the bound itself.
+    write(&root, "labels.npy", &npy((1, 0), ">u8", false, &[N], &[0xffu8; N * 8]));
+    check_open_error(&root, "labels.npy", &["above 100000"]);
+    write(&root, "labels.npy", &npy((1, 0), "<i8", false, &[N], &encode("<i8", &[0., 1., 100_000., 0., 1., 1.])));
+    assert_eq!(Run::open(&root).unwrap().classes().len(), 100_001);
+    // With classes listed, the manifest decides.
+    write(&root, "neuromapper.json", br#"{"format": "neuromapper-run/1", "classes": ["a", "b"]}"#);
+    check_open_error(&root, "labels.npy", &["label 100000 of sample 2 is outside the 2 classes"]);
+}
+
+#[cfg(unix)]
+fn mkfifo(p: &Path) {
+    let _ = std::fs::remove_file(p);
+    let ok = std::process::Command::new("mkfifo").arg(p).status().unwrap().success();
+    assert!(ok, "mkfifo {}", p.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_folders_are_refused_not_waited_on() {
+    for (file, needle) in
+        [("epochs/0/a.npy", "FIFO"), ("neuromapper.json", "FIFO"), ("labels.npy", "FIFO"), ("inputs.npy", "FIFO")]
+    {
+        let root = scratch("fifo");
+        write_run(&root);
+        mkfifo(&root.join(file));
+        let r = root.clone();
+        let result = within_20_s(move || Run::open(&r).map(|_| ()));
+        check_error(result.err().unwrap_or_else(|| panic!("{file}: opened")), file, &[needle, "not a regular file"]);
+    }
+    // metrics.json is read later.
+    let root = scratch("fifo_metrics");
+    write_run(&root);
+    mkfifo(&root.join("metrics.json"));
+    let r = root.clone();
+    let result = within_20_s(move || Run::open(&r).unwrap().metrics().map(|_| ()));
+    check_error(result.err().unwrap(), "metrics.json", &["FIFO"]);
+    // A safetensors epoch that is a FIFO, and a layer file that is a folder.
+    let root = scratch("fifo_st");
+    write_run(&root);
+    mkfifo(&root.join("epochs/2.safetensors"));
+    let r = root.clone();
+    check_error(within_20_s(move || Run::open(&r).map(|_| ())).err().unwrap(), "2.safetensors", &["FIFO"]);
+    let root = scratch("dir_layer");
+    write_run(&root);
+    std::fs::create_dir_all(root.join("epochs/0/c.npy")).unwrap();
+    check_open_error(&root, "epochs/0/c.npy", &["a folder", "not a regular file"]);
+    // A symbolic link to a regular file is followed.
+    let root = scratch("symlinked_layer");
+    write_run(&root);
+    std::fs::rename(root.join("epochs/1/a.npy"), root.join("a1.npy")).unwrap();
+    std::os::unix::fs::symlink(root.join("a1.npy"), root.join("epochs/1/a.npy")).unwrap();
+    assert_eq!(Run::open(&root).unwrap().read_layer("a", 1).unwrap().0, D);
+}
+
+#[test]
+fn garbage_is_clipped_and_names_are_escaped_in_messages() {
+    // A garbled 60 KB header is quoted by at most ~200 bytes.
+    let root = scratch("clip");
+    write_run(&root);
+    let mut dict = vec![b'#'; 60_000];
+    dict.push(b'\n');
+    write(&root, "epochs/0/a.npy", &npy_raw_header(1, &dict, &[]));
+    let e = Run::open(&root).err().unwrap().to_string();
+    assert!(e.contains("garbled .npy header") && e.contains("60000 bytes in all") && e.len() < 800, "{e}");
+    // A 1 MB class name in a bad manifest is not echoed whole.
+    let big = format!(r#"{{"format": "neuromapper-run/1", "classes": "{}"}}"#, "x".repeat(1 << 20));
+    write(&root, "neuromapper.json", big.as_bytes());
+    let e = Run::open(&root).err().unwrap().to_string();
+    assert!(e.contains("neuromapper.json") && e.len() < 800, "{} bytes", e.len());
+    // Terminal escape sequences in names are shown escaped in errors.
+    write_run(&root);
+    write(&root, "neuromapper.json", b"{\"format\": \"neuromapper-run/1\", \"layers\": [\"a\", \"\\u001b[2Jzap\"]}");
+    let e = Run::open(&root).err().unwrap().to_string();
+    assert!(e.contains("\\x1b[2Jzap") && !e.contains('\x1b'), "{e}");
+    write(&root, "neuromapper.json", b"{\"format\": \"\\u001b]0;owned\\u0007\"}");
+    let e = Run::open(&root).err().unwrap().to_string();
+    assert!(e.contains("\\x1b]0;owned\\x07") && !e.contains('\x1b'), "{e}");
+    // A tensor name with an escape sequence, in a safetensors header that does not add up.
+    let root = scratch("st_names");
+    write_run(&root);
+    std::fs::remove_dir_all(root.join("epochs/1")).unwrap();
+    let st = safetensors(&[("\u{1b}[31ma", "F32", vec![N, D + 1], encode("<f4", &activations(N, D)))]);
+    write(&root, "epochs/1.safetensors", &st);
+    let e = Run::open(&root).err().unwrap().to_string();
+    assert!(e.contains("1.safetensors") && e.contains("\\x1b[31ma") && !e.contains('\x1b'), "{e}");
+}
+
+#[test]
+fn hostile_safetensors_headers_are_errors() {
+    let root = scratch("st_hostile");
+    write_run(&root);
+    std::fs::remove_dir_all(root.join("epochs/1")).unwrap();
+    let data = encode("<f4", &activations(N, D));
+    let header = |h: &str| {
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&data);
+        out
+    };
+    for (h, needle) in [
+        (r#"{"a":{"dtype":"F32","shape":[6,3],"data_offsets":[0,18446744073709551615]}}"#, "garbled"),
+        (r#"{"a":{"dtype":"F32","shape":[300,15372286728091293],"data_offsets":[0,72]}}"#, "garbled"),
+        (r#"{"a":{"dtype":"F32","shape":[6,3],"data_offsets":[72,144]}}"#, "garbled"),
+        (r#"{"a":{"dtype":"F32","shape":[6,30],"data_offsets":[0,720]}}"#, "truncated"),
+        (r#"{"a":{"dtype":"X99","shape":[6,3],"data_offsets":[0,72]}}"#, "garbled"),
+        (r#"{"a":7}"#, "garbled"),
+        ("\u{ff}", "garbled"),
+    ] {
+        write(&root, "epochs/1.safetensors", &header(h));
+        check_open_error(&root, "epochs/1.safetensors", &[needle]);
+    }
+    let mut huge = u64::MAX.to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    write(&root, "epochs/1.safetensors", &huge);
+    check_open_error(&root, "epochs/1.safetensors", &["garbled or truncated"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn owns_path_sees_through_links() {
+    let root = scratch("owns");
+    write_run(&root);
+    let run = Run::open(&root).unwrap();
+    let outside = scratch("owns_outside");
+    assert!(run.owns_path(&root.join("labels.npy")));
+    assert!(run.owns_path(&root.join("epochs/0/new.npy")), "a new file inside");
+    assert!(run.owns_path(&root.join(".neuromapper/x.npy")));
+    assert!(!run.owns_path(&outside.join("x.npy")));
+    // Through a symlinked folder, a symlink to a run file, and a hard link to one.
+    std::os::unix::fs::symlink(root.join("epochs"), outside.join("eps")).unwrap();
+    assert!(run.owns_path(&outside.join("eps/0/a.npy")));
+    assert!(run.owns_path(&outside.join("eps/0/fresh.npy")));
+    std::os::unix::fs::symlink(root.join("labels.npy"), outside.join("l.npy")).unwrap();
+    assert!(run.owns_path(&outside.join("l.npy")));
+    std::fs::hard_link(root.join("epochs/1/b.npy"), outside.join("hard.npy")).unwrap();
+    assert!(run.owns_path(&outside.join("hard.npy")));
+    // Relative paths too.
+    assert!(!run.owns_path(Path::new("surely-not-in-the-run.npy")));
+}
+
+#[cfg(unix)]
+#[test]
+fn cache_dir_must_be_a_real_folder_in_the_run() {
+    let root = scratch("cache_dir");
+    write_run(&root);
+    let run = Run::open(&root).unwrap();
+    assert_eq!(run.cache_dir().unwrap(), root.join(".neuromapper"));
+    assert!(root.join(".neuromapper").is_dir());
+    std::fs::remove_dir(root.join(".neuromapper")).unwrap();
+    let elsewhere = scratch("cache_dir_target");
+    std::os::unix::fs::symlink(&elsewhere, root.join(".neuromapper")).unwrap();
+    check_error(run.cache_dir().err().unwrap(), ".neuromapper", &["symbolic link"]);
+    std::fs::remove_file(root.join(".neuromapper")).unwrap();
+    write(&root, ".neuromapper", b"a file");
+    check_error(run.cache_dir().err().unwrap(), ".neuromapper", &["a real folder"]);
 }
