@@ -86,7 +86,10 @@ fn main() {
         Command::Train(a) => cmd_train::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // Names in messages come from files (layer, class, run names): never print them raw.
+        let text = format!("{e:#}");
+        let lines: Vec<String> = text.lines().map(nm_run::text::escape).collect();
+        eprintln!("error: {}", lines.join("\n"));
         std::process::exit(if e.downcast_ref::<Interrupted>().is_some() { 130 } else { 1 });
     }
 }

@@ -62,6 +62,9 @@ pub enum PipelineError {
     InvalidParam { name: &'static str, message: String },
     #[error("unknown layer `{layer}`; the run has: {known}")]
     UnknownLayer { layer: String, known: String },
+    /// One (layer, epoch) cannot be embedded (all rows identical, NaN after PCA, ...).
+    #[error("layer `{layer}` at epoch {epoch} ({file}): {message}")]
+    InvalidSlice { layer: String, epoch: u32, file: String, message: String },
     #[error("cancelled")]
     Cancelled,
 }
@@ -258,6 +261,23 @@ pub(crate) fn from_umap(e: nm_umap::UmapError) -> PipelineError {
     }
 }
 
+/// [`from_umap`] for a fit of `layer` over `epochs` (slice i is `epochs[i]`): an invalid slice is
+/// named by its layer, epoch and file.
+pub(crate) fn from_umap_at<'a>(
+    run: &'a Run,
+    layer: &'a str,
+    epochs: &'a [u32],
+) -> impl Fn(nm_umap::UmapError) -> PipelineError + 'a {
+    move |e| match e {
+        nm_umap::UmapError::InvalidSlice { slice, message } if slice < epochs.len() => {
+            let epoch = epochs[slice];
+            let file = run.layer_stamp(layer, epoch).map(|s| s.0.display().to_string()).unwrap_or_default();
+            PipelineError::InvalidSlice { layer: layer.to_string(), epoch, file, message }
+        }
+        other => from_umap(other),
+    }
+}
+
 /// One epoch's slice for the aligned fit: the chosen rows, pre-embedded by PCA when the layer is
 /// wider than `pca_dims` ([n, p]), else as they are ([n, D]). PCA results are cached.
 pub fn load_slice(
@@ -339,7 +359,8 @@ pub fn fit_layer(run: &Run, layer: &str, params: &EmbedParams, ctl: &Control) ->
     let epochs = run.epochs().to_vec();
     let slices = load_slices(run, layer, &epochs, &samples, params, ctl)?;
     let pre = params.uses_pca(run.layers()[li].dim, samples.len());
-    let aligned = AlignedEmbedding::fit(&slices, &params.aligned_params(pre), ctl).map_err(from_umap)?;
+    let aligned =
+        AlignedEmbedding::fit(&slices, &params.aligned_params(pre), ctl).map_err(from_umap_at(run, layer, &epochs))?;
     let positions: Vec<f32> = aligned.embeddings().iter().flat_map(|m| m.data.iter().copied()).collect();
     Ok(LayerEmbedding { layer: layer.to_string(), epochs, samples, positions })
 }

@@ -16,8 +16,8 @@ use crate::cache::Fnv;
 use crate::params::EmbedParams;
 use crate::sampling::choose_samples;
 use crate::{
-    cached, cancelled, find_layer, from_umap, invalid, load_slice, load_slices, store_embedding, LayerEmbedding,
-    PipelineError,
+    cached, cancelled, find_layer, from_umap, from_umap_at, invalid, load_slice, load_slices, store_embedding,
+    LayerEmbedding, PipelineError,
 };
 
 /// What a [`LiveRun`] step produced for one layer: the view to show, or why there is none.
@@ -263,7 +263,7 @@ impl LiveLayer {
             .aligned
             .as_mut()
             .ok_or_else(|| invalid("layer", format!("`{}` has no live embedding to refine yet", self.layer)))?;
-        aligned.refine(&ap, ctl).map_err(from_umap)?;
+        aligned.refine(&ap, ctl).map_err(from_umap_at(run, &self.layer, &self.epochs))?;
         Ok(self.embedding().expect("refined above"))
     }
 
@@ -307,7 +307,12 @@ impl LiveLayer {
                         return Err(PipelineError::Cancelled);
                     }
                     let slice = load_slice(run, &self.layer, e, &self.samples, &self.params, ctl)?;
-                    aligned.extend(&slice, &ap, ctl).map_err(from_umap)?;
+                    aligned.extend(&slice, &ap, ctl).map_err(|err| match err {
+                        nm_umap::UmapError::InvalidSlice { message, .. } => {
+                            from_umap_at(run, &self.layer, &[e])(nm_umap::UmapError::InvalidSlice { slice: 0, message })
+                        }
+                        other => from_umap(other),
+                    })?;
                     self.epochs.push(e);
                 }
             }
@@ -316,8 +321,10 @@ impl LiveLayer {
                 self.samples = choose_samples(run, &self.params);
                 let epochs = run.epochs().to_vec();
                 let slices = load_slices(run, &self.layer, &epochs, &self.samples, &self.params, ctl)?;
-                self.aligned =
-                    Some(AlignedEmbedding::fit(&slices, &self.aligned_params(run)?, ctl).map_err(from_umap)?);
+                let ap = self.aligned_params(run)?;
+                let fitted =
+                    AlignedEmbedding::fit(&slices, &ap, ctl).map_err(from_umap_at(run, &self.layer, &epochs))?;
+                self.aligned = Some(fitted);
                 self.epochs = epochs;
             }
         }

@@ -73,6 +73,42 @@ fn check_param_error(run: &Run, p: EmbedParams, field: &str, needle: &str) {
     }
 }
 
+/// An epoch that cannot be embedded is named by its layer, epoch and file, in a full fit and in a
+/// live extension alike (the engine only knows "slice k").
+#[test]
+fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
+    let root = scratch("degenerate");
+    let run = make_run(&root, 60, &[0, 1], None);
+    let w = RunWriter::create(
+        &root,
+        &Manifest::new(
+            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+            Some(vec!["small".into(), "wide".into()]),
+        ),
+        run.labels(),
+        None,
+    )
+    .unwrap();
+    let mut live = LiveLayer::new("small", params());
+    live.update(&Run::open(&root).unwrap(), &Control::default()).unwrap();
+    for e in [0u32, 1] {
+        write_epoch(&w, run.labels(), e);
+    }
+    let flat = vec![0.5f32; 60 * 8];
+    let wide = vec![0.25f32; 60 * 120];
+    w.write_epoch(2, &[("small", 8, &flat), ("wide", 120, &wide)], None).unwrap();
+    let run = Run::open(&root).unwrap();
+    for err in [
+        embed_layer(&run, "small", &params(), &Control::default()).unwrap_err(),
+        live.update(&run, &Control::default()).unwrap_err(),
+    ] {
+        let msg = err.to_string();
+        assert!(msg.contains("layer `small` at epoch 2") && msg.contains("2/small.npy"), "{msg}");
+        assert!(msg.contains("identical"), "{msg}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// A sampling that selects every sample is one parameter set: same key, same cache entry.
 #[test]
 fn samplings_that_select_every_sample_share_one_cache_key() {

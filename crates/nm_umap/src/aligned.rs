@@ -120,12 +120,18 @@ fn check_slices(slices: &[&Matrix], n0: Option<usize>, first_index: usize) -> Re
     let n = n0.unwrap_or(slices.first().map(|m| m.n_rows).unwrap_or(0));
     for (t, m) in slices.iter().enumerate() {
         let s = first_index + t;
-        check_input(m, &format!("slice {s}"))?;
+        check_input(m, "the slice").map_err(|e| match e {
+            UmapError::InvalidInput(message) => UmapError::InvalidSlice { slice: s, message },
+            other => other,
+        })?;
         if m.n_rows != n {
-            return Err(UmapError::InvalidInput(format!(
-                "slice {s} has {} rows but slice 0 has {n}; with identity relations every slice must hold the same samples in the same order",
-                m.n_rows
-            )));
+            return Err(UmapError::InvalidSlice {
+                slice: s,
+                message: format!(
+                    "{} rows, but slice 0 has {n}; with identity relations every slice must hold the same samples in the same order",
+                    m.n_rows
+                ),
+            });
         }
     }
     Ok(n)

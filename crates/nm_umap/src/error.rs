@@ -10,6 +10,10 @@ pub enum UmapError {
     /// The data cannot be embedded as given (shape, NaN/Inf, empty, degenerate).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// One slice of an aligned fit cannot be embedded; `slice` indexes the slices as given (callers
+    /// that know what a slice stands for, a file or an epoch, say so).
+    #[error("invalid input: slice {slice}: {message}")]
+    InvalidSlice { slice: usize, message: String },
     /// The cancel flag in [`crate::Control`] was set.
     #[error("cancelled")]
     Cancelled,

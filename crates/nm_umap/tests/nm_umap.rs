@@ -359,7 +359,7 @@ fn rejects_slices_of_different_sizes() {
     let other = clusters(41, 3, 2, 5.0, 13).0;
     check_err(
         AlignedEmbedding::fit(&[small(), other.clone()], &ap, &Control::default()).map(|_| ()),
-        "slice 1 has 41 rows but slice 0 has 40",
+        "slice 1: 41 rows, but slice 0 has 40",
     );
     let mut al =
         AlignedEmbedding::fit(&[small()], &AlignedParams { umap: quick(5), ..ap.clone() }, &Control::default())
