@@ -190,15 +190,41 @@ pub struct LayerInfo {
     pub dim: usize,
 }
 
-/// Per-epoch training metrics (optional file `metrics.json` at the run's root, written by nm_train).
+/// Per-epoch training metrics (optional file `metrics.json` at the run's root). Other keys in the
+/// file are allowed and ignored here.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(from = "MetricsRecord")]
 pub struct EpochMetrics {
     pub epoch: u32,
     pub train_accuracy: Option<f32>,
     pub test_accuracy: Option<f32>,
-    /// The epoch's mean training loss (`train_loss` is accepted as the same key).
-    #[serde(alias = "train_loss")]
+    /// The epoch's mean training loss: the key `loss`, else `train_loss`.
     pub loss: Option<f32>,
+}
+
+/// One record of metrics.json as written (`loss` and `train_loss` may both be there).
+#[derive(serde::Deserialize)]
+struct MetricsRecord {
+    epoch: u32,
+    #[serde(default)]
+    train_accuracy: Option<f32>,
+    #[serde(default)]
+    test_accuracy: Option<f32>,
+    #[serde(default)]
+    loss: Option<f32>,
+    #[serde(default)]
+    train_loss: Option<f32>,
+}
+
+impl From<MetricsRecord> for EpochMetrics {
+    fn from(r: MetricsRecord) -> EpochMetrics {
+        EpochMetrics {
+            epoch: r.epoch,
+            train_accuracy: r.train_accuracy,
+            test_accuracy: r.test_accuracy,
+            loss: r.loss.or(r.train_loss),
+        }
+    }
 }
 
 /// Thumbnails: [N, H, W, C] u8 with C = 1 or 3.

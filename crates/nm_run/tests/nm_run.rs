@@ -142,6 +142,27 @@ fn valid_run_opens_with_layers_classes_and_epochs() {
     assert!(run.metrics().unwrap().is_empty());
 }
 
+/// metrics.json from other writers: `train_loss` stands for `loss`, both may be there (then `loss`
+/// wins), and keys we do not know are kept out of the way; the finished marker is seen.
+#[test]
+fn metrics_accept_train_loss_and_other_keys_and_the_finished_marker_is_seen() {
+    let root = scratch("metrics-keys");
+    write_run(&root);
+    write(
+        &root,
+        "metrics.json",
+        br#"[{"epoch": 1, "train_loss": 0.5, "probe_accuracy": 0.9},
+             {"epoch": 0, "loss": 2.0, "train_loss": 2.5, "test_accuracy": 0.1}]"#,
+    );
+    let run = Run::open(&root).unwrap();
+    let m = run.metrics().unwrap();
+    assert_eq!((m[0].epoch, m[0].loss, m[0].test_accuracy), (0, Some(2.0), Some(0.1)));
+    assert_eq!((m[1].epoch, m[1].loss, m[1].test_accuracy), (1, Some(0.5), None));
+    assert!(!run.is_finished());
+    write(&root, "finished.json", b"");
+    assert!(run.is_finished(), "an empty marker counts");
+}
+
 #[test]
 fn every_npy_version_dtype_order_and_endianness_reads_the_same() {
     let expected: Vec<f32> = activations(N, D).iter().map(|&v| v as f32).collect();
