@@ -22,16 +22,21 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A run of `n` samples in CLASSES Gaussian blobs: layer `small` [n, 8] and `wide` [n, 120]
 /// (wider than pca_dims), over `epochs`; the blobs drift slightly from epoch to epoch.
+/// A writer of the test run at `root` (its manifest and labels), to add epochs to it.
+fn reopen_writer(root: &Path, labels: &[u32]) -> RunWriter {
+    let manifest = Manifest::new(
+        Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
+        Some(vec!["small".into(), "wide".into()]),
+    );
+    RunWriter::create(root, &manifest, labels, None).unwrap()
+}
+
 fn make_run(root: &Path, n: usize, epochs: &[u32], counts: Option<&[usize]>) -> Run {
     let labels: Vec<u32> = match counts {
         Some(c) => c.iter().enumerate().flat_map(|(k, &m)| std::iter::repeat_n(k as u32, m)).collect(),
         None => (0..n).map(|i| (i % CLASSES) as u32).collect(),
     };
-    let manifest = Manifest::new(
-        Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-        Some(vec!["small".into(), "wide".into()]),
-    );
-    let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
+    let w = reopen_writer(root, &labels);
     for &e in epochs {
         write_epoch(&w, &labels, e);
     }
@@ -79,16 +84,7 @@ fn check_param_error(run: &Run, p: EmbedParams, field: &str, needle: &str) {
 fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
     let root = scratch("degenerate");
     let run = make_run(&root, 60, &[0, 1], None);
-    let w = RunWriter::create(
-        &root,
-        &Manifest::new(
-            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-            Some(vec!["small".into(), "wide".into()]),
-        ),
-        run.labels(),
-        None,
-    )
-    .unwrap();
+    let w = reopen_writer(&root, run.labels());
     let mut live = LiveLayer::new("small", params());
     live.update(&Run::open(&root).unwrap(), &Control::default()).unwrap();
     for e in [0u32, 1] {
@@ -248,16 +244,7 @@ fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
 
     // Other parameters miss; a new epoch makes the old entry stale.
     assert!(cached(&run, "small", &EmbedParams { min_dist: 0.5, ..params() }).is_none());
-    let w = RunWriter::create(
-        &root,
-        &Manifest::new(
-            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-            Some(vec!["small".into(), "wide".into()]),
-        ),
-        run.labels(),
-        None,
-    )
-    .unwrap();
+    let w = reopen_writer(&root, run.labels());
     write_epoch(&w, run.labels(), 3);
     let run = Run::open(&root).unwrap();
     assert!(cached(&run, "small", &params()).is_none(), "the run gained an epoch");
@@ -326,16 +313,7 @@ fn unknown_layers_and_bad_data_are_errors() {
     let mut wide = blobs(run.labels(), 120, 1, 2);
     wide[5 * 120 + 3] = f32::NAN;
     let small = blobs(run.labels(), 8, 1, 1);
-    let w = RunWriter::create(
-        &root,
-        &Manifest::new(
-            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-            Some(vec!["small".into(), "wide".into()]),
-        ),
-        run.labels(),
-        None,
-    )
-    .unwrap();
+    let w = reopen_writer(&root, run.labels());
     w.write_epoch(1, &[("small", 8, &small), ("wide", 120, &wide)], None).unwrap();
     let run = Run::open(&root).unwrap();
     let err = embed_layer(&run, "wide", &params(), &Control::default()).unwrap_err();
@@ -375,16 +353,7 @@ fn live_layer_extends_epoch_by_epoch_keeping_earlier_ones() {
     let mut live = LiveLayer::new("small", params());
     let a = live.update(&run, &Control::default()).unwrap();
     assert_eq!(a.epochs, [0, 1]);
-    let w = RunWriter::create(
-        &root,
-        &Manifest::new(
-            Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-            Some(vec!["small".into(), "wide".into()]),
-        ),
-        run.labels(),
-        None,
-    )
-    .unwrap();
+    let w = reopen_writer(&root, run.labels());
     write_epoch(&w, run.labels(), 2);
     let mut run = run;
     run.refresh().unwrap();
