@@ -348,7 +348,7 @@ fn rejects_an_empty_slice() {
     let ap = AlignedParams::default();
     check_err(
         AlignedEmbedding::fit(&[small(), Matrix::zeros(0, 3)], &ap, &Control::default()).map(|_| ()),
-        "slice 1 is empty",
+        "slice 1: the slice is empty",
     );
     check_err(AlignedEmbedding::fit(&[], &ap, &Control::default()).map(|_| ()), "no slices");
 }
@@ -364,7 +364,7 @@ fn rejects_slices_of_different_sizes() {
     let mut al =
         AlignedEmbedding::fit(&[small()], &AlignedParams { umap: quick(5), ..ap.clone() }, &Control::default())
             .unwrap();
-    check_err(al.extend(&other, &ap, &Control::default()), "slice 1 has 41 rows");
+    check_err(al.extend(&other, &ap, &Control::default()), "slice 1: 41 rows");
 }
 
 #[test]
