@@ -49,7 +49,11 @@
 //! With the same seed the output is byte-identical across runs and across thread counts: every
 //! random stream is keyed by (seed, stage, slice, epoch, vertex), the SGD reads other points from
 //! a snapshot taken at the start of each epoch (see [`layout`]), NN-descent applies its updates in
-//! a canonical order, and every float reduction runs in a fixed order.
+//! a canonical order, and every float reduction runs in a fixed order. The guarantee is per CPU
+//! kind: `linalg` uses fused multiply-adds and the layout kernel AVX2 code when the CPU has them
+//! (detected at run time), and a fused multiply-add rounds once where a multiply then an add round
+//! twice, so a machine with AVX2+FMA and one without give slightly different bytes (and pictures of
+//! equal quality) for the same seed.
 //!
 //! What it costs, measured with `cargo run --release -p nm_umap --example determinism_cost`
 //! (10,000 clustered points in 32-D, 500 epochs, 2-core machine shared with other jobs):
