@@ -77,7 +77,7 @@ pub struct Args {
     /// Folder holding the CIFAR-10 or MNIST files
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The run folder to write (default: runs/<run name>)
+    /// The run folder to write (default: `runs/<run name>`)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the run already in --out

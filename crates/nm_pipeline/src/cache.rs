@@ -13,7 +13,7 @@
 //! Files are written to a temp name and renamed, so a killed writer leaves no file that loads; a
 //! damaged or truncated file fails the length or checksum test and is treated as absent.
 //!
-//! Housekeeping, done by every [`write`]:
+//! Housekeeping, done by every [`write()`]:
 //! - Writes go only into real folders inside the run: `.neuromapper` or a folder below it that is a
 //!   symbolic link (or not a folder) refuses the write, so nothing is written elsewhere through a link.
 //! - Temp files of a killed writer (`.{name}.tmp-{pid}-{k}`, see `nm_run::temp_sibling`) are removed

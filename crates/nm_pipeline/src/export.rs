@@ -44,7 +44,7 @@ pub fn samples_path(out: &Path) -> PathBuf {
 }
 
 /// Writes `emb` to `out` (format by extension). For `.npy`, when the embedding covers only some
-/// samples, their indices ([n] int64, ascending) are written to [`samples_path`] too; the CSV has
+/// samples, their indices (`[n]` int64, ascending) are written to [`samples_path`] too; the CSV has
 /// them in its `sample` column. Returns the files written.
 pub fn write(run: &Run, emb: &LayerEmbedding, out: &Path) -> Result<Vec<PathBuf>, RunError> {
     let format = Format::from_path(out)

@@ -1,11 +1,12 @@
 //! Runs on disk: read, validate and write the neuromapper run format
-//! (`shared/spec/run-format.md`, version 1).
+//! (`docs/run-format.md`, version 1).
 //!
-//! A run is a folder: `neuromapper.json` (the manifest), `labels.npy` ([N] class ids),
-//! optionally `inputs.npy` ([N,H,W] or [N,H,W,C] u8 thumbnails) and `metrics.json`, and
-//! `epochs/`, holding per epoch either a folder of `<layer>.npy` files ([N, ...] float, each
-//! row flattened to [N, D]) or one `<epoch>.safetensors` file with one tensor per layer; either
-//! may add `predictions` ([N] int or [N, C] float).
+//! A run is a folder: `neuromapper.json` (the manifest), `labels.npy` (`[N]` class ids),
+//! optionally `inputs.npy` (`[N,H,W]` or `[N,H,W,C]` u8 thumbnails), `metrics.json` and the
+//! finished marker `finished.json`, and `epochs/`, holding per epoch either a folder of
+//! `<layer>.npy` files (`[N, ...]` float, each row flattened to `[N, D]`) or one
+//! `<epoch>.safetensors` file with one tensor per layer; either may add `predictions` (`[N]` int
+//! or `[N, C]` float).
 //!
 //! [`Run::open`] validates everything that headers tell (shapes, dtypes, the epoch/layer
 //! layout, labels against classes) without reading activations; activations are streamed on
@@ -950,8 +951,8 @@ impl RunWriter {
         &self.path
     }
 
-    /// Writes epochs/<epoch>/<layer>.npy as float32 [N, dim] for each (layer, dim, data) and
-    /// predictions.npy ([N] int) when given. An existing epoch of that number is replaced.
+    /// Writes `epochs/<epoch>/<layer>.npy` as float32 `[N, dim]` for each (layer, dim, data) and
+    /// `predictions.npy` (`[N]` int) when given. An existing epoch of that number is replaced.
     pub fn write_epoch(
         &self,
         epoch: u32,

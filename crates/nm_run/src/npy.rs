@@ -4,7 +4,7 @@
 //! (u16 little-endian for 1.0, u32 for 2.0 and 3.0), then the header, a Python dict literal
 //! such as `{'descr': '<f4', 'fortran_order': False, 'shape': (10, 20), }` padded with spaces
 //! and a newline, then the raw data. Only the header is parsed here; the data is streamed by
-//! [`crate::array`].
+//! the crate's `array` module.
 
 use std::io::Read;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! - [`shapes`]: the demo's generated dataset (10 classes of shapes and glyphs, 32×32 RGB).
 //! - [`readers`]: CIFAR-10 (binary version) and MNIST (IDX) from disk.
 //! - [`model`]: stem, four stages of basic residual blocks (batch norm + ReLU), pooling, head.
-//! - [`train`]: the loop; each epoch (0 = untrained) writes `epochs/<e>/stage1..4.npy`
+//! - [`train()`]: the loop; each epoch (0 = untrained) writes `epochs/<e>/stage1..4.npy`
 //!   (`[N, D]`, each stage average-pooled to at most G×G cells), `predictions.npy` and
 //!   `metrics.json` through [`nm_run::RunWriter`], then tells the [`Observer`].
 //!
