@@ -347,7 +347,9 @@ fn a_fifo_in_the_run_is_refused_not_waited_on() {
         let p = root.join(file);
         let _ = std::fs::remove_file(&p);
         let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {}", p.display());
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+        assert_eq!(made, 0, "mkfifo {}", p.display());
         for cmd in ["info", "embed"] {
             let out = run_with_timeout(&[cmd, root.to_str().unwrap()], &[]);
             let err = String::from_utf8_lossy(&out.stderr);

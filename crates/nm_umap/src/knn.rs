@@ -399,6 +399,7 @@ fn apply_updates(
 struct SendPtr<T>(*mut T);
 // SAFETY: used only to hand disjoint rows to rayon tasks (see apply_updates).
 unsafe impl<T> Sync for SendPtr<T> {}
+// SAFETY: as for Sync: each task writes only its own rows through the pointer.
 unsafe impl<T> Send for SendPtr<T> {}
 
 /// New and old candidate lists (forward + reverse neighbours), at most NND_MAX_CANDIDATES each,
