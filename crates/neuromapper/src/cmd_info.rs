@@ -51,6 +51,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         _ => ".npy folders",
     };
     println!("epochs     {}: {}  ({storage})", run.epochs().len(), ranges(run.epochs()));
+    if run.is_finished() {
+        println!("finished   yes ({})", nm_run::FINISHED_FILE);
+    } else {
+        println!(
+            "finished   no: more epochs may come (`serve` follows them); a trainer marks the end with {}",
+            nm_run::FINISHED_FILE
+        );
+    }
     match run.inputs_shape() {
         Some((n, h, w, c)) => println!("inputs     {n} thumbnails {h}×{w}×{c}"),
         None => println!("inputs     none"),

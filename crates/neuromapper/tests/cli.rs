@@ -59,10 +59,14 @@ fn info_describes_the_run() {
         "classes    3: ant 30, bee 30, cow 30",
         "layers     2: conv [40], fc [6]",
         "epochs     3: 1-3",
+        "finished   no",
         "cached     none",
     ] {
         assert!(out.contains(needle), "`{needle}` not in:\n{out}");
     }
+    std::fs::write(root.join("finished.json"), b"").unwrap();
+    let (out, _) = check(&["info", r], 0);
+    assert!(out.contains("finished   yes (finished.json)"), "{out}");
 }
 
 #[test]
