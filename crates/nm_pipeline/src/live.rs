@@ -55,11 +55,6 @@ impl LiveRun {
         &self.params
     }
 
-    /// The view of `layer` shown now.
-    pub fn shown(&self, layer: &str) -> Option<&LayerEmbedding> {
-        self.layers.get(layer).and_then(|s| s.shown.as_ref())
-    }
-
     /// Whether some layer grew incrementally since its last joint fit (else [`LiveRun::finish`]
     /// has nothing to do: every view is already a joint fit of all its epochs).
     pub fn needs_refine(&self) -> bool {
@@ -91,16 +86,8 @@ impl LiveRun {
                 extended: false,
             });
         }
-        let params = &self.params;
-        self.layers.par_iter_mut().for_each(|(name, st)| {
-            if st.shown.as_ref().is_some_and(|s| s.epochs == run.epochs()) {
-                return;
-            }
-            let report = |stage: Stage, f: f32| progress(name, stage, f);
-            let ctl = Control { progress: Some(&report), cancel };
-            let outcome = guarded(|| st.step(run, params, &ctl));
-            finish_step(name, st, outcome, on_layer);
-        });
+        let behind = |st: &LiveState| st.shown.as_ref().is_none_or(|s| s.epochs != run.epochs());
+        self.each_layer(behind, |st, params, ctl| st.step(run, params, ctl), progress, on_layer, cancel);
         Ok(())
     }
 
@@ -121,14 +108,28 @@ impl LiveRun {
         if !self.needs_refine() {
             return Ok(false);
         }
+        let shown = |st: &LiveState| st.shown.is_some();
+        self.each_layer(shown, |st, params, ctl| st.refine(run, params, ctl), progress, on_layer, cancel);
+        Ok(true)
+    }
+
+    /// Runs `work` on every layer that is `wanted`, layers in parallel, each with its own progress,
+    /// and reports each outcome as it comes ([`finish_step`]).
+    fn each_layer(
+        &mut self,
+        wanted: impl Fn(&LiveState) -> bool + Sync,
+        work: impl Fn(&mut LiveState, &EmbedParams, &Control) -> Result<(), PipelineError> + Sync,
+        progress: &(dyn Fn(&str, Stage, f32) + Sync),
+        on_layer: &(dyn Fn(&str, LayerOutcome) + Sync),
+        cancel: Option<&AtomicBool>,
+    ) {
         let params = &self.params;
-        self.layers.par_iter_mut().filter(|(_, st)| st.shown.is_some()).for_each(|(name, st)| {
+        self.layers.par_iter_mut().filter(|(_, st)| wanted(st)).for_each(|(name, st)| {
             let report = |stage: Stage, f: f32| progress(name, stage, f);
             let ctl = Control { progress: Some(&report), cancel };
-            let outcome = guarded(|| st.refine(run, params, &ctl));
+            let outcome = guarded(|| work(st, params, &ctl));
             finish_step(name, st, outcome, on_layer);
         });
-        Ok(true)
     }
 
     /// Errors when `run`'s samples (N, labels) differ from those of the run first seen: views

@@ -19,7 +19,7 @@ use nm_pipeline::{EmbedParams, PipelineError};
 use nm_umap::{Control, Stage};
 
 use crate::events::ServerEvent;
-use crate::state::{guarded, lock, params_key, AppState, ProgressReporter, SERVER_CLIENT};
+use crate::state::{guarded, lock, AppState, ProgressReporter, SERVER_CLIENT};
 
 /// Embedding tasks running at once (each one uses the rayon pool inside); the rest wait in the queue.
 pub const WORKERS: usize = 2;
@@ -106,7 +106,7 @@ pub fn request(
     layers: &[String],
     params: EmbedParams,
 ) -> Result<(String, Vec<TaskStatus>), Busy> {
-    let key = params_key(&params);
+    let key = params.cache_key();
     let mut tasks = lock(&state.tasks);
     // What this request would start, and what it would cancel (tasks only this client still wants).
     let superseded = |k: &String, layer: &String| client != SERVER_CLIENT && *k != key && layers.contains(layer);

@@ -59,7 +59,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 pub use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, Sampling};
 
-pub use state::{params_key, LIVE_VIEW};
+pub use state::LIVE_VIEW;
 
 /// The port tried first when none is given.
 pub const DEFAULT_PORT: u16 = 8765;

@@ -27,11 +27,6 @@ const MAX_STORED_VIEWS: usize = 64;
 /// Progress events per task are sent at most this often unless the stage changes.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Stable short key of a parameter set: the pipeline's cache key (one hash for both).
-pub fn params_key(params: &EmbedParams) -> String {
-    params.cache_key()
-}
-
 pub enum LiveMsg {
     /// The run's folder changed (new epochs, metrics, the finished marker): re-read it and embed
     /// what is new.
@@ -180,7 +175,7 @@ impl AppState {
         if self.follow {
             return LIVE_VIEW.to_string();
         }
-        params_key(&self.default_params())
+        self.default_params().cache_key()
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
