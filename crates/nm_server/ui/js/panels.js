@@ -1,0 +1,88 @@
+// Keeps the HTML around the plots in step with the state: the header, the plot titles, the label
+// menu with its counts and key, the selection's counts and the footer's epoch readout.
+// @ts-check
+
+import { $ } from './dom.js';
+import { roundedEpoch, predictionsAt } from './app.js';
+import { renderTitles } from './widgets/titles.js';
+
+/** @typedef {import('./app.js').App} App */
+/** @typedef {import('./source.js').Summary} Summary */
+
+/**
+ * The page title and the header line: the run's name and size (a followed run grows).
+ * @param {Summary} s
+ */
+export function runHeader(s) {
+  document.title = `${s.name} · neuromapper`;
+  $('#run-name').textContent = s.name;
+  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
+}
+
+/** @param {App} app */
+export function titles(app) {
+  renderTitles($('#titles'), app.plots, app.rects);
+}
+
+/**
+ * The label menu: counts per class over the drawn samples and, in the prediction modes, what the
+ * colours mean at the shown epoch.
+ * @param {App} app
+ */
+export function updateLegend(app) {
+  if (!app.summary) return;
+  const { colorBy, hidden } = app.store.get();
+  const counts = new Array(app.classes.length).fill(0);
+  const pl = app.plots.find((p) => p.emb);
+  const epoch = roundedEpoch(app);
+  // What the key shows in the prediction modes: right / wrong / missing at the shown epoch, over
+  // the samples drawn (those of the first plot with data; every plot of a view draws the same).
+  let info = null;
+  if (pl && pl.emb && app.samples) {
+    const labels = app.samples.labels, absent = app.samples.absent;
+    const preds = colorBy === 'true' ? null : predictionsAt(app, epoch);
+    info = { epoch, correct: 0, wrong: 0, absent: 0 };
+    for (let k = 0; k < pl.emb.n; k++) {
+      const s = pl.emb.samples[k], lab = labels[s];
+      counts[lab]++;
+      if (colorBy === 'true') continue;
+      const p = preds ? preds[s] : absent;
+      if (p === absent) info.absent++; else if (p === lab) info.correct++; else info.wrong++;
+    }
+  }
+  app.legendKey = `${colorBy}|${epoch}`;
+  app.ui.legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
+}
+
+/**
+ * The footer: slider position, epoch label and the accuracy readout at the shown epoch.
+ * @param {App} app
+ */
+export function updateTimeline(app) {
+  const st = app.store.get();
+  const epoch = roundedEpoch(app);
+  /** @type {import('./widgets/timeline.js').Readout} */
+  const readout = {};
+  const s = app.summary;
+  if (s && epoch != null) {
+    const a = s.accuracy.find((x) => x.epoch === epoch);
+    if (a) readout.accuracy = a.accuracy;
+    const m = (s.metrics || []).find((x) => x.epoch === epoch);
+    if (m) { readout.train = m.train_accuracy; readout.test = m.test_accuracy; }
+  }
+  app.ui.timeline.update(st.t, st.playing, app.epochs, readout);
+}
+
+/**
+ * The selection's size per class, or null without a selection.
+ * @param {App} app
+ * @returns {number[] | null}
+ */
+export function selectionCounts(app) {
+  const sel = app.store.get().selection;
+  if (!sel || !app.samples) return null;
+  const counts = new Array(app.classes.length).fill(0);
+  const labels = app.samples.labels;
+  for (let s = 0; s < sel.length; s++) if (sel[s]) counts[labels[s]]++;
+  return counts;
+}
