@@ -32,18 +32,21 @@ export function titles(app) {
 export function updateLegend(app) {
   if (!app.summary) return;
   const { colorBy, hidden } = app.store.get();
+  /** @type {number[]} */
   const counts = new Array(app.classes.length).fill(0);
   const pl = app.plots.find((p) => p.emb);
+  const emb = pl ? pl.emb : null;
   const epoch = roundedEpoch(app);
   // What the key shows in the prediction modes: right / wrong / missing at the shown epoch, over
   // the samples drawn (those of the first plot with data; every plot of a view draws the same).
+  /** @type {import('./widgets/legend.js').KeyInfo | null} */
   let info = null;
-  if (pl && pl.emb && app.samples) {
+  if (emb && app.samples) {
     const labels = app.samples.labels, absent = app.samples.absent;
     const preds = colorBy === 'true' ? null : predictionsAt(app, epoch);
     info = { epoch, correct: 0, wrong: 0, absent: 0 };
-    for (let k = 0; k < pl.emb.n; k++) {
-      const s = pl.emb.samples[k], lab = labels[s];
+    for (let k = 0; k < emb.n; k++) {
+      const s = emb.samples[k], lab = labels[s];
       counts[lab]++;
       if (colorBy === 'true') continue;
       const p = preds ? preds[s] : absent;
@@ -81,6 +84,7 @@ export function updateTimeline(app) {
 export function selectionCounts(app) {
   const sel = app.store.get().selection;
   if (!sel || !app.samples) return null;
+  /** @type {number[]} */
   const counts = new Array(app.classes.length).fill(0);
   const labels = app.samples.labels;
   for (let s = 0; s < sel.length; s++) if (sel[s]) counts[labels[s]]++;

@@ -5,8 +5,38 @@
 // with u_blend, so the slider and play button morph smoothly without re-uploading anything.
 // Points rather than instanced quads: a quarter of the vertex work, which is what software GL
 // (SwiftShader) spends its time on; the largest point is far below every implementation's limit.
+// @ts-check
 
 import { paletteBytes } from './palette.js';
+
+/**
+ * What one plot draws in a frame: its rect (CSS px) and camera, the two view epochs blended
+ * (ia < 0: nothing to draw) with their bounds [x0, y0, x1, y1], the point radius (CSS px), and the
+ * overlays in data coordinates: hover rings, the pinned trajectory and its dots.
+ * @typedef {object} PlotFrame
+ * @property {import('./layout.js').Area} rect
+ * @property {import('./layout.js').Camera} cam
+ * @property {number} ia
+ * @property {number} ib
+ * @property {number} blend
+ * @property {number[]} boundsA
+ * @property {number[]} boundsB
+ * @property {number} radius
+ * @property {Float32Array | null} [rings]
+ * @property {Float32Array | null} [trail]
+ * @property {Float32Array | null} [trailDots]
+ */
+
+/**
+ * A compiled program and its uniforms by name.
+ * @typedef {{p: WebGLProgram, u: {[name: string]: WebGLUniformLocation | null}}} Program
+ */
+
+/**
+ * One plot's GPU state: positions of all epochs, per-point attributes, and which epochs the
+ * position attributes point at.
+ * @typedef {{vao: WebGLVertexArrayObject, pos: WebGLBuffer, attr: WebGLBuffer, n: number, E: number, epochA: number, epochB: number}} GpuPlot
+ */
 
 const POINT_VS = `#version 300 es
 layout(location=1) in vec2 a_posA;     // u16 normalised to [0, 1]
@@ -77,31 +107,40 @@ void main() {
   o = vec4(u_color.rgb * a, a);
 }`;
 
+/** @param {WebGL2RenderingContext} gl @param {number} type @param {string} src */
 function compile(gl, type, src) {
   const s = gl.createShader(type);
+  if (!s) throw new Error('cannot create a shader');
   gl.shaderSource(s, src);
   gl.compileShader(s);
-  if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+  if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) || 'shader compile error');
   return s;
 }
 
+/** @param {WebGL2RenderingContext} gl @param {string} vs @param {string} fs @returns {Program} */
 function program(gl, vs, fs) {
   const p = gl.createProgram();
   gl.attachShader(p, compile(gl, gl.VERTEX_SHADER, vs));
   gl.attachShader(p, compile(gl, gl.FRAGMENT_SHADER, fs));
   gl.linkProgram(p);
-  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
+  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p) || 'program link error');
+  /** @type {Program['u']} */
   const u = {};
   const n = gl.getProgramParameter(p, gl.ACTIVE_UNIFORMS);
   for (let i = 0; i < n; i++) {
-    const name = gl.getActiveUniform(p, i).name;
+    const info = gl.getActiveUniform(p, i);
+    if (!info) continue;
+    const name = info.name;
     u[name] = gl.getUniformLocation(p, name);
   }
   return { p, u };
 }
 
 export class Renderer {
-  /** Throws when WebGL2 is unavailable (the caller shows a message). */
+  /**
+   * Throws when WebGL2 is unavailable (the caller shows a message).
+   * @param {HTMLCanvasElement} canvas
+   */
   constructor(canvas) {
     const gl = canvas.getContext('webgl2', { antialias: false, premultipliedAlpha: true, alpha: false, preserveDrawingBuffer: false });
     if (!gl) throw new Error('WebGL2 is not available');
@@ -110,6 +149,7 @@ export class Renderer {
     this.points = program(gl, POINT_VS, POINT_FS);
     this.maxPointSize = Math.max(1, gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1]);
     this.overlay = program(gl, OVERLAY_VS, OVERLAY_FS);
+    /** @type {(GpuPlot | undefined)[]} */
     this.plots = [];
     this.overlayBuf = gl.createBuffer();
     this.overlayVao = gl.createVertexArray();
@@ -124,6 +164,7 @@ export class Renderer {
     this.background = [1, 1, 1];
   }
 
+  /** @param {string[]} classHex the class colours */
   setPalette(classHex) {
     const gl = this.gl;
     gl.bindTexture(gl.TEXTURE_2D, this.palette);
@@ -132,13 +173,18 @@ export class Renderer {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
   }
 
+  /** @param {number} cssW @param {number} cssH @param {number} dpr */
   resize(cssW, cssH, dpr) {
     this.dpr = dpr;
     const w = Math.max(1, Math.round(cssW * dpr)), h = Math.max(1, Math.round(cssH * dpr));
     if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
   }
 
-  /** Uploads a view's positions (all epochs) for plot i. emb: {n, epochs, pos: Uint16Array}. */
+  /**
+   * Uploads a view's positions (all epochs) for plot i.
+   * @param {number} i
+   * @param {{n: number, epochs: number[], pos: Uint16Array}} emb
+   */
   setPlotData(i, emb) {
     const gl = this.gl;
     let pl = this.plots[i];
@@ -159,7 +205,11 @@ export class Renderer {
     gl.bufferData(gl.ARRAY_BUFFER, new Uint8Array(emb.n * 2), gl.DYNAMIC_DRAW);
   }
 
-  /** Per-point [slot, flags] bytes for plot i (Uint8Array of 2n). */
+  /**
+   * Per-point [slot, flags] bytes for plot i.
+   * @param {number} i
+   * @param {Uint8Array} attrs 2n bytes
+   */
   setPlotAttrs(i, attrs) {
     const gl = this.gl, pl = this.plots[i];
     if (!pl) return;
@@ -167,6 +217,7 @@ export class Renderer {
     gl.bufferSubData(gl.ARRAY_BUFFER, 0, attrs);
   }
 
+  /** Frees the GPU state of plots `count` and later. @param {number} count */
   dropPlotsFrom(count) {
     const gl = this.gl;
     for (const pl of this.plots.splice(count)) {
@@ -175,6 +226,11 @@ export class Renderer {
     }
   }
 
+  /**
+   * @param {import('./layout.js').Area} rect
+   * @param {import('./layout.js').Camera} cam
+   * @returns {[number, number, number, number]}
+   */
   viewUniform(rect, cam) {
     // data -> clip inside the viewport of rect: clip = (p - c) * scale * 2 / size
     const sx = (2 * cam.scale) / rect.w, sy = (2 * cam.scale) / rect.h;
@@ -182,8 +238,9 @@ export class Renderer {
   }
 
   /**
-   * Draws a frame. plots: [{rect, cam, ia, ib, blend, boundsA, boundsB, radius, rings: Float32Array,
-   * trail: Float32Array, trailDots: Float32Array}], with rects in CSS px.
+   * Draws a frame: every plot's points, then its overlays.
+   * @param {PlotFrame[]} plots
+   * @param {{dimAlpha?: number}} [opts]
    */
   draw(plots, opts = {}) {
     const gl = this.gl, dpr = this.dpr, H = this.canvas.height;
@@ -233,8 +290,14 @@ export class Renderer {
     gl.disable(gl.SCISSOR_TEST);
   }
 
+  /**
+   * @param {PlotFrame} f
+   * @param {[number, number, number, number]} view
+   * @param {number} dpr
+   */
   drawOverlays(f, view, dpr) {
     const gl = this.gl, O = this.overlay;
+    /** @type {{data: Float32Array, mode: number, ring: number, color: [number, number, number, number], size: number}[]} */
     const items = [];
     if (f.trail && f.trail.length >= 4) items.push({ data: f.trail, mode: gl.LINE_STRIP, ring: 0, color: [0.1, 0.1, 0.1, 0.75], size: 1 });
     if (f.trailDots && f.trailDots.length) items.push({ data: f.trailDots, mode: gl.POINTS, ring: 2, color: [0.1, 0.1, 0.1, 0.8], size: 5 * dpr });

@@ -1,6 +1,7 @@
 // window.__nm: a read-mostly window into the renderer's state for the browser tests and benchmarks.
 // @ts-check
 
+import { $ } from './dom.js';
 import { dataToPx } from './layout.js';
 import { epochPair, positionOf, pickIndex } from './positions.js';
 import { pickAt } from './interaction.js';
@@ -14,7 +15,7 @@ export function installTestHook(app) {
   const store = app.store;
   /** @returns {[number, number]} */
   const canvasOrigin = () => {
-    const r = document.querySelector('#gl').getBoundingClientRect();
+    const r = $('#gl').getBoundingClientRect();
     return [r.left, r.top];
   };
   const hook = {
@@ -61,7 +62,7 @@ export function installTestHook(app) {
     visibleCount: (i) => app.plots[i]?.visible ?? 0,
     /** Per plot: the sample highlighted by the hover ring in the last frame, or null. */
     highlights: () => app.plots.map((p, i) => (app.lastHighlights[i] ? { sample: app.lastHighlights[i].sample } : null)),
-    tooltipText: () => { const t = /** @type {HTMLElement} */ (document.querySelector('#tooltip')); return t.hidden ? '' : t.textContent; },
+    tooltipText: () => { const t = $('#tooltip'); return t.hidden ? '' : t.textContent; },
     /** @param {number} t */
     setT(t) { store.set({ t, target: t, playing: false }); draw(app); },
     play() { store.set({ playing: true, t: 0 }); },
