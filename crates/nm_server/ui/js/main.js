@@ -74,6 +74,8 @@ function wire(app) {
     if (has('hover') || has('pinned') || has('target') || has('playing')) requestRender(app);
   });
   installInteraction(app);
+  const paramsSection = $('#params').closest('section');
+  if (paramsSection instanceof HTMLElement) paramsSection.hidden = !app.source.canCompute;
   $('#modes').addEventListener('click', (e) => {
     const b = /** @type {HTMLElement | null} */ (e.target instanceof Element ? e.target.closest('button') : null);
     if (b) store.set({ mode: /** @type {import('./app.js').State['mode']} */ (b.dataset.mode) });
