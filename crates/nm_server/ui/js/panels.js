@@ -57,23 +57,52 @@ export function updateLegend(app) {
   app.ui.legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
 }
 
+/** Two accuracies closer than this are the same number (the readout shows one decimal of a percent). */
+const SAME_ACCURACY = 0.0005;
+
 /**
- * The footer: slider position, epoch label and the accuracy readout at the shown epoch.
+ * The numbers the footer shows for this run: train and test accuracy where metrics.json has them,
+ * and the accuracy of the stored predictions on the samples shown unless it is the test accuracy
+ * again (the samples are the test set: same number at every epoch both have).
+ * @param {Summary} s
+ * @returns {import('./widgets/timeline.js').Stat[]}
+ */
+export function readoutStats(s) {
+  const metrics = s.metrics || [];
+  const hasTrain = metrics.some((m) => m.train_accuracy != null);
+  const hasTest = metrics.some((m) => m.test_accuracy != null);
+  const testAt = new Map(metrics.filter((m) => m.test_accuracy != null).map((m) => [m.epoch, /** @type {number} */ (m.test_accuracy)]));
+  const shared = s.accuracy.filter((a) => testAt.has(a.epoch));
+  const duplicate = shared.length > 0 && shared.every((a) => Math.abs(a.accuracy - /** @type {number} */ (testAt.get(a.epoch))) < SAME_ACCURACY);
+  const stats = [];
+  if (hasTrain) stats.push({ key: 'train', label: 'train', title: 'Training accuracy at this epoch (metrics.json)' });
+  if (hasTest) stats.push({ key: 'test', label: 'test', title: 'Test accuracy at this epoch (metrics.json)' });
+  if (s.accuracy.length && !duplicate) {
+    stats.push({ key: 'accuracy', label: hasTest ? 'shown samples' : 'accuracy', title: "Accuracy of the model's predictions on the samples shown, at this epoch" });
+  }
+  return stats;
+}
+
+/**
+ * The footer: slider position, epoch label and the readout at the shown epoch.
  * @param {App} app
  */
 export function updateTimeline(app) {
   const st = app.store.get();
   const epoch = roundedEpoch(app);
   /** @type {import('./widgets/timeline.js').Readout} */
-  const readout = {};
+  const values = {};
   const s = app.summary;
-  if (s && epoch != null) {
-    const a = s.accuracy.find((x) => x.epoch === epoch);
-    if (a) readout.accuracy = a.accuracy;
-    const m = (s.metrics || []).find((x) => x.epoch === epoch);
-    if (m) { readout.train = m.train_accuracy; readout.test = m.test_accuracy; }
+  if (s) {
+    app.ui.timeline.setStats(readoutStats(s));
+    if (epoch != null) {
+      const a = s.accuracy.find((x) => x.epoch === epoch);
+      if (a) values.accuracy = a.accuracy;
+      const m = (s.metrics || []).find((x) => x.epoch === epoch);
+      if (m) { values.train = m.train_accuracy; values.test = m.test_accuracy; }
+    }
   }
-  app.ui.timeline.update(st.t, st.playing, app.epochs, readout);
+  app.ui.timeline.update(st.t, st.playing, app.epochs, values);
 }
 
 /**
