@@ -59,3 +59,15 @@ test('the footer shows each number once and the slider keeps its place at every 
   }
   assert.deepEqual(consoleErrors, []);
 });
+
+test('plot titles name the parameters in full, the rest on hover', async () => {
+  const titles = page.locator('#titles .plot-title .params');
+  assert.equal(await titles.count(), run.layers.length);
+  for (let i = 0; i < run.layers.length; i++) {
+    const text = (await titles.nth(i).textContent()).trim();
+    assert.match(text, /(^|· )n_neighbors 15 · min_dist 0\.1$/, text);
+    const hover = await titles.nth(i).getAttribute('title');
+    assert.match(hover, /metric euclidean/, hover);
+    assert.match(hover, /samples all/, hover);
+  }
+});

@@ -37,6 +37,7 @@ import { createStore } from './store.js';
  * @property {number} version           bumped by each new `emb` (keys the caches)
  * @property {number} visible           points drawn (not hidden by the label menu)
  * @property {string} paramsText        the parameters as the title shows them
+ * @property {string} paramsDetail      the rest of them, in the title's tooltip
  * @property {EmbedParams | null} params
  * @property {string | null} error
  * @property {Uint8Array | null} attrs  per point [palette slot, flags] as uploaded

@@ -10,7 +10,7 @@ import { computeAttrs } from './attrs.js';
 import { pendingAt } from './progress.js';
 import { layout, requestRender } from './render.js';
 import { titles, updateLegend } from './panels.js';
-import { describeParams } from './widgets/params.js';
+import { describeParams, describeParamsDetail } from './widgets/params.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
@@ -24,7 +24,7 @@ import { describeParams } from './widgets/params.js';
 function makePlot(layer, i) {
   return {
     index: i, layer, view: null, emb: null, pending: null, cam: null, userCam: false, local: null, fitBounds: [0, 0, 1, 1],
-    version: 0, visible: 0, paramsText: '', params: null, error: null, attrs: null, attrEpoch: null, posCache: null, pick: null,
+    version: 0, visible: 0, paramsText: '', paramsDetail: '', params: null, error: null, attrs: null, attrEpoch: null, posCache: null, pick: null,
   };
 }
 
@@ -100,6 +100,7 @@ export async function loadView(app, pl, view) {
     if (!sameView || !pl.userCam || !pl.cam) { pl.cam = fitCamera(b, app.rects[pl.index]); pl.userCam = false; }
     const params = view === 'live' ? summary.default_params : (app.viewParams[view] || null);
     pl.paramsText = (view === 'live' && summary.live ? 'live · ' : '') + describeParams(params);
+    pl.paramsDetail = describeParamsDetail(params);
     pl.params = params;
     app.renderer.setPlotData(pl.index, emb);
     app.bytes.embeddings[pl.layer] = emb.bytes;

@@ -70,12 +70,24 @@ export function createParamsMenu(root, { onApply }) {
 }
 
 /**
- * Short description of a parameter set for plot titles.
+ * A parameter set as a plot's title shows it: "n_neighbors 15 · min_dist 0.1".
  * @param {EmbedParams | null} p
  */
 export function describeParams(p) {
   if (!p) return '';
+  return `n_neighbors ${p.n_neighbors} · min_dist ${+Number(p.min_dist).toPrecision(3)}`;
+}
+
+/**
+ * The rest of a parameter set, for the title's tooltip: "metric euclidean · samples all · PCA 50 dims".
+ * @param {EmbedParams | null} p
+ */
+export function describeParamsDetail(p) {
+  if (!p) return '';
   const sm = p.sampling;
-  const s = sm === 'All' ? '' : 'Total' in sm ? `, n=${sm.Total}` : `, ${sm.PerClass}/class`;
-  return `k=${p.n_neighbors}, d=${+Number(p.min_dist).toPrecision(3)}${p.metric === 'euclidean' ? '' : ', ' + p.metric}${s}`;
+  const samples = sm === 'All' ? 'all' : 'Total' in sm ? `${sm.Total} in total` : `${sm.PerClass} per class`;
+  const parts = [`metric ${p.metric}`, `samples ${samples}`];
+  if (p.pca_dims != null) parts.push(p.pca_dims ? `PCA ${p.pca_dims} dims` : 'no PCA');
+  if (p.seed != null) parts.push(`seed ${p.seed}`);
+  return parts.join(' · ');
 }

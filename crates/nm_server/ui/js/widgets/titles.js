@@ -24,7 +24,9 @@ export function renderTitles(root, plots, rects) {
     el.style.left = `${r.x}px`; el.style.top = `${r.cellY + 2}px`; el.style.width = `${r.w}px`;
     const part = (/** @type {string} */ s) => /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (el).querySelector(s));
     part('.layer').textContent = pl.layer;
-    part('.params').textContent = pl.paramsText || '';
+    const params = part('.params');
+    params.textContent = pl.paramsText || '';
+    params.title = pl.paramsDetail || '';
     const prog = part('.progress');
     const msg = part('.msg');
     if (pl.pending) {
