@@ -71,3 +71,65 @@ test('plot titles name the parameters in full, the rest on hover', async () => {
     assert.match(hover, /samples all/, hover);
   }
 });
+
+test('the page says when it is idle: drawn with nothing moving or pending', async () => {
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  await page.evaluate(() => window.__nm.play());
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.ready ?? null), null, 'ready while playing');
+  await page.evaluate(() => window.__nm.stop());
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+});
+
+test('snapshot mode opens no event stream, shows the epoch asked for and goes idle', async () => {
+  const snap = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  const urls = [];
+  snap.on('request', (r) => urls.push(new URL(r.url()).pathname));
+  await snap.goto(`${server.url}?snapshot&epoch=${EPOCHS[2]}`);
+  await snap.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: READY_MS });
+  assert.equal(await snap.evaluate(() => window.__nm.state().epochIndex), 2);
+  assert.ok(urls.includes('/api/run'), urls.join(' '));
+  assert.ok(!urls.includes('/api/events'), `snapshot mode opened the event stream: ${urls.join(' ')}`);
+  await snap.close();
+});
+
+test("README's one-line headless screenshot finishes and draws the points", async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { CHROMIUM } = await import('./helpers/env.js');
+  const dir = mkdtempSync(join(tmpdir(), 'nm-shot-'));
+  const png = join(dir, 'view.png');
+  // The command README.md shows (with --no-sandbox, which root needs here).
+  const args = ['--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--hide-scrollbars',
+    '--window-size=1200,800', '--virtual-time-budget=20000', `--screenshot=${png}`, `${server.url}?snapshot`];
+  const code = await new Promise((resolve) => {
+    const p = spawn(CHROMIUM, args, { stdio: 'ignore' });
+    const timer = setTimeout(() => { p.kill(); resolve('timed out'); }, 90000);
+    p.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+  });
+  assert.equal(code, 0, `chromium --screenshot: ${code}`);
+  // Count the strongly coloured pixels in the plots' area (the class colours; left of the side
+  // panel, between the header and the footer, whose buttons and slider are coloured too).
+  const b64 = readFileSync(png).toString('base64');
+  const coloured = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const x = (i / 4) % c.width, y = Math.floor(i / 4 / c.width);
+      if (x > c.width - 300 || y < 60 || y > c.height - 60) continue;
+      const mx = Math.max(d[i], d[i + 1], d[i + 2]), mn = Math.min(d[i], d[i + 1], d[i + 2]);
+      if (mx - mn > 80) n++;
+    }
+    return n;
+  }, b64);
+  rmSync(dir, { recursive: true, force: true });
+  assert.ok(coloured > 3000, `only ${coloured} coloured pixels in the screenshot`);
+});

@@ -3,7 +3,7 @@
 // @ts-check
 
 import { plotOf, summaryOf } from './app.js';
-import { syncPlots, loadView } from './plots.js';
+import { syncPlots, loadView, viewReady } from './plots.js';
 import { pendingAt } from './progress.js';
 import { requestRender } from './render.js';
 import { runHeader, titles } from './panels.js';
@@ -29,7 +29,7 @@ export async function refreshSummary(app) {
   const wasAtEnd = atNewest(app);
   app.epochs = summary.epochs;
   if (app.started) syncPlots(app);
-  app.ui.timeline.setEpochs(app.epochs, summary.live);
+  app.ui.timeline.setEpochs(app.epochs, summary.live && app.source.live);
   followNewest(app, wasAtEnd);
   const params = app.ui.params;
   if (!app.epochs.length) params.setStatus('waiting for the first epoch…');
@@ -95,4 +95,26 @@ export function eventHandlers(app) {
       status(ev.error, true);
     },
   };
+}
+
+/** Without events, how often the summary is read again while a plot still waits for its view. */
+const POLL_MS = 500;
+
+/**
+ * Without an event stream (snapshot mode), reads the summary again until every plot's default
+ * view exists, and loads each as it appears.
+ * @param {App} app
+ */
+export function pollForViews(app) {
+  if (app.source.live || app.plots.every((p) => p.emb)) return;
+  setTimeout(async () => {
+    try {
+      await refreshSummary(app);
+      const key = summaryOf(app).default_view;
+      await Promise.all(app.plots.filter((p) => !p.emb && viewReady(app, p.layer, key)).map((p) => loadView(app, p, key)));
+    } catch (e) {
+      console.error(e);
+    }
+    pollForViews(app);
+  }, POLL_MS);
 }

@@ -8,7 +8,7 @@ import { httpSource } from './source.js';
 import { Renderer } from './renderer.js';
 import { computeAttrs } from './attrs.js';
 import { setupPlots, syncPlots, requestView } from './plots.js';
-import { refreshSummary, eventHandlers } from './live.js';
+import { refreshSummary, eventHandlers, pollForViews } from './live.js';
 import { requestRender, layout } from './render.js';
 import { updateLegend, selectionCounts } from './panels.js';
 import { togglePlay, seek } from './playback.js';
@@ -22,6 +22,13 @@ import { exportPng } from './export.js';
 import { installTestHook } from './testhook.js';
 
 /** @typedef {import('./app.js').App} App */
+
+/**
+ * The page's options: `?snapshot` opens no event stream (the page goes idle once drawn, so a
+ * headless browser's `--virtual-time-budget` screenshot finishes); `?epoch=E` shows epoch E (the
+ * last one at or before it) instead of the newest.
+ */
+const QUERY = new URLSearchParams(location.search);
 
 /** The App, or null when this browser has no WebGL2 (the page says so). */
 function create() {
@@ -55,7 +62,7 @@ function create() {
     selectionPanel: createSelectionPanel($('#selection'), { onClear: () => store.set({ selection: null }) }),
     params: createParamsMenu($('#params'), { onApply: (p, layer) => requestView(app, p, layer) }),
   };
-  const app = createApp(httpSource(), store, renderer, ui);
+  const app = createApp(httpSource({ events: !QUERY.has('snapshot') }), store, renderer, ui);
   return app;
 }
 
@@ -93,11 +100,14 @@ async function start(app) {
     $('#status').textContent = `cannot load the run: ${/** @type {Error} */ (e).message}`;
     return;
   }
-  const last = Math.max(0, summaryOf(app).epochs.length - 1);
-  app.store.set({ target: last, t: last });
+  const epochs = summaryOf(app).epochs;
+  const wanted = QUERY.has('epoch') ? Number(QUERY.get('epoch')) : Infinity;
+  const shown = Math.max(0, epochs.filter((e) => e <= wanted).length - 1);
+  app.store.set({ target: shown, t: shown });
   await setupPlots(app);
   app.started = true;
   syncPlots(app);
+  pollForViews(app);
   new ResizeObserver(() => layout(app)).observe($('#plots'));
 }
 

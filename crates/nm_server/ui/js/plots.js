@@ -149,6 +149,7 @@ export async function requestView(app, p, layer) {
     }
     status(res.tasks.every((t) => t.state === 'done') ? 'ready' : 'computing…');
     titles(app);
+    requestRender(app); // the page is busy until the views arrive
   } catch (e) {
     status(/** @type {Error} */ (e).message, true);
   }

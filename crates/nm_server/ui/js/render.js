@@ -1,6 +1,8 @@
 // The frame loop: schedules frames, advances playback, hands each plot's frame (epochs, blend,
 // camera, point radius, hover ring and trajectory) to the renderer, and lays the plots out on the
-// canvas when its size or the plot count changes.
+// canvas when its size or the plot count changes. It also says when the page is idle:
+// `<html data-ready="true">` once every plot is drawn with nothing moving or being computed (a
+// scheduled frame clears it), for scripts that take pictures.
 // @ts-check
 
 import { $ } from './dom.js';
@@ -29,6 +31,7 @@ let lastTs = null;
 export function requestRender(app) {
   if (renderQueued) return;
   renderQueued = true;
+  delete document.documentElement.dataset.ready;
   requestAnimationFrame((ts) => frame(app, ts));
 }
 
@@ -44,6 +47,7 @@ function frame(app, ts) {
   const moving = advance(app, dt);
   draw(app);
   if (moving) requestRender(app); else lastTs = null;
+  if (!moving && !renderQueued && app.ready && app.plots.every((p) => !p.pending)) document.documentElement.dataset.ready = 'true';
 }
 
 /**
