@@ -133,3 +133,69 @@ test("README's one-line headless screenshot finishes and draws the points", asyn
   rmSync(dir, { recursive: true, force: true });
   assert.ok(coloured > 3000, `only ${coloured} coloured pixels in the screenshot`);
 });
+
+/** The drawn extent of plot i's points as a fraction of its rect: max(width / rect.w, height / rect.h). */
+async function extentOf(i) {
+  return page.evaluate((i) => {
+    const nm = window.__nm, r = nm.plotRect(i);
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const s of nm.samplesOf(i)) {
+      const p = nm.drawnPosition(i, s);
+      x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x); y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y);
+    }
+    return Math.max((x1 - x0) / r.w, (y1 - y0) / r.h);
+  }, i);
+}
+
+test('point size and opacity: automatic from the count and the zoom, set by hand, reset', async () => {
+  await showEpoch(EPOCHS.length - 1);
+  const auto = (await page.evaluate(() => window.__nm.pointStyles()))[0];
+  assert.ok(auto.opacity > 0.5 && auto.opacity < 1, `automatic opacity for ${N} points: ${auto.opacity}`);
+  await page.locator('#points .size').fill('1');
+  await page.locator('#points .opacity').fill('0.3');
+  let st = (await page.evaluate(() => window.__nm.pointStyles()))[0];
+  assert.ok(Math.abs(st.radius - 2 * auto.radius) < 1e-6, `size ×2: ${st.radius} vs ${auto.radius}`);
+  assert.ok(Math.abs(st.opacity - 0.3) < 1e-6, `opacity ${st.opacity}`);
+  assert.equal((await page.locator('#points .size-value').textContent()).trim(), '×2');
+  await page.locator('#points .auto').click();
+  st = (await page.evaluate(() => window.__nm.pointStyles()))[0];
+  assert.deepEqual(st, auto);
+  // Zooming in spreads the points: the automatic radius grows.
+  const r = await page.evaluate(() => window.__nm.plotRect(0));
+  await page.mouse.move(r.x + r.w / 2, r.y + r.h / 2);
+  await page.mouse.wheel(0, -600);
+  await page.waitForFunction((r0) => window.__nm.pointStyles()[0].radius > r0 * 1.2, auto.radius);
+  await page.locator('#points .fit-all').click();
+  assert.deepEqual((await page.evaluate(() => window.__nm.pointStyles()))[0], auto);
+});
+
+test('fit this epoch fills the plot with the shown epoch; all epochs brings the shared frame back', async () => {
+  await showEpoch(0);
+  const shared = await extentOf(0);
+  await page.locator('#points .fit-epoch').click();
+  const fitted = await extentOf(0);
+  assert.ok(Math.abs(fitted - 0.92) < 0.03, `fitted extent ${fitted} (shared frame: ${shared})`);
+  await showEpoch(EPOCHS.length - 1); // the frame stays while the epochs change
+  await page.locator('#points .fit-all').click();
+  await showEpoch(0);
+  assert.ok(Math.abs((await extentOf(0)) - shared) < 1e-3, 'the shared frame is back');
+});
+
+test('the hovered class and the selection are drawn on top', async () => {
+  await showEpoch(EPOCHS.length - 1);
+  const s = await page.evaluate(() => window.__nm.samplesOf(0)[5]);
+  const p = await page.evaluate((s) => window.__nm.drawnPosition(0, s), s);
+  await page.mouse.move(p.x, p.y);
+  await page.waitForFunction(() => window.__nm.state().hover !== null);
+  const hovered = await page.evaluate(() => window.__nm.state().hover.sample);
+  const cls = run.labels[hovered];
+  const inClass = Array.from(run.labels).filter((l) => l === cls).length;
+  for (let i = 0; i < run.layers.length; i++) assert.equal(await page.evaluate((i) => window.__nm.onTop(i), i), inClass);
+  await page.mouse.move(1, 1);
+  await page.waitForFunction(() => window.__nm.onTop(0) === 0);
+  // A legend row in focus raises its class too.
+  await page.locator('#legend li[data-cls="2"]').hover();
+  await page.waitForFunction((n) => window.__nm.onTop(0) === n, Array.from(run.labels).filter((l) => l === 2).length);
+  await page.mouse.move(1, 1);
+  await page.waitForFunction(() => window.__nm.onTop(0) === 0);
+});

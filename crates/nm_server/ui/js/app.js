@@ -36,6 +36,7 @@ import { createStore } from './store.js';
  * @property {number[]} fitBounds       [x0, y0, x1, y1] over every epoch: the shared frame
  * @property {number} version           bumped by each new `emb` (keys the caches)
  * @property {number} visible           points drawn (not hidden by the label menu)
+ * @property {number} onTop             points drawn on top (the selection, or the class in focus)
  * @property {string} paramsText        the parameters as the title shows them
  * @property {string} paramsDetail      the rest of them, in the title's tooltip
  * @property {EmbedParams | null} params
@@ -59,6 +60,9 @@ import { createStore } from './store.js';
  * @property {number | null} pinned  sample whose trajectory is drawn
  * @property {Uint8Array | null} selection   per sample: 1 = selected
  * @property {'pan' | 'lasso' | 'box'} mode
+ * @property {number | null} focusClass   drawn on top: the hovered point's class, or the legend row's
+ * @property {number} pointScale     times the automatic point radius
+ * @property {number | null} opacity  of the points (null: automatic, from their number)
  */
 
 /** @typedef {'true' | 'pred' | 'correct'} ColorBy */
@@ -73,6 +77,7 @@ import { createStore } from './store.js';
  * @property {import('./widgets/selection.js').SelectionTool} selectionTool
  * @property {ReturnType<typeof import('./widgets/selection.js').createSelectionPanel>} selectionPanel
  * @property {ReturnType<typeof import('./widgets/params.js').createParamsMenu>} params
+ * @property {ReturnType<typeof import('./widgets/points.js').createPointControls>} points
  */
 
 /**
@@ -116,6 +121,9 @@ export function createAppStore() {
     pinned: null,
     selection: null,
     mode: 'pan',
+    focusClass: null,
+    pointScale: 1,
+    opacity: null,
   }));
 }
 

@@ -4,7 +4,8 @@
 
 import { $ } from './dom.js';
 import { roundedEpoch, predictionsAt, samplesOf, summaryOf } from './app.js';
-import { epochPair, currentPositions, pickIndex, radiusFor } from './positions.js';
+import { epochPair, currentPositions, pickIndex } from './positions.js';
+import { pointStyle } from './pointstyle.js';
 import { insidePolygon } from './picking.js';
 import { fitCamera, pxToData, zoomAt, panBy, rectAt } from './layout.js';
 import { requestRender } from './render.js';
@@ -36,7 +37,7 @@ export function pickAt(app, x, y) {
   if (!pl || !pl.emb || !pl.cam || !epochPair(app, pl)) return null;
   const rect = app.rects[i];
   const [dx, dy] = pxToData(rect, pl.cam, x, y);
-  const rad = (radiusFor(pl, rect) + PICK_SLACK_PX) / pl.cam.scale;
+  const rad = (pointStyle(app, pl, rect).radius + PICK_SLACK_PX) / pl.cam.scale;
   const k = pickIndex(app, pl).nearest(dx, dy, rad);
   return k < 0 ? { plot: i, sample: null } : { plot: i, sample: pl.emb.samples[k], local: k };
 }
@@ -79,10 +80,12 @@ export function hoverAt(app, x, y) {
   const hit = pickAt(app, x, y);
   const cur = store.get().hover;
   if (hit && hit.sample != null) {
-    if (!cur || cur.sample !== hit.sample || cur.plot !== hit.plot) store.set({ hover: { plot: hit.plot, sample: hit.sample } });
+    if (!cur || cur.sample !== hit.sample || cur.plot !== hit.plot) {
+      store.set({ hover: { plot: hit.plot, sample: hit.sample }, focusClass: samplesOf(app).labels[hit.sample] });
+    }
     showTooltip(app, x, y, hit.plot, hit.sample);
   } else {
-    if (cur) store.set({ hover: null });
+    if (cur) store.set({ hover: null, focusClass: null });
     app.ui.tooltip.hide();
   }
 }
@@ -169,7 +172,7 @@ export function installInteraction(app) {
   });
 
   gl.addEventListener('pointerleave', () => {
-    if (!drag && store.get().hover) { store.set({ hover: null }); app.ui.tooltip.hide(); }
+    if (!drag && store.get().hover) { store.set({ hover: null, focusClass: null }); app.ui.tooltip.hide(); }
   });
 
   gl.addEventListener('wheel', (e) => {

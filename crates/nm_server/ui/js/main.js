@@ -18,6 +18,8 @@ import { createLegend } from './widgets/legend.js';
 import { createTooltip } from './widgets/tooltip.js';
 import { SelectionTool, createSelectionPanel } from './widgets/selection.js';
 import { createParamsMenu } from './widgets/params.js';
+import { createPointControls } from './widgets/points.js';
+import { fitAllEpochs, fitThisEpoch } from './framing.js';
 import { exportPng } from './export.js';
 import { installTestHook } from './testhook.js';
 
@@ -56,11 +58,18 @@ function create() {
       onAll: () => setHidden(new Uint8Array(app.classes.length)),
       onNone: () => setHidden(new Uint8Array(app.classes.length).fill(1)),
       onColorBy: (mode) => store.set({ colorBy: mode }),
+      onFocus: (c) => store.set({ focusClass: c }),
     }),
     tooltip: createTooltip($('#tooltip')),
     selectionTool: new SelectionTool(/** @type {HTMLCanvasElement} */ ($('#overlay'))),
     selectionPanel: createSelectionPanel($('#selection'), { onClear: () => store.set({ selection: null }) }),
     params: createParamsMenu($('#params'), { onApply: (p, layer) => requestView(app, p, layer) }),
+    points: createPointControls($('#points'), {
+      onScale: (pointScale) => store.set({ pointScale }),
+      onOpacity: (opacity) => store.set({ opacity }),
+      onFitAll: () => fitAllEpochs(app),
+      onFitEpoch: () => fitThisEpoch(app),
+    }),
   };
   const app = createApp(httpSource({ events: !QUERY.has('snapshot') }), store, renderer, ui);
   return app;
@@ -71,15 +80,17 @@ function wire(app) {
   const { store, ui } = app;
   store.subscribe((st, changed) => {
     const has = (/** @type {string} */ k) => changed.includes(/** @type {keyof import('./app.js').State} */ (k));
-    if (has('hidden') || has('colorBy') || has('selection')) {
+    if (has('hidden') || has('colorBy') || has('selection') || has('focusClass')) {
       for (const pl of app.plots) computeAttrs(app, pl);
       requestRender(app);
-      updateLegend(app);
+      if (has('hidden') || has('colorBy') || has('selection')) updateLegend(app);
     }
+    if (has('pointScale') || has('opacity')) { ui.points.render(st.pointScale, st.opacity); requestRender(app); }
     if (has('selection')) ui.selectionPanel.render(selectionCounts(app), app.classes, app.colours);
     if (has('mode')) document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b instanceof HTMLElement && b.dataset.mode === st.mode));
     if (has('hover') || has('pinned') || has('target') || has('playing')) requestRender(app);
   });
+  ui.points.render(store.get().pointScale, store.get().opacity);
   installInteraction(app);
   const paramsSection = $('#params').closest('section');
   if (paramsSection instanceof HTMLElement) paramsSection.hidden = !app.source.canCompute;

@@ -24,7 +24,7 @@ import { describeParams, describeParamsDetail } from './widgets/params.js';
 function makePlot(layer, i) {
   return {
     index: i, layer, view: null, emb: null, pending: null, cam: null, userCam: false, local: null, fitBounds: [0, 0, 1, 1],
-    version: 0, visible: 0, paramsText: '', paramsDetail: '', params: null, error: null, attrs: null, attrEpoch: null, posCache: null, pick: null,
+    version: 0, visible: 0, onTop: 0, paramsText: '', paramsDetail: '', params: null, error: null, attrs: null, attrEpoch: null, posCache: null, pick: null,
   };
 }
 

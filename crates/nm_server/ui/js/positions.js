@@ -1,6 +1,6 @@
 // Where each point is drawn: the run's epoch slider mapped onto a view's epochs, the smooth blend
 // between two epochs, the decoded positions (one point, or all of a plot, cached per blend), each
-// plot's pick index over them and the automatic point radius.
+// plot's pick index over them.
 // @ts-check
 
 import { GridIndex } from './picking.js';
@@ -8,7 +8,6 @@ import { GridIndex } from './picking.js';
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
 /** @typedef {import('./source.js').Embedding} Embedding */
-/** @typedef {import('./layout.js').Rect} Rect */
 
 /**
  * The two view epochs the plot shows now and the eased blend between them (null before data).
@@ -113,14 +112,4 @@ export function pickIndex(app, pl) {
   const index = new GridIndex(xy, (k) => hidden[labels[samples[k]]] === 1);
   pl.pick = { xy, hiddenRef: hidden, index };
   return index;
-}
-
-/**
- * Point radius in CSS px: about half the spacing the points would have spread evenly over the rect.
- * @param {Plot} pl
- * @param {Rect} rect
- */
-export function radiusFor(pl, rect) {
-  const n = pl.emb ? pl.emb.n : 1;
-  return Math.min(5, Math.max(1.2, 0.45 * Math.sqrt((rect.w * rect.h) / Math.max(1, n))));
 }

@@ -7,7 +7,8 @@
 
 import { $ } from './dom.js';
 import { roundedEpoch } from './app.js';
-import { epochPair, positionOf, decode, radiusFor } from './positions.js';
+import { epochPair, positionOf, decode } from './positions.js';
+import { pointStyle } from './pointstyle.js';
 import { computeAttrs } from './attrs.js';
 import { advance } from './playback.js';
 import { titles, updateLegend, updateTimeline } from './panels.js';
@@ -62,11 +63,11 @@ export function draw(app) {
     const rect = app.rects[i];
     const p = epochPair(app, pl);
     /** @type {PlotFrame} */
-    const none = { rect: rect || { x: 0, y: 0, w: 1, h: 1 }, cam: { cx: 0, cy: 0, scale: 1 }, ia: -1, ib: -1, blend: 0, boundsA: [], boundsB: [], radius: 1 };
+    const none = { rect: rect || { x: 0, y: 0, w: 1, h: 1 }, cam: { cx: 0, cy: 0, scale: 1 }, ia: -1, ib: -1, blend: 0, boundsA: [], boundsB: [], radius: 1, opacity: 1 };
     if (!p || !rect || !pl.emb || !pl.cam) return none;
     if (st.colorBy !== 'true' && pl.attrEpoch !== epochNow) computeAttrs(app, pl);
     /** @type {PlotFrame} */
-    const f = { rect, cam: pl.cam, ia: p.ia, ib: p.ib, blend: p.blend, boundsA: pl.emb.bounds[p.ia], boundsB: pl.emb.bounds[p.ib], radius: radiusFor(pl, rect) };
+    const f = { rect, cam: pl.cam, ia: p.ia, ib: p.ib, blend: p.blend, boundsA: pl.emb.bounds[p.ia], boundsB: pl.emb.bounds[p.ib], ...pointStyle(app, pl, rect) };
     overlaysFor(app, pl, f);
     return f;
   });

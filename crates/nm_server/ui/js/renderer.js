@@ -5,6 +5,8 @@
 // with u_blend, so the slider and play button morph smoothly without re-uploading anything.
 // Points rather than instanced quads: a quarter of the vertex work, which is what software GL
 // (SwiftShader) spends its time on; the largest point is far below every implementation's limit.
+// Draw order: points flagged "on top" (the hovered class, the selection) are skipped by a first
+// pass and drawn by a second one, only for plots that have any.
 // @ts-check
 
 import { paletteBytes } from './palette.js';
@@ -22,6 +24,7 @@ import { paletteBytes } from './palette.js';
  * @property {number[]} boundsA
  * @property {number[]} boundsB
  * @property {number} radius
+ * @property {number} opacity          of the points neither dimmed nor emphasised, in (0, 1]
  * @property {Float32Array | null} [rings]
  * @property {Float32Array | null} [trail]
  * @property {Float32Array | null} [trailDots]
@@ -35,13 +38,13 @@ import { paletteBytes } from './palette.js';
 /**
  * One plot's GPU state: positions of all epochs, per-point attributes, and which epochs the
  * position attributes point at.
- * @typedef {{vao: WebGLVertexArrayObject, pos: WebGLBuffer, attr: WebGLBuffer, n: number, E: number, epochA: number, epochB: number}} GpuPlot
+ * @typedef {{vao: WebGLVertexArrayObject, pos: WebGLBuffer, attr: WebGLBuffer, n: number, E: number, epochA: number, epochB: number, onTop: number}} GpuPlot
  */
 
 const POINT_VS = `#version 300 es
 layout(location=1) in vec2 a_posA;     // u16 normalised to [0, 1]
 layout(location=2) in vec2 a_posB;
-layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised)
+layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised, 8 on top)
 uniform vec4 u_boundsA;                // lo.x, lo.y, range.x, range.y of epoch A
 uniform vec4 u_boundsB;
 uniform float u_blend;
@@ -49,6 +52,8 @@ uniform vec4 u_view;                   // data -> clip: scale.xy, offset.xy
 uniform float u_radius;                // point radius in CSS pixels
 uniform float u_dpr;                   // device pixels per CSS pixel
 uniform float u_dimAlpha;
+uniform float u_opacity;               // of points neither dimmed nor emphasised
+uniform uint u_pass;                   // 0: the points not on top; 1: those on top (drawn after)
 uniform float u_maxSize;               // the implementation's largest point (ALIASED_POINT_SIZE_RANGE)
 uniform sampler2D u_palette;
 out vec4 v_color;
@@ -56,7 +61,8 @@ out float v_radius;                    // in device pixels
 out float v_size;
 void main() {
   uint flags = a_attr.y;
-  if ((flags & 1u) != 0u) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
+  bool skip = (flags & 1u) != 0u || (((flags & 8u) != 0u) != (u_pass == 1u));
+  if (skip) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   vec2 pa = u_boundsA.xy + a_posA * u_boundsA.zw;
   vec2 pb = u_boundsB.xy + a_posB * u_boundsB.zw;
   vec2 p = mix(pa, pb, u_blend);
@@ -64,7 +70,7 @@ void main() {
   gl_Position = vec4(p * u_view.xy + u_view.zw, 0.0, 1.0);
   gl_PointSize = 2.0 * r + 1.0;
   vec4 c = texelFetch(u_palette, ivec2(int(a_attr.x), 0), 0);
-  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : c.a);
+  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : ((flags & 4u) != 0u) ? c.a : c.a * u_opacity);
   v_radius = r;
   v_size = 2.0 * r + 1.0;
 }`;
@@ -189,7 +195,7 @@ export class Renderer {
     const gl = this.gl;
     let pl = this.plots[i];
     if (!pl) {
-      pl = this.plots[i] = { vao: gl.createVertexArray(), pos: gl.createBuffer(), attr: gl.createBuffer(), n: 0, E: 0, epochA: -1, epochB: -1 };
+      pl = this.plots[i] = { vao: gl.createVertexArray(), pos: gl.createBuffer(), attr: gl.createBuffer(), n: 0, E: 0, epochA: -1, epochB: -1, onTop: 0 };
       gl.bindVertexArray(pl.vao);
       gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
       gl.enableVertexAttribArray(3);
@@ -200,7 +206,7 @@ export class Renderer {
     }
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.pos);
     gl.bufferData(gl.ARRAY_BUFFER, emb.pos, gl.STATIC_DRAW);
-    pl.n = emb.n; pl.E = emb.epochs.length; pl.epochA = pl.epochB = -1;
+    pl.n = emb.n; pl.E = emb.epochs.length; pl.epochA = pl.epochB = -1; pl.onTop = 0;
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
     gl.bufferData(gl.ARRAY_BUFFER, new Uint8Array(emb.n * 2), gl.DYNAMIC_DRAW);
   }
@@ -209,10 +215,12 @@ export class Renderer {
    * Per-point [slot, flags] bytes for plot i.
    * @param {number} i
    * @param {Uint8Array} attrs 2n bytes
+   * @param {number} onTop how many points are flagged on top (0: one pass is enough)
    */
-  setPlotAttrs(i, attrs) {
+  setPlotAttrs(i, attrs, onTop) {
     const gl = this.gl, pl = this.plots[i];
     if (!pl) return;
+    pl.onTop = onTop;
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
     gl.bufferSubData(gl.ARRAY_BUFFER, 0, attrs);
   }
@@ -280,10 +288,16 @@ export class Renderer {
       gl.uniform1f(P.u.u_dpr, dpr);
       gl.uniform1f(P.u.u_maxSize, this.maxPointSize);
       gl.uniform1f(P.u.u_dimAlpha, opts.dimAlpha ?? 0.08);
+      gl.uniform1f(P.u.u_opacity, f.opacity);
       gl.activeTexture(gl.TEXTURE0);
       gl.bindTexture(gl.TEXTURE_2D, this.palette);
       gl.uniform1i(P.u.u_palette, 0);
+      gl.uniform1ui(P.u.u_pass, 0);
       gl.drawArrays(gl.POINTS, 0, pl.n);
+      if (pl.onTop > 0) {
+        gl.uniform1ui(P.u.u_pass, 1);
+        gl.drawArrays(gl.POINTS, 0, pl.n);
+      }
       gl.bindVertexArray(null);
       this.drawOverlays(f, view, dpr);
     }

@@ -5,6 +5,7 @@ import { $ } from './dom.js';
 import { dataToPx } from './layout.js';
 import { epochPair, positionOf, pickIndex } from './positions.js';
 import { pickAt } from './interaction.js';
+import { pointStyle } from './pointstyle.js';
 import { draw } from './render.js';
 
 /**
@@ -57,6 +58,14 @@ export function installTestHook(app) {
       const [ox, oy] = canvasOrigin();
       return { x: ox + px, y: oy + py, dataX: d[0], dataY: d[1] };
     },
+    /** Per plot: the radius (CSS px) and opacity its points are drawn with now. */
+    pointStyles: () => app.plots.map((p, i) => (app.rects[i] ? pointStyle(app, p, app.rects[i]) : null)),
+    /** Points of plot i drawn on top (the hovered class or the selection). */
+    /** @param {number} i */
+    onTop: (i) => app.plots[i]?.onTop ?? 0,
+    /** Plot i's drawing area in client (page) pixels. */
+    /** @param {number} i */
+    plotRect(i) { const r = app.rects[i], [ox, oy] = canvasOrigin(); return r ? { x: ox + r.x, y: oy + r.y, w: r.w, h: r.h } : null; },
     /** Points of plot i that are drawn (not hidden by the label menu). */
     /** @param {number} i */
     visibleCount: (i) => app.plots[i]?.visible ?? 0,

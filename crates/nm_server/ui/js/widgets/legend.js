@@ -14,9 +14,9 @@ import { SLOT_COLOURS } from '../palette.js';
 /**
  * @param {HTMLElement} root
  * @param {{onToggle: (c: number) => void, onSolo: (c: number) => void, onAll: () => void, onNone: () => void,
- *   onColorBy: (mode: ColorBy) => void}} handlers
+ *   onColorBy: (mode: ColorBy) => void, onFocus: (c: number | null) => void}} handlers   onFocus: the row under the pointer
  */
-export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy }) {
+export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy, onFocus }) {
   root.innerHTML = `
     <div class="row"><label>Colour by <select class="colorby">
       <option value="true">true class</option><option value="pred">predicted class</option>
@@ -38,6 +38,11 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy 
     const c = Number(li.dataset.cls);
     if (target.classList.contains('solo') || e.altKey || e.shiftKey) onSolo(c); else onToggle(c);
   });
+  list.addEventListener('mouseover', (e) => {
+    const li = /** @type {HTMLElement} */ (e.target).closest('li');
+    if (li) onFocus(Number(li.dataset.cls));
+  });
+  list.addEventListener('mouseleave', () => onFocus(null));
 
   /**
    * @param {string} cls @param {string} colour @param {string} label @param {number} count @param {number} total
