@@ -199,3 +199,33 @@ test('the hovered class and the selection are drawn on top', async () => {
   await page.mouse.move(1, 1);
   await page.waitForFunction(() => window.__nm.onTop(0) === 0);
 });
+
+test('training curves under the slider: one line per number, each epoch at its slider stop, hover shows values', async () => {
+  const charts = page.locator('#timeline .curves svg');
+  assert.equal(await charts.count(), 2, 'an accuracy chart and a loss chart');
+  const points = async (sel) => ((await page.locator(sel).getAttribute('points')) ?? '').trim().split(/\s+/).filter(Boolean).length;
+  assert.equal(await points('#timeline .curve-accuracy .line-train'), EPOCHS.length - 1, 'train: every epoch but the first');
+  assert.equal(await points('#timeline .curve-accuracy .line-test'), EPOCHS.length);
+  assert.equal(await page.locator('#timeline .curve-accuracy .line-accuracy').count(), 0, "the samples' accuracy is the test line");
+  assert.equal(await points('#timeline .curve-loss .line-loss'), EPOCHS.length);
+  const slider = await page.locator('#timeline .slider').boundingBox();
+  const thumb = await page.evaluate(() => parseFloat(getComputedStyle(document.querySelector('#timeline')).getPropertyValue('--thumb-w')));
+  for (let i = 0; i < EPOCHS.length; i++) {
+    await showEpoch(i);
+    // The marker and the slider's thumb centre are at the same x.
+    const marker = await page.locator('#timeline .curve-accuracy .marker').boundingBox();
+    const thumbX = slider.x + thumb / 2 + (i / (EPOCHS.length - 1)) * (slider.width - thumb);
+    assert.ok(Math.abs(marker.x + marker.width / 2 - thumbX) < 1.5, `epoch index ${i}: marker at ${marker.x}, thumb at ${thumbX}`);
+    const box = await page.locator('#timeline .curve-loss').boundingBox();
+    await page.mouse.move(thumbX, box.y + box.height / 2);
+    const info = await page.locator('#timeline .curve-info').textContent();
+    assert.ok(info.startsWith(`epoch ${EPOCHS[i]} ·`), info);
+    assert.ok(info.includes(`test ${(100 * accuracyAt(N, i)).toFixed(1)}%`), info);
+    assert.ok(info.includes(`loss ${(2 / (1 + i)).toPrecision(3)}`), info);
+  }
+  // A click on the curves seeks there.
+  const box = await page.locator('#timeline .curve-accuracy').boundingBox();
+  await page.mouse.click(box.x + 2, box.y + box.height / 2);
+  await page.waitForFunction(() => window.__nm.state().target === 0);
+  await page.mouse.move(1, 1);
+});

@@ -83,6 +83,39 @@ export function readoutStats(s) {
   return stats;
 }
 
+/** Line colours of the curves (Okabe-Ito blue and vermillion, a green, grey for the loss). */
+const CURVE_COLOURS = { train: '#0072B2', test: '#D55E00', accuracy: '#009E73', loss: '#555555' };
+
+/**
+ * The curves under the slider, per run epoch index: an accuracy chart (the readout's numbers) and
+ * the loss, where the run has them.
+ * @param {Summary} s
+ * @returns {import('./widgets/curves.js').Chart[]}
+ */
+export function curveCharts(s) {
+  const index = new Map(s.epochs.map((e, i) => [e, i]));
+  /** @param {{epoch: number}[]} records @param {(r: any) => number | null | undefined} get */
+  const valuesOf = (records, get) => {
+    /** @type {(number | null)[]} */
+    const v = s.epochs.map(() => null);
+    for (const r of records) { const i = index.get(r.epoch); const x = get(r); if (i != null && x != null) v[i] = x; }
+    return v;
+  };
+  const metrics = s.metrics || [];
+  /** @type {import('./widgets/curves.js').Series[]} */
+  const acc = readoutStats(s).map((st) => ({
+    key: st.key, label: st.label, colour: CURVE_COLOURS[/** @type {'train' | 'test' | 'accuracy'} */ (st.key)], format: 'percent',
+    values: st.key === 'accuracy' ? valuesOf(s.accuracy, (r) => r.accuracy) : valuesOf(metrics, (r) => r[`${st.key}_accuracy`]),
+  }));
+  /** @type {import('./widgets/curves.js').Chart[]} */
+  const charts = [{ key: 'accuracy', title: 'Accuracy over the epochs', unit: 'fraction', series: acc }];
+  if (metrics.some((m) => m.loss != null)) {
+    charts.push({ key: 'loss', title: 'Training loss over the epochs', unit: 'free',
+      series: [{ key: 'loss', label: 'loss', colour: CURVE_COLOURS.loss, format: 'number', values: valuesOf(metrics, (r) => r.loss) }] });
+  }
+  return charts;
+}
+
 /**
  * The footer: slider position, epoch label and the readout at the shown epoch.
  * @param {App} app
@@ -95,6 +128,7 @@ export function updateTimeline(app) {
   const s = app.summary;
   if (s) {
     app.ui.timeline.setStats(readoutStats(s));
+    app.ui.timeline.setCurves(curveCharts(s), app.epochs);
     if (epoch != null) {
       const a = s.accuracy.find((x) => x.epoch === epoch);
       if (a) values.accuracy = a.accuracy;

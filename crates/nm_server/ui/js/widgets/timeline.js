@@ -1,7 +1,10 @@
-// Epoch timeline: play/pause, a slider over the run's epochs, the epoch label and the readout of
-// the run's numbers at the shown epoch. Everything beside the slider has a fixed width for the
-// whole run (a value missing at some epoch shows as "–"), so the slider never moves while scrubbing.
+// Epoch timeline: play/pause, a slider over the run's epochs with the training curves above it,
+// the epoch label and the readout of the run's numbers at the shown epoch. Everything beside the
+// slider has a fixed width for the whole run (a value missing at some epoch shows as "–"), so the
+// slider never moves while scrubbing.
 // @ts-check
+
+import { createCurves } from './curves.js';
 
 /**
  * One number of the readout: its key, its label and what it means (the cell's tooltip).
@@ -21,6 +24,8 @@ const percent = (v) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
  */
 export function createTimeline(root, { onTarget, onTogglePlay, onFollow }) {
   root.innerHTML = `
+    <div class="curves" hidden></div>
+    <div class="curve-info"></div>
     <button class="play" title="Play / pause (space)" aria-label="play">▶</button>
     <input class="slider" type="range" min="0" max="0" step="1" value="0" aria-label="epoch">
     <span class="epoch-label"></span>
@@ -36,6 +41,7 @@ export function createTimeline(root, { onTarget, onTogglePlay, onFollow }) {
   play.addEventListener('click', () => onTogglePlay());
   slider.addEventListener('input', () => onTarget(Number(slider.value)));
   followBox.addEventListener('change', () => onFollow(followBox.checked));
+  const curves = createCurves(q('.curves'), q('.curve-info'), { onTarget });
   /** @type {{stat: Stat, value: HTMLElement}[]} */
   let cells = [];
   let statsKey = '';
@@ -43,6 +49,7 @@ export function createTimeline(root, { onTarget, onTogglePlay, onFollow }) {
   const epochText = (epochs, i) => (epochs.length ? `epoch ${epochs[i]} (${i + 1}/${epochs.length})` : 'no epochs yet');
   return {
     slider,
+    setCurves: curves.setData,
     /** @param {number[]} epochs @param {boolean} live */
     setEpochs(epochs, live) {
       slider.max = String(Math.max(0, epochs.length - 1));
@@ -83,6 +90,7 @@ export function createTimeline(root, { onTarget, onTogglePlay, onFollow }) {
       const i = Math.round(t);
       if (document.activeElement !== slider) slider.value = String(i);
       label.textContent = epochText(epochs, i);
+      curves.mark(Math.min(Math.max(t, 0), Math.max(0, epochs.length - 1)));
       for (const { stat, value } of cells) value.textContent = percent(values[stat.key]);
     },
   };
