@@ -229,3 +229,31 @@ test('training curves under the slider: one line per number, each epoch at its s
   await page.waitForFunction(() => window.__nm.state().target === 0);
   await page.mouse.move(1, 1);
 });
+
+test('the legend has a search box from 21 classes on, and it filters the list', async () => {
+  assert.ok(await page.locator('#legend .search-row').evaluate((e) => e.hidden), `${run.classes.length} classes: no search box`);
+  const classes = Array.from({ length: 30 }, (_, i) => `class ${i}`);
+  const many = makeRun({ n: 300, classes, layers: ['block1'], epochs: [1, 2] });
+  const srv = await startServer(['serve', many.dir, '--port', '0', '--no-open']);
+  const p = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  try {
+    await p.goto(srv.url);
+    await p.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: READY_MS });
+    const visibleRows = () => p.locator('#legend .classes li:not([hidden])').count();
+    assert.equal(await visibleRows(), 30);
+    await p.locator('#legend .search').fill('class 1');
+    const expected = classes.filter((c) => c.includes('class 1')).length; // class 1, class 10 … class 19
+    assert.equal(await visibleRows(), expected);
+    assert.equal((await p.locator('#legend .matches').textContent()).trim(), `${expected} of 30`);
+    // The filter stays while the list is redrawn (hiding a class redraws it).
+    await p.locator('#legend li[data-cls="12"] .name').click();
+    assert.equal(await visibleRows(), expected);
+    assert.ok(await p.locator('#legend li[data-cls="12"]').evaluate((e) => e.classList.contains('off')));
+    await p.locator('#legend .search').fill('');
+    assert.equal(await visibleRows(), 30);
+  } finally {
+    await p.close();
+    await srv.stop();
+    rmSync(many.dir, { recursive: true, force: true });
+  }
+});

@@ -1,11 +1,15 @@
 // Label menu: one entry per class (swatch, name, count); click toggles, "solo" shows only that
 // class, All / None buttons. Also the colour-by selector and a key saying what the colours mean in
-// the current mode: true class, predicted class (at the shown epoch) or correct / incorrect.
+// the current mode: true class, predicted class (at the shown epoch) or correct / incorrect. With
+// more than SEARCH_FROM classes, a search box filters the list by name.
 // @ts-check
 
 import { SLOT_COLOURS } from '../palette.js';
 
 /** @typedef {import('../app.js').ColorBy} ColorBy */
+
+/** The search box shows from this many classes on. */
+export const SEARCH_FROM = 21;
 /**
  * Right / wrong / missing predictions at the shown epoch, over the samples drawn.
  * @typedef {{epoch: number | null, correct: number, wrong: number, absent: number}} KeyInfo
@@ -23,11 +27,28 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
       <option value="correct">correct / incorrect</option></select></label></div>
     <div class="key"></div>
     <div class="row"><button class="all">All</button><button class="none">None</button></div>
+    <div class="row search-row" hidden><input class="search" type="search" placeholder="Find a class" aria-label="find a class">
+      <span class="matches"></span></div>
     <ul class="classes"></ul>`;
   const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (root.querySelector(s));
   const list = q('.classes');
   const key = q('.key');
   const colorBy = /** @type {HTMLSelectElement} */ (q('.colorby'));
+  const searchRow = q('.search-row'), matches = q('.matches');
+  const search = /** @type {HTMLInputElement} */ (q('.search'));
+  /** Shows the rows whose class name contains the search text (any case). */
+  const filter = () => {
+    const text = search.value.trim().toLowerCase();
+    let shown = 0;
+    const rows = /** @type {HTMLElement[]} */ (Array.from(list.children));
+    for (const li of rows) {
+      const name = (li.querySelector('.name')?.textContent ?? '').toLowerCase();
+      li.hidden = text !== '' && !name.includes(text);
+      if (!li.hidden) shown++;
+    }
+    matches.textContent = text ? `${shown} of ${rows.length}` : '';
+  };
+  search.addEventListener('input', filter);
   q('.all').addEventListener('click', onAll);
   q('.none').addEventListener('click', onNone);
   colorBy.addEventListener('change', () => onColorBy(/** @type {ColorBy} */ (colorBy.value)));
@@ -104,6 +125,9 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
         part('.count').textContent = counts ? String(counts[c] ?? 0) : '';
         list.appendChild(li);
       });
+      searchRow.hidden = classes.length < SEARCH_FROM;
+      if (searchRow.hidden) search.value = '';
+      filter();
     },
   };
 }
