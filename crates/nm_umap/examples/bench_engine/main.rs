@@ -38,8 +38,8 @@ impl nm_umap::RowBlocks for NpyRows {
     fn n_cols(&self) -> usize {
         self.0.n_cols()
     }
-    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String> {
-        self.0.read_rows(start, n, out).map_err(|e| e.to_string())
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), nm_umap::SourceError> {
+        Ok(self.0.read_rows(start, n, out)?)
     }
 }
 
