@@ -13,10 +13,11 @@ pub struct TempDir {
 }
 
 impl TempDir {
-    /// Creates `<temp>/nm_test_<pid>_<k>_<tag>` (empty; an old folder of that name is cleared).
+    /// Creates `<temp>/<tag>_<pid>_<k>` (empty; an old folder of that name is cleared): the folder's
+    /// name starts with the tag, so a run written straight into it is named after the test.
     pub fn new(tag: &str) -> TempDir {
         let k = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("nm_test_{}_{k}_{tag}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("{tag}_{}_{k}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         TempDir { path }
@@ -30,6 +31,14 @@ impl TempDir {
     /// A path inside the folder (not created).
     pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.path.join(rel)
+    }
+}
+
+/// A `&TempDir` stands for its folder wherever a `&Path` is wanted.
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
     }
 }
 
