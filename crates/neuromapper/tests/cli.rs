@@ -10,7 +10,7 @@ use nm_testkit::{RunSpec, TempDir};
 /// A fresh temp folder (removed when the guard drops) and the path `run` inside it, not created:
 /// files a test puts beside the run stay in the temp folder too.
 fn scratch(name: &str) -> (TempDir, PathBuf) {
-    let tmp = TempDir::new(&format!("cli_{name}"));
+    let tmp = TempDir::new(&format!("neuromapper_cli_test_{name}"));
     let root = tmp.join("run");
     (tmp, root)
 }

@@ -483,7 +483,7 @@ mod tests {
 
     #[test]
     fn every_damaged_byte_is_detected() {
-        let dir = TempDir::new("cache_unit");
+        let dir = TempDir::new("nm_cache_unit_cache_unit");
         let p = dir.join(CACHE_DIR).join("x.nmc");
         write(&p, &serde_json::json!({"k": 1}), &f32_bytes(&[1.0, 2.0])).unwrap();
         let good = std::fs::read(&p).unwrap();
@@ -507,8 +507,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlinked_cache_folder_is_never_written_through() {
-        let run = TempDir::new("symlinked");
-        let elsewhere = TempDir::new("symlinked_target");
+        let run = TempDir::new("nm_cache_unit_symlinked");
+        let elsewhere = TempDir::new("nm_cache_unit_symlinked_target");
         std::os::unix::fs::symlink(&elsewhere, run.join(CACHE_DIR)).unwrap();
         let p = run.join(CACHE_DIR).join("pca/l/0.abc.nmc");
         let e = write(&p, &serde_json::json!({"k": 1}), b"xyz").unwrap_err();
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn stale_temp_files_are_removed_on_the_next_write() {
-        let run = TempDir::new("temps");
+        let run = TempDir::new("nm_cache_unit_temps");
         let dir = run.join(CACHE_DIR).join("embeddings");
         std::fs::create_dir_all(&dir).unwrap();
         // A process that has ended: its id is free.
@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn least_recently_used_files_go_first_beyond_the_cap() {
-        let run = TempDir::new("lru");
+        let run = TempDir::new("nm_cache_unit_lru");
         let cache = run.join(CACHE_DIR);
         let payload = vec![7u8; 1000];
         let paths: Vec<PathBuf> = (0..4).map(|k| cache.join(format!("pca/l/{k}.key.nmc"))).collect();
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn clear_removes_only_what_we_wrote() {
-        let run = TempDir::new("clear");
+        let run = TempDir::new("nm_cache_unit_clear");
         let p = run.join(CACHE_DIR).join("embeddings/l.key.nmc");
         write(&p, &serde_json::json!({"kind": "embedding"}), b"12345678").unwrap();
         let foreign = run.join(CACHE_DIR).join("README");

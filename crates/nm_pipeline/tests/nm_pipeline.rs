@@ -38,7 +38,7 @@ fn check_param_error(run: &Run, p: EmbedParams, field: &str, needle: &str) {
 /// live extension alike (the engine only knows "slice k").
 #[test]
 fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
-    let kit = spec(60).epochs(&[0, 1]).write_temp("degenerate");
+    let kit = spec(60).epochs(&[0, 1]).write_temp("nm_pipeline_test_degenerate");
     let root = kit.path();
     let mut live = LiveLayer::new("small", params());
     live.update(&Run::open(root).unwrap(), &Control::default()).unwrap();
@@ -62,7 +62,7 @@ fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
 /// A sampling that selects every sample is one parameter set: same key, same cache entry.
 #[test]
 fn samplings_that_select_every_sample_share_one_cache_key() {
-    let kit = spec(60).class_counts(&[20, 20, 20]).epochs(&[0]).write_temp("normalize");
+    let kit = spec(60).class_counts(&[20, 20, 20]).epochs(&[0]).write_temp("nm_pipeline_test_normalize");
     let run = kit.open();
     let key = |s: Sampling| EmbedParams { sampling: s, ..params() }.checked(&run).unwrap().cache_key();
     let all = key(Sampling::All);
@@ -82,7 +82,7 @@ fn samplings_that_select_every_sample_share_one_cache_key() {
 
 #[test]
 fn each_parameter_rule_has_a_clear_error() {
-    let kit = spec(60).epochs(&[0]).write_temp("params");
+    let kit = spec(60).epochs(&[0]).write_temp("nm_pipeline_test_params");
     let run = kit.open();
     params().validate(&run).unwrap();
     let base = params();
@@ -122,7 +122,7 @@ fn each_parameter_rule_has_a_clear_error() {
 
 #[test]
 fn sampling_is_stratified_and_deterministic() {
-    let kit = spec(0).class_counts(&[60, 30, 10]).epochs(&[0]).write_temp("sampling");
+    let kit = spec(0).class_counts(&[60, 30, 10]).epochs(&[0]).write_temp("nm_pipeline_test_sampling");
     let run = kit.open();
     let labels = run.labels().to_vec();
     let per_class = |s: &[u32]| -> Vec<usize> {
@@ -167,7 +167,7 @@ fn neighbour_agreement(pos: &[f32], labels: &[u32]) -> f64 {
 
 #[test]
 fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
-    let kit = spec(240).epochs(&[0, 1, 2]).write_temp("cache_hit");
+    let kit = spec(240).epochs(&[0, 1, 2]).write_temp("nm_pipeline_test_cache_hit");
     let root = kit.path();
     let run = kit.open();
     let calls = AtomicUsize::new(0);
@@ -206,7 +206,7 @@ fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
 
 #[test]
 fn a_damaged_cache_is_detected_and_recomputed() {
-    let kit = spec(120).epochs(&[0, 1]).write_temp("cache_corrupt");
+    let kit = spec(120).epochs(&[0, 1]).write_temp("nm_pipeline_test_cache_corrupt");
     let root = kit.path();
     let run = kit.open();
     let first = embed_layer(&run, "small", &params(), &Control::default()).unwrap();
@@ -234,7 +234,7 @@ fn a_damaged_cache_is_detected_and_recomputed() {
 
 #[test]
 fn wide_layers_are_pre_embedded_with_pca_and_sampled() {
-    let kit = spec(300).epochs(&[0, 1]).write_temp("pca");
+    let kit = spec(300).epochs(&[0, 1]).write_temp("nm_pipeline_test_pca");
     let root = kit.path();
     let run = kit.open();
     let p = EmbedParams { sampling: Sampling::PerClass(50), metric: "cosine".into(), ..params() };
@@ -256,7 +256,7 @@ fn wide_layers_are_pre_embedded_with_pca_and_sampled() {
 
 #[test]
 fn unknown_layers_and_bad_data_are_errors() {
-    let kit = spec(60).epochs(&[0, 1]).write_temp("errors");
+    let kit = spec(60).epochs(&[0, 1]).write_temp("nm_pipeline_test_errors");
     let root = kit.path();
     let run = kit.open();
     match embed_layer(&run, "nope", &params(), &Control::default()) {
@@ -279,7 +279,7 @@ fn unknown_layers_and_bad_data_are_errors() {
 
 #[test]
 fn layers_embed_in_parallel_with_progress_each() {
-    let kit = spec(90).epochs(&[0, 1]).write_temp("parallel");
+    let kit = spec(90).epochs(&[0, 1]).write_temp("nm_pipeline_test_parallel");
     let root = kit.path();
     let run = kit.open();
     let seen = Mutex::new(std::collections::BTreeSet::new());
@@ -304,7 +304,7 @@ fn layers_embed_in_parallel_with_progress_each() {
 
 #[test]
 fn live_layer_extends_epoch_by_epoch_keeping_earlier_ones() {
-    let kit = spec(150).epochs(&[0, 1]).write_temp("live");
+    let kit = spec(150).epochs(&[0, 1]).write_temp("nm_pipeline_test_live");
     let run = kit.open();
     let mut live = LiveLayer::new("small", params());
     let a = live.update(&run, &Control::default()).unwrap();
@@ -355,7 +355,7 @@ fn align_rigidly_undoes_a_rotation_reflection_and_shift() {
 
 #[test]
 fn export_writes_npy_and_csv() {
-    let kit = spec(60).epochs(&[0, 4]).write_temp("export");
+    let kit = spec(60).epochs(&[0, 4]).write_temp("nm_pipeline_test_export");
     let root = kit.path();
     let run = kit.open();
     let p = EmbedParams { sampling: Sampling::PerClass(10), n_neighbors: 5, ..params() };

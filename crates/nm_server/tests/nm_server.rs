@@ -29,7 +29,7 @@ fn make_run(tag: &str, n: usize, epochs: &[u32]) -> TestRun {
         .noise(0.5)
         .thumbnails(4, 4, 3)
         .predictions(Predictions::improving())
-        .write_temp(tag)
+        .write_temp(&format!("nm_server_test_{tag}"))
 }
 
 fn serve(path: &Path, live: bool) -> ServerHandle {
@@ -562,7 +562,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 
 #[test]
 fn a_missing_run_is_an_error_not_a_panic() {
-    let tmp = TempDir::new("missing");
+    let tmp = TempDir::new("nm_server_test_missing");
     let r = nm_server::start(
         tmp.join("no-run-here"),
         ServeOptions { port: Some(0), open_browser: false, follow: false, ..Default::default() },
