@@ -5,7 +5,7 @@
 #
 # Writes the workloads as runs (bench/make_workloads.py: python + numpy) under $NM_BENCH_DIR
 # (default ${TMPDIR:-/tmp}/nm_umap_bench; reused when present), builds and runs our engine
-# (cargo run --release -p nm_umap --example bench_engine), runs the peers
+# (cargo run --release -p nm_pipeline --example bench_engine), runs the peers
 # (shared/bench/reference_aligned_umap.py; bench/peer_single_umap.py), scores every output with
 # shared/bench/score.py (or bench/score_subsample.py for the 70,000-point run) and prints
 # seconds, trust15, knn10, move and the speed ratio. shared/ is found as ../shared beside the
@@ -24,6 +24,6 @@ if [ -z "$PY" ]; then
 fi
 WORK="${NM_BENCH_DIR:-${TMPDIR:-/tmp}/nm_umap_bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-(cd "$ROOT" && cargo build --release -q -p nm_umap --example bench_engine)
+(cd "$ROOT" && cargo build --release -q -p nm_pipeline --example bench_engine)
 BIN="$CARGO_TARGET_DIR/release/examples/bench_engine"
 exec "$PY" "$ROOT/bench/compare_umap_learn.py" "$BIN" "$SHARED" "$WORK" "$@"

@@ -5,34 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use nm_run::{Manifest, RunWriter};
+use nm_testkit::{RunSpec, TempDir};
 
-fn scratch(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
+/// A fresh temp folder (removed when the guard drops) and the path `run` inside it, not created:
+/// files a test puts beside the run stay in the temp folder too.
+fn scratch(name: &str) -> (TempDir, PathBuf) {
+    let tmp = TempDir::new(&format!("neuromapper_cli_test_{name}"));
+    let root = tmp.join("run");
+    (tmp, root)
 }
 
-/// 90 samples in 3 classes, layers `conv` [90, 40] and `fc` [90, 6], epochs 1..=3.
+/// 90 samples in 3 classes, layers `conv` [90, 40] and `fc` [90, 6], epochs 1..=3 (nm_testkit).
 fn make_run(root: &Path) {
-    let n = 90;
-    let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
-    let manifest =
-        Manifest::new(Some(vec!["ant".into(), "bee".into(), "cow".into()]), Some(vec!["conv".into(), "fc".into()]));
-    let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
-    let layer = |d: usize, e: u32| -> Vec<f32> {
-        (0..n * d)
-            .map(|k| {
-                let (i, j) = (k / d, k % d);
-                let centre = if j % 3 == labels[i] as usize { 5.0 + e as f32 * 0.1 } else { 0.0 };
-                // A cheap deterministic jitter in [-1, 1).
-                let h = ((i * 7919 + j * 104_729 + e as usize * 13) % 1000) as f32 / 500.0 - 1.0;
-                centre + h
-            })
-            .collect()
-    };
-    for e in 1..=3 {
-        w.write_epoch(e, &[("conv", 40, &layer(40, e)), ("fc", 6, &layer(6, e))], None).unwrap();
-    }
+    RunSpec::new(90, 3)
+        .class_names(&["ant", "bee", "cow"])
+        .layers(&[("conv", 40), ("fc", 6)])
+        .epochs(&[1, 2, 3])
+        .separation(5.0, 0.1)
+        .write(root);
 }
 
 fn neuromapper(args: &[&str]) -> Output {
@@ -50,7 +40,7 @@ fn check(args: &[&str], code: i32) -> (String, String) {
 
 #[test]
 fn info_describes_the_run() {
-    let root = scratch("info");
+    let (_root_tmp, root) = scratch("info");
     make_run(&root);
     let r = root.to_str().unwrap();
     let (out, _) = check(&["info", r], 0);
@@ -71,7 +61,7 @@ fn info_describes_the_run() {
 
 #[test]
 fn embed_then_answer_from_the_cache_then_export() {
-    let root = scratch("embed");
+    let (_root_tmp, root) = scratch("embed");
     make_run(&root);
     let r = root.to_str().unwrap();
     let flags = ["--n-neighbors", "8", "--pca", "10", "--seed", "3"];
@@ -86,7 +76,7 @@ fn embed_then_answer_from_the_cache_then_export() {
 
     // Export with the same flags: from the cache; float32 [E, N, 2]. Outputs go outside the run
     // (a run's files are read-only: export refuses an output inside its folder).
-    let out_dir = scratch("embed_out");
+    let (_out_dir_tmp, out_dir) = scratch("embed_out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let npy = out_dir.join("conv.npy");
     let args: Vec<&str> =
@@ -127,7 +117,7 @@ fn embed_then_answer_from_the_cache_then_export() {
 
 #[test]
 fn user_errors_exit_1_with_a_message() {
-    let root = scratch("user_errors");
+    let (_root_tmp, root) = scratch("user_errors");
     make_run(&root);
     let r = root.to_str().unwrap();
     let (_, err) = check(&["info", root.join("missing").to_str().unwrap()], 1);
@@ -162,25 +152,13 @@ fn usage_errors_exit_2() {
 /// `n` samples in 4 classes, one layer `wide` [n, 24], epochs 1..=2: enough work that the embedding
 /// is still running when the test presses Ctrl-C.
 fn make_big_run(root: &Path, n: usize) {
-    let labels: Vec<u32> = (0..n).map(|i| (i % 4) as u32).collect();
-    let manifest = Manifest::new(None, Some(vec!["wide".into()]));
-    let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
-    for e in 1..=2u32 {
-        let x: Vec<f32> = (0..n * 24)
-            .map(|k| {
-                let (i, j) = (k / 24, k % 24);
-                let centre = if j % 4 == labels[i] as usize { 4.0 } else { 0.0 };
-                centre + ((i * 7919 + j * 104_729 + e as usize * 13) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect();
-        w.write_epoch(e, &[("wide", 24, &x)], None).unwrap();
-    }
+    RunSpec::new(n, 4).unnamed_classes().layers(&[("wide", 24)]).epochs(&[1, 2]).separation(4.0, 0.0).write(root);
 }
 
 #[test]
 fn ctrl_c_stops_embed_cleanly_with_exit_code_130() {
     use std::io::Read;
-    let root = scratch("ctrl_c");
+    let (_root_tmp, root) = scratch("ctrl_c");
     make_big_run(&root, 6000);
     let mut child = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
         .args(["embed", root.to_str().unwrap(), "--threads", "1"])
@@ -251,7 +229,7 @@ fn run_with_timeout(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn info_into_a_closed_pipe_ends_quietly() {
     use std::io::Read;
     // Over 64 KiB of output (the pipe's buffer): 30,000 classes with long names.
-    let root = scratch("broken_pipe");
+    let (_root_tmp, root) = scratch("broken_pipe");
     let n = 30_000;
     let classes: Vec<String> = (0..n).map(|i| format!("class-number-{i:06}")).collect();
     let labels: Vec<u32> = (0..n as u32).collect();
@@ -281,12 +259,12 @@ fn info_into_a_closed_pipe_ends_quietly() {
 
 #[test]
 fn export_refuses_to_write_into_the_run() {
-    let root = scratch("export_into_run");
+    let (_root_tmp, root) = scratch("export_into_run");
     make_run(&root);
     let r = root.to_str().unwrap();
     let labels_before = std::fs::read(root.join("labels.npy")).unwrap();
     let layer_before = std::fs::read(root.join("epochs/1/conv.npy")).unwrap();
-    let outside = scratch("export_into_run_outside");
+    let (_outside_tmp, outside) = scratch("export_into_run_outside");
     std::fs::create_dir_all(&outside).unwrap();
     #[cfg(unix)]
     {
@@ -318,11 +296,11 @@ fn export_refuses_to_write_into_the_run() {
 #[cfg(unix)]
 #[test]
 fn a_cache_that_cannot_be_written_is_a_warning_and_the_result_still_prints() {
-    let root = scratch("unwritable_cache");
+    let (_root_tmp, root) = scratch("unwritable_cache");
     make_run(&root);
     let r = root.to_str().unwrap();
     // .neuromapper as a link to elsewhere: refused for writes, nothing written through it.
-    let elsewhere = scratch("unwritable_cache_target");
+    let (_elsewhere_tmp, elsewhere) = scratch("unwritable_cache_target");
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, root.join(".neuromapper")).unwrap();
     let (out, err) = check(&["embed", r, "--layers", "conv", "--n-neighbors", "5", "--pca", "10"], 0);
@@ -346,7 +324,7 @@ fn a_cache_that_cannot_be_written_is_a_warning_and_the_result_still_prints() {
 #[test]
 fn a_fifo_in_the_run_is_refused_not_waited_on() {
     for file in ["epochs/2/conv.npy", "neuromapper.json"] {
-        let root = scratch("fifo");
+        let (_root_tmp, root) = scratch("fifo");
         make_run(&root);
         let p = root.join(file);
         let _ = std::fs::remove_file(&p);
@@ -365,7 +343,7 @@ fn a_fifo_in_the_run_is_refused_not_waited_on() {
 
 #[test]
 fn names_with_terminal_escapes_are_printed_escaped() {
-    let root = scratch("escapes");
+    let (_root_tmp, root) = scratch("escapes");
     let manifest = Manifest {
         format: nm_run::FORMAT_V1.into(),
         name: Some("run\u{1b}]0;pwned\u{7}".into()),
@@ -403,7 +381,7 @@ fn cache_files(root: &Path) -> Vec<(PathBuf, u64)> {
 
 #[test]
 fn cache_lists_current_and_stale_entries_and_clears_only_ours() {
-    let root = scratch("cache_cmd");
+    let (_root_tmp, root) = scratch("cache_cmd");
     make_run(&root);
     let r = root.to_str().unwrap();
     let (out, _) = check(&["cache", r], 0);
@@ -432,7 +410,7 @@ fn cache_lists_current_and_stale_entries_and_clears_only_ours() {
 
 #[test]
 fn cache_stays_under_its_size_cap_least_recently_used_first() {
-    let root = scratch("cache_cap");
+    let (_root_tmp, root) = scratch("cache_cap");
     make_run(&root);
     let r = root.to_str().unwrap();
     // One embedding of `fc` (no PCA: D = 6) with 90 samples × 3 epochs: about 2.6 KB per file.
@@ -464,7 +442,7 @@ fn cache_stays_under_its_size_cap_least_recently_used_first() {
 
 #[test]
 fn temp_files_of_a_killed_writer_are_cleaned_on_the_next_cache_write() {
-    let root = scratch("killed_writer");
+    let (_root_tmp, root) = scratch("killed_writer");
     make_run(&root);
     let r = root.to_str().unwrap();
     let dir = root.join(".neuromapper/embeddings");

@@ -479,11 +479,11 @@ impl Fnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nm_testkit::TempDir;
 
     #[test]
     fn every_damaged_byte_is_detected() {
-        let dir = std::env::temp_dir().join(format!("nm_cache_unit_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("nm_cache_unit_cache_unit");
         let p = dir.join(CACHE_DIR).join("x.nmc");
         write(&p, &serde_json::json!({"k": 1}), &f32_bytes(&[1.0, 2.0])).unwrap();
         let good = std::fs::read(&p).unwrap();
@@ -497,15 +497,6 @@ mod tests {
         for len in 0..good.len() {
             assert!(verify(&good[..len]).is_none(), "truncation to {len} not detected");
         }
-        std::fs::remove_dir_all(dir).ok();
-    }
-
-    /// A fresh folder standing for a run (the cache only needs the folder).
-    fn run_dir(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("nm_cache_unit_{}_{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
     }
 
     fn set_used(p: &Path, secs_ago: u64) {
@@ -516,8 +507,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlinked_cache_folder_is_never_written_through() {
-        let run = run_dir("symlinked");
-        let elsewhere = run_dir("symlinked_target");
+        let run = TempDir::new("nm_cache_unit_symlinked");
+        let elsewhere = TempDir::new("nm_cache_unit_symlinked_target");
         std::os::unix::fs::symlink(&elsewhere, run.join(CACHE_DIR)).unwrap();
         let p = run.join(CACHE_DIR).join("pca/l/0.abc.nmc");
         let e = write(&p, &serde_json::json!({"k": 1}), b"xyz").unwrap_err();
@@ -536,7 +527,7 @@ mod tests {
 
     #[test]
     fn stale_temp_files_are_removed_on_the_next_write() {
-        let run = run_dir("temps");
+        let run = TempDir::new("nm_cache_unit_temps");
         let dir = run.join(CACHE_DIR).join("embeddings");
         std::fs::create_dir_all(&dir).unwrap();
         // A process that has ended: its id is free.
@@ -570,7 +561,7 @@ mod tests {
 
     #[test]
     fn least_recently_used_files_go_first_beyond_the_cap() {
-        let run = run_dir("lru");
+        let run = TempDir::new("nm_cache_unit_lru");
         let cache = run.join(CACHE_DIR);
         let payload = vec![7u8; 1000];
         let paths: Vec<PathBuf> = (0..4).map(|k| cache.join(format!("pca/l/{k}.key.nmc"))).collect();
@@ -599,17 +590,17 @@ mod tests {
         // The file just written stays even when alone it is above the cap.
         tidy(&cache, 0, Some(&paths[3]));
         assert_eq!(paths.iter().map(|p| p.exists()).collect::<Vec<_>>(), [false, false, false, true]);
-        assert_eq!(files(&run).len(), 1);
+        assert_eq!(files(run.path()).len(), 1);
     }
 
     #[test]
     fn clear_removes_only_what_we_wrote() {
-        let run = run_dir("clear");
+        let run = TempDir::new("nm_cache_unit_clear");
         let p = run.join(CACHE_DIR).join("embeddings/l.key.nmc");
         write(&p, &serde_json::json!({"kind": "embedding"}), b"12345678").unwrap();
         let foreign = run.join(CACHE_DIR).join("README");
         std::fs::write(&foreign, b"a user's note").unwrap();
-        let (n, bytes) = clear(&run).unwrap();
+        let (n, bytes) = clear(run.path()).unwrap();
         assert_eq!((n, bytes > 0), (1, true));
         assert!(!p.exists() && foreign.exists());
         assert!(!run.join(CACHE_DIR).join("embeddings").exists(), "emptied folders go too");

@@ -216,8 +216,6 @@ struct SampledRows<'a> {
     reader: LayerReader,
     samples: &'a [u32],
     normalize: bool,
-    /// The first read error, kept typed so the caller can report it as a run error.
-    error: Option<RunError>,
 }
 
 impl RowBlocks for SampledRows<'_> {
@@ -227,12 +225,8 @@ impl RowBlocks for SampledRows<'_> {
     fn n_cols(&self) -> usize {
         self.reader.n_cols()
     }
-    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String> {
-        if let Err(e) = self.reader.read_indexed(&self.samples[start..start + n], out) {
-            let msg = e.to_string();
-            self.error.get_or_insert(e);
-            return Err(msg);
-        }
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), nm_umap::SourceError> {
+        self.reader.read_indexed(&self.samples[start..start + n], out)?;
         if self.normalize {
             normalize_rows(out, self.reader.n_cols());
         }
@@ -318,12 +312,15 @@ pub fn load_slice(
             return Ok(Matrix::new(n, k, cache::f32_from(&payload))?);
         }
     }
-    let mut rows = SampledRows { reader, samples, normalize, error: None };
-    let result = nm_umap::pca_blocks(&mut rows, params.pca_dims, params.seed, ctl);
-    let m = match result {
-        Ok(m) => m,
-        Err(e) => return Err(rows.error.take().map(PipelineError::Run).unwrap_or_else(|| from_umap(e))),
-    };
+    let mut rows = SampledRows { reader, samples, normalize };
+    let m = nm_umap::pca_blocks(&mut rows, params.pca_dims, params.seed, ctl).map_err(|e| match e {
+        // The reader's own error, reported as the run error it is.
+        nm_umap::UmapError::Source { start, end, source } => match source.downcast::<RunError>() {
+            Ok(run_error) => PipelineError::Run(*run_error),
+            Err(source) => from_umap(nm_umap::UmapError::Source { start, end, source }),
+        },
+        other => from_umap(other),
+    })?;
     let header = serde_json::json!({"kind": "pca", "layer": layer, "epoch": epoch, "rows": m.n_rows, "cols": m.n_cols});
     if let Err(e) = cache::write(&path, &header, &cache::f32_bytes(&m.data)) {
         cache::warn_not_cached("a PCA pre-embed", &e);

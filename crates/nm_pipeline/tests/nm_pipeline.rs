@@ -1,67 +1,23 @@
 //! Pipeline: parameter validation (one test per rule), sampling, embedding quality, the cache
 //! (hits, invalidation, corruption), live extension and export.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use nm_pipeline::{
     cached, choose_samples, embed_layer, embed_layers, EmbedParams, LayerEmbedding, LiveLayer, PipelineError, Sampling,
 };
-use nm_run::{Manifest, Run, RunWriter};
+use nm_run::Run;
+use nm_testkit::{Predictions, RunSpec};
 use nm_umap::{trustworthiness, Control, Matrix};
-use rand::{Rng, SeedableRng};
 
 const CLASSES: usize = 3;
 
-fn scratch(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("nm_pipeline_test_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
-
-/// A run of `n` samples in CLASSES Gaussian blobs: layer `small` [n, 8] and `wide` [n, 120]
-/// (wider than pca_dims), over `epochs`; the blobs drift slightly from epoch to epoch.
-/// A writer of the test run at `root` (its manifest and labels), to add epochs to it.
-fn reopen_writer(root: &Path, labels: &[u32]) -> RunWriter {
-    let manifest = Manifest::new(
-        Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-        Some(vec!["small".into(), "wide".into()]),
-    );
-    RunWriter::create(root, &manifest, labels, None).unwrap()
-}
-
-fn make_run(root: &Path, n: usize, epochs: &[u32], counts: Option<&[usize]>) -> Run {
-    let labels: Vec<u32> = match counts {
-        Some(c) => c.iter().enumerate().flat_map(|(k, &m)| std::iter::repeat_n(k as u32, m)).collect(),
-        None => (0..n).map(|i| (i % CLASSES) as u32).collect(),
-    };
-    let w = reopen_writer(root, &labels);
-    for &e in epochs {
-        write_epoch(&w, &labels, e);
-    }
-    Run::open(root).unwrap()
-}
-
-fn blobs(labels: &[u32], d: usize, epoch: u32, seed: u64) -> Vec<f32> {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed + 1000 * epoch as u64);
-    let mut out = Vec::with_capacity(labels.len() * d);
-    for &l in labels {
-        for j in 0..d {
-            let centre = if j % CLASSES == l as usize { 6.0 + 0.2 * epoch as f32 } else { 0.0 };
-            out.push(centre + rng.gen_range(-1.0f32..1.0));
-        }
-    }
-    out
-}
-
-fn write_epoch(w: &RunWriter, labels: &[u32], e: u32) {
-    let small = blobs(labels, 8, e, 1);
-    let wide = blobs(labels, 120, e, 2);
-    // Epoch 4 has predictions (every third sample wrong); the others have none.
-    let preds: Vec<u32> =
-        labels.iter().enumerate().map(|(i, &l)| if i % 3 == 0 { (l + 1) % CLASSES as u32 } else { l }).collect();
-    w.write_epoch(e, &[("small", 8, &small), ("wide", 120, &wide)], (e == 4).then_some(preds.as_slice())).unwrap();
+/// A run of `n` samples in CLASSES clusters (nm_testkit): layer `small` [n, 8] and `wide` [n, 120]
+/// (wider than pca_dims); the clusters separate slightly more from epoch to epoch. Epoch 4 has
+/// predictions (every third sample wrong); the others have none.
+fn spec(n: usize) -> RunSpec {
+    RunSpec::new(n, CLASSES).layers(&[("small", 8), ("wide", 120)]).predictions(Predictions::every_third_wrong_at(4))
 }
 
 fn params() -> EmbedParams {
@@ -82,18 +38,17 @@ fn check_param_error(run: &Run, p: EmbedParams, field: &str, needle: &str) {
 /// live extension alike (the engine only knows "slice k").
 #[test]
 fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
-    let root = scratch("degenerate");
-    let run = make_run(&root, 60, &[0, 1], None);
-    let w = reopen_writer(&root, run.labels());
+    let kit = spec(60).epochs(&[0, 1]).write_temp("nm_pipeline_test_degenerate");
+    let root = kit.path();
     let mut live = LiveLayer::new("small", params());
-    live.update(&Run::open(&root).unwrap(), &Control::default()).unwrap();
+    live.update(&Run::open(root).unwrap(), &Control::default()).unwrap();
     for e in [0u32, 1] {
-        write_epoch(&w, run.labels(), e);
+        kit.write_epoch(e);
     }
     let flat = vec![0.5f32; 60 * 8];
     let wide = vec![0.25f32; 60 * 120];
-    w.write_epoch(2, &[("small", 8, &flat), ("wide", 120, &wide)], None).unwrap();
-    let run = Run::open(&root).unwrap();
+    kit.writer().write_epoch(2, &[("small", 8, &flat), ("wide", 120, &wide)], None).unwrap();
+    let run = Run::open(root).unwrap();
     for err in [
         embed_layer(&run, "small", &params(), &Control::default()).unwrap_err(),
         live.update(&run, &Control::default()).unwrap_err(),
@@ -102,14 +57,13 @@ fn a_degenerate_epoch_is_named_by_layer_epoch_and_file() {
         assert!(msg.contains("layer `small` at epoch 2") && msg.contains("2/small.npy"), "{msg}");
         assert!(msg.contains("identical"), "{msg}");
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A sampling that selects every sample is one parameter set: same key, same cache entry.
 #[test]
 fn samplings_that_select_every_sample_share_one_cache_key() {
-    let root = scratch("normalize");
-    let run = make_run(&root, 60, &[0], Some(&[20, 20, 20]));
+    let kit = spec(60).class_counts(&[20, 20, 20]).epochs(&[0]).write_temp("nm_pipeline_test_normalize");
+    let run = kit.open();
     let key = |s: Sampling| EmbedParams { sampling: s, ..params() }.checked(&run).unwrap().cache_key();
     let all = key(Sampling::All);
     assert_eq!(key(Sampling::PerClass(20)), all);
@@ -124,13 +78,12 @@ fn samplings_that_select_every_sample_share_one_cache_key() {
     assert_eq!(hit.positions, emb.positions);
     // Defaults for a run: all samples up to DEFAULT_MAX_SAMPLES.
     assert_eq!(EmbedParams::default_for(&run).sampling, Sampling::All);
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
 fn each_parameter_rule_has_a_clear_error() {
-    let root = scratch("params");
-    let run = make_run(&root, 60, &[0], None);
+    let kit = spec(60).epochs(&[0]).write_temp("nm_pipeline_test_params");
+    let run = kit.open();
     params().validate(&run).unwrap();
     let base = params();
     check_param_error(
@@ -169,8 +122,8 @@ fn each_parameter_rule_has_a_clear_error() {
 
 #[test]
 fn sampling_is_stratified_and_deterministic() {
-    let root = scratch("sampling");
-    let run = make_run(&root, 0, &[0], Some(&[60, 30, 10]));
+    let kit = spec(0).class_counts(&[60, 30, 10]).epochs(&[0]).write_temp("nm_pipeline_test_sampling");
+    let run = kit.open();
     let labels = run.labels().to_vec();
     let per_class = |s: &[u32]| -> Vec<usize> {
         let mut c = vec![0; CLASSES];
@@ -214,8 +167,9 @@ fn neighbour_agreement(pos: &[f32], labels: &[u32]) -> f64 {
 
 #[test]
 fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
-    let root = scratch("cache_hit");
-    let run = make_run(&root, 240, &[0, 1, 2], None);
+    let kit = spec(240).epochs(&[0, 1, 2]).write_temp("nm_pipeline_test_cache_hit");
+    let root = kit.path();
+    let run = kit.open();
     let calls = AtomicUsize::new(0);
     let count = |_: nm_umap::Stage, _: f32| {
         calls.fetch_add(1, Ordering::Relaxed);
@@ -244,17 +198,17 @@ fn embeddings_separate_classes_and_hit_the_cache_the_second_time() {
 
     // Other parameters miss; a new epoch makes the old entry stale.
     assert!(cached(&run, "small", &EmbedParams { min_dist: 0.5, ..params() }).is_none());
-    let w = reopen_writer(&root, run.labels());
-    write_epoch(&w, run.labels(), 3);
-    let run = Run::open(&root).unwrap();
+    kit.write_epoch(3);
+    let run = Run::open(root).unwrap();
     assert!(cached(&run, "small", &params()).is_none(), "the run gained an epoch");
     assert!(!nm_pipeline::list_cached(&run)[0].current);
 }
 
 #[test]
 fn a_damaged_cache_is_detected_and_recomputed() {
-    let root = scratch("cache_corrupt");
-    let run = make_run(&root, 120, &[0, 1], None);
+    let kit = spec(120).epochs(&[0, 1]).write_temp("nm_pipeline_test_cache_corrupt");
+    let root = kit.path();
+    let run = kit.open();
     let first = embed_layer(&run, "small", &params(), &Control::default()).unwrap();
     let dir = root.join(".neuromapper/embeddings");
     let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
@@ -280,8 +234,9 @@ fn a_damaged_cache_is_detected_and_recomputed() {
 
 #[test]
 fn wide_layers_are_pre_embedded_with_pca_and_sampled() {
-    let root = scratch("pca");
-    let run = make_run(&root, 300, &[0, 1], None);
+    let kit = spec(300).epochs(&[0, 1]).write_temp("nm_pipeline_test_pca");
+    let root = kit.path();
+    let run = kit.open();
     let p = EmbedParams { sampling: Sampling::PerClass(50), metric: "cosine".into(), ..params() };
     let emb = embed_layer(&run, "wide", &p, &Control::default()).unwrap();
     assert_eq!(emb.samples, choose_samples(&run, &p));
@@ -301,8 +256,9 @@ fn wide_layers_are_pre_embedded_with_pca_and_sampled() {
 
 #[test]
 fn unknown_layers_and_bad_data_are_errors() {
-    let root = scratch("errors");
-    let run = make_run(&root, 60, &[0, 1], None);
+    let kit = spec(60).epochs(&[0, 1]).write_temp("nm_pipeline_test_errors");
+    let root = kit.path();
+    let run = kit.open();
     match embed_layer(&run, "nope", &params(), &Control::default()) {
         Err(PipelineError::UnknownLayer { layer, known }) => {
             assert_eq!((layer.as_str(), known.as_str()), ("nope", "small, wide"))
@@ -310,12 +266,11 @@ fn unknown_layers_and_bad_data_are_errors() {
         other => panic!("{other:?}"),
     }
     // NaN in a wide layer surfaces as the run's error (through the streaming PCA).
-    let mut wide = blobs(run.labels(), 120, 1, 2);
+    let mut wide = kit.activations("wide", 1);
     wide[5 * 120 + 3] = f32::NAN;
-    let small = blobs(run.labels(), 8, 1, 1);
-    let w = reopen_writer(&root, run.labels());
-    w.write_epoch(1, &[("small", 8, &small), ("wide", 120, &wide)], None).unwrap();
-    let run = Run::open(&root).unwrap();
+    let small = kit.activations("small", 1);
+    kit.writer().write_epoch(1, &[("small", 8, &small), ("wide", 120, &wide)], None).unwrap();
+    let run = Run::open(root).unwrap();
     let err = embed_layer(&run, "wide", &params(), &Control::default()).unwrap_err();
     assert!(matches!(err, PipelineError::Run(_)), "{err:?}");
     let msg = err.to_string();
@@ -324,8 +279,9 @@ fn unknown_layers_and_bad_data_are_errors() {
 
 #[test]
 fn layers_embed_in_parallel_with_progress_each() {
-    let root = scratch("parallel");
-    let run = make_run(&root, 90, &[0, 1], None);
+    let kit = spec(90).epochs(&[0, 1]).write_temp("nm_pipeline_test_parallel");
+    let root = kit.path();
+    let run = kit.open();
     let seen = Mutex::new(std::collections::BTreeSet::new());
     let progress = |layer: &str, _: nm_umap::Stage, _: f32| {
         seen.lock().unwrap().insert(layer.to_string());
@@ -348,13 +304,12 @@ fn layers_embed_in_parallel_with_progress_each() {
 
 #[test]
 fn live_layer_extends_epoch_by_epoch_keeping_earlier_ones() {
-    let root = scratch("live");
-    let run = make_run(&root, 150, &[0, 1], None);
+    let kit = spec(150).epochs(&[0, 1]).write_temp("nm_pipeline_test_live");
+    let run = kit.open();
     let mut live = LiveLayer::new("small", params());
     let a = live.update(&run, &Control::default()).unwrap();
     assert_eq!(a.epochs, [0, 1]);
-    let w = reopen_writer(&root, run.labels());
-    write_epoch(&w, run.labels(), 2);
+    kit.write_epoch(2);
     let mut run = run;
     run.refresh().unwrap();
     let b = live.update(&run, &Control::default()).unwrap();
@@ -400,8 +355,9 @@ fn align_rigidly_undoes_a_rotation_reflection_and_shift() {
 
 #[test]
 fn export_writes_npy_and_csv() {
-    let root = scratch("export");
-    let run = make_run(&root, 60, &[0, 4], None);
+    let kit = spec(60).epochs(&[0, 4]).write_temp("nm_pipeline_test_export");
+    let root = kit.path();
+    let run = kit.open();
     let p = EmbedParams { sampling: Sampling::PerClass(10), n_neighbors: 5, ..params() };
     let emb = embed_layer(&run, "small", &p, &Control::default()).unwrap();
     let npy = root.join("out.npy");

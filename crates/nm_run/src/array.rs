@@ -243,7 +243,7 @@ impl ArrayDesc {
     /// file holds: the length was checked against the file when the header was read, and is
     /// checked again against the file as it is now.
     pub fn read_all_bytes(&self) -> Result<Vec<u8>, RunError> {
-        let (mut f, meta) = crate::open_regular(&self.path)?;
+        let (mut f, meta) = crate::files::open_regular(&self.path)?;
         let len = self.data_bytes().filter(|&b| self.data_offset.checked_add(b).is_some_and(|end| end <= meta.len()));
         let Some(len) = len.and_then(|b| usize::try_from(b).ok()) else {
             return Err(self.read_error(std::io::ErrorKind::UnexpectedEof.into()));
@@ -307,7 +307,7 @@ pub struct LayerReader {
 
 impl LayerReader {
     pub(crate) fn open(desc: &ArrayDesc) -> Result<LayerReader, RunError> {
-        let (file, _) = crate::open_regular(&desc.path)?;
+        let (file, _) = crate::files::open_regular(&desc.path)?;
         let n = desc.n_rows();
         let d = desc.n_cols();
         let fortran_cols = (desc.fortran && desc.shape.len() > 1).then(|| {
@@ -326,19 +326,6 @@ impl LayerReader {
                 .collect()
         });
         Ok(LayerReader { desc: desc.clone(), file, n, d, fortran_cols, buf: Vec::new() })
-    }
-
-    /// Opens a standalone 2-D (or higher, flattened per row) float `.npy` file for streaming,
-    /// outside any run: benchmarks and tools feed big matrices to the engine this way.
-    pub fn open_npy(path: &Path) -> Result<LayerReader, RunError> {
-        let desc = crate::npy::read_header(path)?;
-        if !desc.dtype.is_float() || desc.shape.is_empty() {
-            return Err(RunError::invalid(
-                path,
-                format!("expected a float array [N, ...], found {}", desc.dtype.describe()),
-            ));
-        }
-        LayerReader::open(&desc)
     }
 
     /// N: samples.

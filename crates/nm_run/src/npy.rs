@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::array::{ArrayDesc, Dtype, ScalarKind};
+use crate::array::{ArrayDesc, Dtype, LayerReader, ScalarKind};
 use crate::{text, RunError};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -23,7 +23,7 @@ const MAX_DIMS: usize = 64;
 /// Reads and validates the header of the `.npy` file at `path` (the data is not read, but the
 /// file's length is checked against the shape so a truncated file is caught here).
 pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
-    let (mut file, meta) = crate::open_regular(path)?;
+    let (mut file, meta) = crate::files::open_regular(path)?;
     let file_len = meta.len();
     let mut pre = [0u8; 12];
     let got = read_up_to(&mut file, &mut pre).map_err(|e| RunError::io(path, e))?;
@@ -317,7 +317,7 @@ pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<
             format!("cannot write shape {shape:?}: it needs {expected} values, {} given", data.len()),
         ));
     }
-    crate::write_atomic(path, &encode(shape, data))
+    crate::files::write_atomic(path, &encode(shape, data))
 }
 
 impl Dtype {
@@ -343,6 +343,21 @@ impl Dtype {
             _ => return other,
         };
         Dtype { kind, size, big_endian, name: descr.to_string() }
+    }
+}
+
+impl LayerReader {
+    /// Opens a standalone 2-D (or higher, flattened per row) float `.npy` file for streaming,
+    /// outside any run: benchmarks and tools feed big matrices to the engine this way.
+    pub fn open_npy(path: &Path) -> Result<LayerReader, RunError> {
+        let desc = read_header(path)?;
+        if !desc.dtype.is_float() || desc.shape.is_empty() {
+            return Err(RunError::invalid(
+                path,
+                format!("expected a float array [N, ...], found {}", desc.dtype.describe()),
+            ));
+        }
+        LayerReader::open(&desc)
     }
 }
 

@@ -17,7 +17,7 @@ const MAX_HEADER_BYTES: u64 = 100 << 20;
 
 /// Every tensor of the file at `path`, by name.
 pub(crate) fn read_tensors(path: &Path) -> Result<BTreeMap<String, ArrayDesc>, RunError> {
-    let (mut file, meta) = crate::open_regular(path)?;
+    let (mut file, meta) = crate::files::open_regular(path)?;
     let file_len = meta.len();
     let mut len8 = [0u8; 8];
     if file_len < 8 || file.read_exact(&mut len8).is_err() {

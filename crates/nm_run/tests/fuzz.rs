@@ -3,10 +3,10 @@
 //! shapes). Each case must end in Ok or in an error that names a file of the run: never a panic, a
 //! hang or a huge allocation. Kept fast: a modest number of small cases per property.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use nm_run::{LayerReader, Run};
+use nm_testkit::TempDir;
 use proptest::prelude::*;
 
 const N: usize = 6;
@@ -16,14 +16,9 @@ fn config() -> ProptestConfig {
     ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
 }
 
-/// A fresh folder per case (cases of one property run one after another, properties in parallel).
-fn scratch(name: &str) -> PathBuf {
-    static K: AtomicUsize = AtomicUsize::new(0);
-    let k = K.fetch_add(1, Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!("nm_run_fuzz_{}_{name}_{k}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
+/// A fresh folder per case, removed when dropped (nm_testkit).
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("nm_run_fuzz_{name}"))
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -229,7 +224,6 @@ proptest! {
         write_run(&root);
         damage(&root, "epochs/0/a.npy", &ms);
         exercise(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -241,7 +235,6 @@ proptest! {
         }
         damage(&root, "labels.npy", &ms);
         exercise(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -250,7 +243,6 @@ proptest! {
         write_run(&root);
         damage(&root, "epochs/1.safetensors", &ms);
         exercise(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -259,7 +251,6 @@ proptest! {
         write_run(&root);
         damage(&root, if metrics { "metrics.json" } else { "neuromapper.json" }, &ms);
         exercise(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -282,7 +273,6 @@ proptest! {
             }
             Err(e) => prop_assert!(e.to_string().contains("x.npy"), "{e}"),
         }
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -295,6 +285,5 @@ proptest! {
         let rel = if as_labels { "labels.npy" } else { "epochs/0/a.npy" };
         std::fs::write(root.join(rel), valid_npy(&dims, &data, descr)).unwrap();
         exercise(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -2,16 +2,14 @@
 //! byte from its header (no numpy), so each dtype, order, endianness and version is pinned down;
 //! one test writes a run with real numpy (python3) to check against the reference writer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nm_run::{EpochMetrics, Inputs, Manifest, Run, RunError, RunWriter};
+use nm_testkit::TempDir;
 
-/// A fresh, empty folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("nm_run_test_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
+/// A fresh, empty folder for one test, removed when dropped (nm_testkit).
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("nm_run_test_{name}"))
 }
 
 /// An .npy file from its parts: version, dtype string, order, shape and raw data bytes.
@@ -490,7 +488,8 @@ fn empty_runs_are_errors() {
 
 #[test]
 fn writer_round_trips_and_replaces_epochs_atomically() {
-    let root = scratch("writer").join("run");
+    let tmp = scratch("writer");
+    let root = tmp.join("run");
     let manifest = Manifest::new(Some(vec!["a".into(), "b".into(), "c".into()]), Some(vec!["x".into(), "y".into()]));
     let labels = [0u32, 2, 1, 2];
     let pixels: Vec<u8> = (0..4 * 2 * 2).map(|k| k as u8).collect();
@@ -746,7 +745,7 @@ fn fifos_and_folders_are_refused_not_waited_on() {
         let root = scratch("fifo");
         write_run(&root);
         mkfifo(&root.join(file));
-        let r = root.clone();
+        let r = root.to_path_buf();
         let result = within_20_s(move || Run::open(&r).map(|_| ()));
         check_error(result.err().unwrap_or_else(|| panic!("{file}: opened")), file, &[needle, "not a regular file"]);
     }
@@ -754,14 +753,14 @@ fn fifos_and_folders_are_refused_not_waited_on() {
     let root = scratch("fifo_metrics");
     write_run(&root);
     mkfifo(&root.join("metrics.json"));
-    let r = root.clone();
+    let r = root.to_path_buf();
     let result = within_20_s(move || Run::open(&r).unwrap().metrics().map(|_| ()));
     check_error(result.err().unwrap(), "metrics.json", &["FIFO"]);
     // A safetensors epoch that is a FIFO, and a layer file that is a folder.
     let root = scratch("fifo_st");
     write_run(&root);
     mkfifo(&root.join("epochs/2.safetensors"));
-    let r = root.clone();
+    let r = root.to_path_buf();
     check_error(within_20_s(move || Run::open(&r).map(|_| ())).err().unwrap(), "2.safetensors", &["FIFO"]);
     let root = scratch("dir_layer");
     write_run(&root);

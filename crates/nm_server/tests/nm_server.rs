@@ -3,92 +3,33 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nm_run::{EpochMetrics, Inputs, Manifest, RunWriter};
+use nm_run::EpochMetrics;
 use nm_server::{ServeOptions, ServerHandle};
+use nm_testkit::{Predictions, RunSpec, TempDir, TestRun};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "nm_server_test_{}_{}_{tag}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
-
-/// Deterministic pseudo-random numbers in [0, 1).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
-    }
-}
-
-/// Activations of `n` samples in `classes` clusters in `dim` dimensions, getting more separated with
-/// `epoch` (as a training network's would).
-fn activations(labels: &[u32], dim: usize, epoch: u32, seed: u64) -> Vec<f32> {
-    let mut r = Lcg(seed ^ (epoch as u64) << 20);
-    let sep = 1.0 + epoch as f32;
-    let mut out = Vec::with_capacity(labels.len() * dim);
-    for &l in labels {
-        for j in 0..dim {
-            let centre = if j % 4 == l as usize % 4 { sep * (1 + l as usize / 4) as f32 } else { 0.0 };
-            out.push(centre + r.next() - 0.5);
-        }
-    }
-    out
-}
-
-struct TestRun {
-    path: PathBuf,
-    writer: RunWriter,
-    labels: Vec<u32>,
-}
-
 const LAYERS: [(&str, usize); 2] = [("block1", 8), ("block2", 6)];
 
+/// A run of `n` samples in 3 classes with 4x4 RGB thumbnails and the layers LAYERS over `epochs`,
+/// written by nm_testkit into a temp folder that goes with it. The clusters separate more with
+/// each epoch (as a training network's do) and so do the predictions: sample i is wrong when
+/// i % (epoch + 2) == 0.
 fn make_run(tag: &str, n: usize, epochs: &[u32]) -> TestRun {
-    let path = temp_dir(tag);
-    let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
-    let manifest = Manifest::new(
-        Some(vec!["cat".into(), "dog".into(), "ship".into()]),
-        Some(LAYERS.iter().map(|l| l.0.to_string()).collect()),
-    );
-    let inputs = Inputs { n, height: 4, width: 4, channels: 3, data: (0..n * 48).map(|i| (i % 251) as u8).collect() };
-    let writer = RunWriter::create(&path, &manifest, &labels, Some(&inputs)).unwrap();
-    let t = TestRun { path, writer, labels };
-    for &e in epochs {
-        write_epoch(&t, e);
-    }
-    t
-}
-
-fn write_epoch(t: &TestRun, epoch: u32) {
-    let data: Vec<(String, usize, Vec<f32>)> = LAYERS
-        .iter()
-        .enumerate()
-        .map(|(k, &(name, dim))| (name.to_string(), dim, activations(&t.labels, dim, epoch, k as u64)))
-        .collect();
-    let layers: Vec<(&str, usize, &[f32])> = data.iter().map(|(n, d, v)| (n.as_str(), *d, v.as_slice())).collect();
-    // Predictions get better with the epochs: sample i is right when i % (epoch + 2) != 0.
-    let preds: Vec<u32> = t
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| if i % (epoch as usize + 2) == 0 { (l + 1) % 3 } else { l })
-        .collect();
-    t.writer.write_epoch(epoch, &layers, Some(&preds)).unwrap();
+    RunSpec::new(n, 3)
+        .class_names(&["cat", "dog", "ship"])
+        .layers(&LAYERS)
+        .epochs(epochs)
+        .separation(1.0, 1.0)
+        .noise(0.5)
+        .thumbnails(4, 4, 3)
+        .predictions(Predictions::improving())
+        .write_temp(&format!("nm_server_test_{tag}"))
 }
 
 fn serve(path: &Path, live: bool) -> ServerHandle {
@@ -233,7 +174,7 @@ fn wait_for_view(server: &ServerHandle, layer: &str, view: &str) -> Reply {
 #[test]
 fn summary_lists_classes_layers_epochs_and_accuracy() {
     let run = make_run("summary", 60, &[1, 2, 3]);
-    run.writer
+    run.writer()
         .write_metrics(&[EpochMetrics {
             epoch: 1,
             train_accuracy: Some(0.5),
@@ -241,7 +182,7 @@ fn summary_lists_classes_layers_epochs_and_accuracy() {
             loss: Some(1.0),
         }])
         .unwrap();
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let r = get(&server, "/api/run");
     assert_eq!(r.status, 200);
     let s = r.json();
@@ -261,7 +202,7 @@ fn summary_lists_classes_layers_epochs_and_accuracy() {
 #[test]
 fn viewer_files_are_served_from_the_binary() {
     let run = make_run("static", 30, &[1]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let r = get(&server, "/");
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains("js/main.js"));
@@ -274,7 +215,7 @@ fn viewer_files_are_served_from_the_binary() {
 #[test]
 fn default_views_samples_and_thumbnails_are_served_as_binary() {
     let run = make_run("default", 90, &[1, 2, 3]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
     for (layer, _) in LAYERS {
         let r = wait_for_view(&server, layer, &key);
@@ -318,7 +259,7 @@ fn assert_4xx(r: &Reply, status: u16, needle: &str) {
 #[test]
 fn bad_requests_get_4xx_with_a_message() {
     let run = make_run("bad", 40, &[1, 2]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let compute = |params: Value| post_json(&server, "/api/compute", &json!({"client": "t", "params": params}));
 
     assert_4xx(&get(&server, "/api/layers/nope/embedding"), 404, "unknown layer `nope`");
@@ -380,7 +321,7 @@ fn bad_requests_get_4xx_with_a_message() {
 #[test]
 fn compute_streams_progress_and_is_shared_between_clients() {
     let run = make_run("share", 120, &[1, 2]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let mut events = Events::open(&server);
     let params = json!({"n_neighbors": 6, "min_dist": 0.3});
     let a = post_json(&server, "/api/compute", &json!({"client": "a", "params": params}));
@@ -431,7 +372,7 @@ fn compute_streams_progress_and_is_shared_between_clients() {
 fn a_newer_request_cancels_the_older_unless_another_client_wants_it() {
     // Big enough that a fit takes a while, so the second request arrives while the first runs.
     let run = make_run("supersede", 3000, &[1, 2, 3]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let mut events = Events::open(&server);
     let one_layer = |client: &str, nn: u32| {
         let r = post_json(
@@ -468,7 +409,7 @@ fn a_newer_request_cancels_the_older_unless_another_client_wants_it() {
 #[test]
 fn live_mode_embeds_new_epochs_and_tells_browsers() {
     let run = make_run("live", 80, &[]);
-    let server = serve(&run.path, true);
+    let server = serve(run.path(), true);
     let mut events = Events::open(&server);
     let s = get(&server, "/api/run").json();
     assert_eq!(s["live"], true);
@@ -476,7 +417,7 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     assert_eq!(s["default_view"], "live");
 
     for (k, epoch) in [1u32, 2, 3].into_iter().enumerate() {
-        write_epoch(&run, epoch);
+        run.write_epoch(epoch);
         server.epoch_added(epoch);
         let ev = events.until(Duration::from_secs(120), |v| v["type"] == "epochs");
         assert_eq!(ev["epochs"].as_array().unwrap().len(), k + 1, "{ev}");
@@ -518,7 +459,7 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
     server.shutdown().unwrap();
 
     // Reopening the finished run shows the very same view, straight from the cache.
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
     for (layer, _) in LAYERS {
         assert_eq!(wait_for_view(&server, layer, &key).status, 200);
@@ -532,7 +473,7 @@ fn live_mode_embeds_new_epochs_and_tells_browsers() {
 #[test]
 fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
     let run = make_run("follow", 90, &[0, 1]);
-    let server = serve(&run.path, true);
+    let server = serve(run.path(), true);
     let mut events = Events::open(&server);
     for (layer, _) in LAYERS {
         assert_eq!(wait_for_view(&server, layer, "live").status, 200);
@@ -545,8 +486,8 @@ fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
         .map(|(layer, _)| parse_embedding(&get(&server, &format!("/api/layers/{layer}/embedding?view=live")).body).2)
         .collect();
 
-    write_epoch(&run, 2);
-    write_epoch(&run, 3);
+    run.write_epoch(2);
+    run.write_epoch(3);
     events.until(Duration::from_secs(120), |v| v["type"] == "epochs" && v["epochs"] == json!([0, 1, 2, 3]));
     server.wait_live_idle();
     assert_eq!(get(&server, "/api/run").json()["epochs"], json!([0, 1, 2, 3]));
@@ -560,7 +501,7 @@ fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
     }
 
     // The trainer marks the run finished: the views are refined, cached and the run is no longer live.
-    run.writer.finish(&[0, 1, 2, 3]).unwrap();
+    run.writer().finish(&[0, 1, 2, 3]).unwrap();
     let ev = events.until(Duration::from_secs(30), |v| v["type"] == "training_finished");
     assert_eq!(ev["refining"], true);
     let mut refined = std::collections::BTreeSet::new();
@@ -579,7 +520,7 @@ fn serve_follows_epochs_written_later_without_moving_the_first_ones() {
 #[test]
 fn a_run_whose_samples_change_under_the_viewer_gets_a_message() {
     let run = make_run("changed-n", 60, &[0]);
-    let server = serve(&run.path, true);
+    let server = serve(run.path(), true);
     let mut events = Events::open(&server);
     for (layer, _) in LAYERS {
         assert_eq!(wait_for_view(&server, layer, "live").status, 200);
@@ -587,11 +528,11 @@ fn a_run_whose_samples_change_under_the_viewer_gets_a_message() {
     // Another writer starts over in the same folder with fewer samples.
     let other = make_run("changed-n-source", 45, &[0, 1]);
     for name in ["labels.npy", "inputs.npy"] {
-        std::fs::copy(other.path.join(name), run.path.join(name)).unwrap();
+        std::fs::copy(other.path().join(name), run.path().join(name)).unwrap();
     }
-    let epochs = run.path.join("epochs");
+    let epochs = run.path().join("epochs");
     std::fs::remove_dir_all(&epochs).unwrap();
-    std::fs::rename(other.path.join("epochs"), &epochs).unwrap();
+    std::fs::rename(other.path().join("epochs"), &epochs).unwrap();
     let ev = events.until(Duration::from_secs(30), |v| v["type"] == "error");
     let msg = ev["error"].as_str().unwrap();
     assert!(msg.contains("samples changed") && msg.contains("60") && msg.contains("45"), "{msg}");
@@ -610,7 +551,7 @@ fn a_taken_port_is_replaced_by_a_free_one() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let server = nm_server::start(
-        run.path.clone(),
+        run.path_buf(),
         ServeOptions { port: Some(port), open_browser: false, follow: false, ..Default::default() },
     )
     .unwrap();
@@ -621,8 +562,9 @@ fn a_taken_port_is_replaced_by_a_free_one() {
 
 #[test]
 fn a_missing_run_is_an_error_not_a_panic() {
+    let tmp = TempDir::new("nm_server_test_missing");
     let r = nm_server::start(
-        temp_dir("missing"),
+        tmp.join("no-run-here"),
         ServeOptions { port: Some(0), open_browser: false, follow: false, ..Default::default() },
     );
     let msg = format!("{:#}", r.err().expect("should fail"));
@@ -663,7 +605,7 @@ fn serve_with(path: &Path, opts: ServeOptions) -> ServerHandle {
 #[test]
 fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_run() {
     let run = make_run("host", 30, &[1]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let a = addr(&server);
     let port = a.rsplit(':').next().unwrap().to_string();
     for host in ["evil.example", &format!("evil.example:{port}"), "127.0.0.1.evil.example", "localhostx:1"] {
@@ -688,7 +630,7 @@ fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_run() {
 #[test]
 fn cross_origin_and_cross_site_requests_to_the_api_are_refused() {
     let run = make_run("origin", 40, &[1, 2]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let a = addr(&server);
     let body = json!({"client": "x", "layers": ["block1"], "params": {"n_neighbors": 5}}).to_string();
     let post = |headers: &str| {
@@ -734,7 +676,7 @@ fn token_of(url: &str) -> String {
 #[test]
 fn beyond_loopback_a_random_token_is_required_then_kept_in_a_cookie() {
     let run = make_run("token", 30, &[1]);
-    let server = serve_with(&run.path, ServeOptions { host: "0.0.0.0".into(), ..Default::default() });
+    let server = serve_with(run.path(), ServeOptions { host: "0.0.0.0".into(), ..Default::default() });
     let token = token_of(server.url());
     assert_eq!(token.len(), 64, "{token}");
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -775,7 +717,7 @@ fn beyond_loopback_a_random_token_is_required_then_kept_in_a_cookie() {
 #[test]
 fn a_token_given_on_loopback_is_required_too_and_the_host_still_checked() {
     let run = make_run("token_lo", 30, &[1]);
-    let server = serve_with(&run.path, ServeOptions { token: Some("s3cret-T".into()), ..Default::default() });
+    let server = serve_with(run.path(), ServeOptions { token: Some("s3cret-T".into()), ..Default::default() });
     assert!(server.url().starts_with("http://127.0.0.1:") && server.url().ends_with("/?token=s3cret-T"));
     let a = addr(&server);
     assert_4xx(&get(&server, "/api/run"), 401, "token");
@@ -785,7 +727,7 @@ fn a_token_given_on_loopback_is_required_too_and_the_host_still_checked() {
     server.shutdown().unwrap();
     // A token that cannot go in a URL is refused at start.
     let r = nm_server::start(
-        run.path.clone(),
+        run.path_buf(),
         ServeOptions { token: Some("a b".into()), port: Some(0), ..Default::default() },
     );
     assert!(format!("{:#}", r.err().expect("should fail")).contains("--token"));
@@ -810,7 +752,7 @@ fn seconds_until_closed(s: &mut TcpStream) -> f64 {
 fn slow_and_idle_clients_are_closed_after_the_client_timeout() {
     let run = make_run("slow", 30, &[1]);
     let timeout = Duration::from_millis(1000);
-    let server = serve_with(&run.path, ServeOptions { client_timeout: timeout, ..Default::default() });
+    let server = serve_with(run.path(), ServeOptions { client_timeout: timeout, ..Default::default() });
     let a = addr(&server);
     // 40 clients that send half a request head, and one that sends nothing.
     let mut slow: Vec<TcpStream> = (0..40)
@@ -854,7 +796,7 @@ fn slow_and_idle_clients_are_closed_after_the_client_timeout() {
 fn event_streams_stay_open_past_the_client_timeout() {
     let run = make_run("sse_long", 60, &[1, 2]);
     let server =
-        serve_with(&run.path, ServeOptions { client_timeout: Duration::from_millis(500), ..Default::default() });
+        serve_with(run.path(), ServeOptions { client_timeout: Duration::from_millis(500), ..Default::default() });
     let mut events = Events::open(&server);
     std::thread::sleep(Duration::from_millis(2000));
     let r = post_json(&server, "/api/compute", &json!({"client": "s", "layers": ["block1"], "params": {"seed": 9}}));
@@ -874,7 +816,7 @@ fn process_threads() -> usize {
 #[test]
 fn many_distinct_computations_keep_the_threads_bounded_and_the_server_answering() {
     let run = make_run("threads", 600, &[1, 2]);
-    let server = serve(&run.path, false);
+    let server = serve(run.path(), false);
     let a = addr(&server);
     // The default views first: they start the compute workers and rayon's pool.
     let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();

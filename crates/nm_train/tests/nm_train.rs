@@ -1,19 +1,17 @@
 //! Integration tests of nm_train: the generator, the file readers, the config checks and a tiny
 //! end-to-end training run read back with nm_run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use nm_testkit::TempDir;
 use nm_train::readers::{load_cifar10, load_mnist, CIFAR10_RECORD};
 use nm_train::shapes::{self, Split};
 use nm_train::train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
 use nm_train::TrainError;
 
-/// A fresh empty folder under the system temp dir, unique to this test.
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nm_train_test_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh empty folder for this test, removed when dropped (nm_testkit).
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("nm_train_test_{name}"))
 }
 
 /// Asserts that `r` is an error whose message contains every one of `needles`.
@@ -208,7 +206,8 @@ fn tiny(epochs: u32) -> TrainConfig {
 
 #[test]
 fn training_on_shapes_learns_and_writes_a_readable_run() {
-    let out = temp_dir("run").join("run");
+    let tmp = temp_dir("run");
+    let out = tmp.join("run");
     let config = tiny(3);
     let summary = nm_train::train(&config, &out, &mut Silent).unwrap();
     let acc: Vec<f32> = summary.metrics.iter().map(|m| m.test_accuracy.unwrap()).collect();
@@ -258,7 +257,7 @@ fn training_on_mnist_files_captures_odd_sized_stages() {
     write_mnist(&dir, 60, 30);
     let out = dir.join("run");
     let config = TrainConfig {
-        data: DataSource::Mnist(dir.clone()),
+        data: DataSource::Mnist(dir.to_path_buf()),
         capture_per_class: 2,
         capture: Capture::Full,
         epochs: 1,

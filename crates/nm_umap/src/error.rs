@@ -14,10 +14,18 @@ pub enum UmapError {
     /// that know what a slice stands for, a file or an epoch, say so).
     #[error("invalid input: slice {slice}: {message}")]
     InvalidSlice { slice: usize, message: String },
+    /// A [`crate::RowBlocks`] source could not deliver rows `start..end` to the streaming PCA. The
+    /// source's own error travels typed ([`std::error::Error::source`] returns it, and
+    /// `Box::downcast` gets the caller's type back); the message quotes it too.
+    #[error("invalid input: PCA could not read rows {start}..{end} of the source: {source}")]
+    Source { start: usize, end: usize, source: SourceError },
     /// The cancel flag in [`crate::Control`] was set.
     #[error("cancelled")]
     Cancelled,
 }
+
+/// The error of a [`crate::RowBlocks`] source: whatever the caller's reader returns, boxed.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub(crate) fn param(name: &'static str, message: impl Into<String>) -> UmapError {
     UmapError::InvalidParam { name, message: message.into() }

@@ -85,7 +85,7 @@ pub mod trust;
 use std::sync::atomic::AtomicBool;
 
 pub use aligned::AlignedEmbedding;
-pub use error::UmapError;
+pub use error::{SourceError, UmapError};
 pub use params::{AlignedParams, Init, Metric, UmapParams, ValidParams};
 pub use pca::pca_blocks;
 pub use trust::trustworthiness;
@@ -188,6 +188,7 @@ pub fn fit(data: &Matrix, params: &UmapParams, ctl: &Control) -> Result<Matrix, 
 pub trait RowBlocks {
     fn n_rows(&self) -> usize;
     fn n_cols(&self) -> usize;
-    /// Fill `out` (len = n * n_cols) with rows start..start+n, as f32.
-    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String>;
+    /// Fill `out` (len = n * n_cols) with rows start..start+n, as f32. An error ends the PCA with
+    /// [`UmapError::Source`], which carries this error as it is (the caller can downcast it back).
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), SourceError>;
 }

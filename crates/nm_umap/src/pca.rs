@@ -11,7 +11,7 @@
 
 use crate::linalg::{gemm_abt, gemm_abt_par_acc, orthonormalize, sym_eigen};
 use crate::rng::Rng;
-use crate::{Control, Matrix, RowBlocks, Stage, UmapError};
+use crate::{Control, Matrix, RowBlocks, SourceError, Stage, UmapError};
 use rayon::prelude::*;
 
 /// Extra random directions beyond k (sklearn's default n_oversamples).
@@ -31,7 +31,7 @@ impl RowBlocks for MatrixRows<'_> {
     fn n_cols(&self) -> usize {
         self.0.n_cols
     }
-    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String> {
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), SourceError> {
         let c = self.0.n_cols;
         out.copy_from_slice(&self.0.data[start * c..(start + n) * c]);
         Ok(())
@@ -62,8 +62,10 @@ impl Streamer<'_, '_> {
         while s < self.n {
             let nb = self.block_rows.min(self.n - s);
             let block = &mut self.buf[..nb * self.d];
-            self.source.read_rows(s, nb, block).map_err(|e| {
-                UmapError::InvalidInput(format!("PCA could not read rows {s}..{} of the source: {e}", s + nb))
+            self.source.read_rows(s, nb, block).map_err(|source| UmapError::Source {
+                start: s,
+                end: s + nb,
+                source,
             })?;
             if let Some(bad) = block.iter().position(|x| !x.is_finite()) {
                 return Err(UmapError::InvalidInput(format!(

@@ -286,6 +286,30 @@ fn pca_matches_known_variance_directions() {
     check_err(pca_blocks(&mut nm_umap::pca::MatrixRows(&x), 0, 0, &Control::default()), "k");
 }
 
+/// The source's own error comes back typed through [`UmapError::Source`], with the rows it failed on.
+#[test]
+fn a_failing_row_source_returns_its_own_error_typed() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk on fire at row {0}")]
+    struct Fire(usize);
+    struct Failing;
+    impl nm_umap::RowBlocks for Failing {
+        fn n_rows(&self) -> usize {
+            50
+        }
+        fn n_cols(&self) -> usize {
+            8
+        }
+        fn read_rows(&mut self, start: usize, _n: usize, _out: &mut [f32]) -> Result<(), nm_umap::SourceError> {
+            Err(Box::new(Fire(start)))
+        }
+    }
+    let e = pca_blocks(&mut Failing, 3, 0, &Control::default()).unwrap_err();
+    assert_eq!(e.to_string(), "invalid input: PCA could not read rows 0..50 of the source: disk on fire at row 0");
+    let UmapError::Source { start: 0, end: 50, source } = e else { panic!("expected UmapError::Source, got {e:?}") };
+    assert_eq!(source.downcast::<Fire>().map(|f| f.0).ok(), Some(0));
+}
+
 // ---- validation: one test per rule ----
 
 fn small() -> Matrix {

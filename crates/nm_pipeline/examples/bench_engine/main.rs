@@ -1,5 +1,7 @@
-//! Benchmark driver for bench/compare_umap_learn.sh: runs the engine on a neuromapper run
-//! (docs/run-format.md) and writes the embeddings for shared/bench/score.py.
+//! Benchmark driver for bench/compare_umap_learn.sh: runs the engine (nm_umap, called directly,
+//! not through the pipeline) on a neuromapper run (docs/run-format.md) read by nm_run, and writes
+//! the embeddings for shared/bench/score.py. It lives in nm_pipeline, the crate that already joins
+//! the engine to runs, so the engine itself never depends on nm_run.
 //!
 //! ```text
 //! bench_engine aligned RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1] [--epochs E]
@@ -38,8 +40,8 @@ impl nm_umap::RowBlocks for NpyRows {
     fn n_cols(&self) -> usize {
         self.0.n_cols()
     }
-    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), String> {
-        self.0.read_rows(start, n, out).map_err(|e| e.to_string())
+    fn read_rows(&mut self, start: usize, n: usize, out: &mut [f32]) -> Result<(), nm_umap::SourceError> {
+        Ok(self.0.read_rows(start, n, out)?)
     }
 }
 
