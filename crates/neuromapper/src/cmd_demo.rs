@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use nm_train::train::{DataSource, Scenario};
+use nm_train::{DataSource, Scenario};
 
 use crate::server_flags::ServerFlags;
 use crate::threads::init_threads;

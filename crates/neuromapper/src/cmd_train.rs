@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use nm_train::train::{DataSource, Scenario};
+use nm_train::{DataSource, Scenario};
 
 use crate::threads::init_threads;
 use crate::training::{prepare_out_dir, train_and_serve, TrainArgs};
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.train.to_config(data, scenario).check()?;
     let out = match &args.out {
         Some(o) => o.clone(),
-        None => PathBuf::from("runs").join(nm_train::train::default_run_name(&config)),
+        None => PathBuf::from("runs").join(nm_train::default_run_name(&config)),
     };
     prepare_out_dir(&out, args.force)?;
     let live = args.serve.then(|| nm_server::ServeOptions {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nm_run::EpochMetrics;
-use nm_train::train::{DataInfo, EpochTiming, Observer};
+use nm_train::{DataInfo, EpochTiming, Observer};
 
 /// Progress bars on stderr, a summary line per epoch, and (live mode) the server.
 pub struct Progress {

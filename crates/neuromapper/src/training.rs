@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use nm_train::train::{Capture, DataSource, Scenario, TrainConfig};
+use nm_train::{Capture, DataSource, Scenario, TrainConfig};
 
 use crate::train_progress::Progress;
 

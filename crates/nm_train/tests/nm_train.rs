@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use nm_train::readers::{load_cifar10, load_mnist, CIFAR10_RECORD};
 use nm_train::shapes::{self, Split};
-use nm_train::train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
 use nm_train::TrainError;
+use nm_train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
 
 /// A fresh empty folder under the system temp dir, unique to this test.
 fn temp_dir(name: &str) -> PathBuf {
