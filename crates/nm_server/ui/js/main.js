@@ -5,7 +5,7 @@ import { subscribe } from './events.js';
 import { createStore } from './store.js';
 import { Renderer } from './renderer.js';
 import { GridIndex, insidePolygon } from './picking.js';
-import { gridRects, fitCamera, dataToPx, pxToData, zoomAt, panBy, rectAt } from './layout.js';
+import { gridRects, fitCamera, pxToData, zoomAt, panBy, rectAt } from './layout.js';
 import { classColours, SLOT_ABSENT, SLOT_CORRECT, SLOT_WRONG } from './palette.js';
 import { createTimeline } from './widgets/timeline.js';
 import { createLegend } from './widgets/legend.js';
