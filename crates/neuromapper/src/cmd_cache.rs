@@ -8,7 +8,7 @@ use nm_pipeline::cache;
 use nm_run::text::escape;
 use nm_run::Run;
 
-use crate::params::human_bytes;
+use crate::sizes::human_bytes;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use nm_train::train::{DataSource, Scenario};
+use nm_train::{DataSource, Scenario};
 
-use crate::cmd_serve::ServerFlags;
-use crate::cmd_train::{prepare_out_dir, train_and_serve, TrainArgs};
-use crate::params::init_threads;
+use crate::server_flags::ServerFlags;
+use crate::threads::init_threads;
+use crate::training::{prepare_out_dir, train_and_serve, TrainArgs};
 
 #[derive(clap::Args)]
 pub struct Args {

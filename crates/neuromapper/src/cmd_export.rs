@@ -11,7 +11,9 @@ use nm_pipeline::export::Format;
 use nm_run::text::escape;
 use nm_run::Run;
 
-use crate::params::{init_threads, ParamArgs};
+use crate::embedding::{cancel_on_ctrl_c, compute, interrupted, resolve_layers};
+use crate::params::ParamArgs;
+use crate::threads::init_threads;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,10 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let params = args.params.overrides().resolve(&run)?;
-    let layers = crate::cmd_embed::resolve_layers(&run, std::slice::from_ref(&args.layer))?;
-    crate::cmd_embed::cancel_on_ctrl_c();
-    let outcome = crate::cmd_embed::compute(&run, &layers, &params).pop().expect("one layer in, one out");
-    if crate::cmd_embed::interrupted() && outcome.result.is_err() {
+    let layers = resolve_layers(&run, std::slice::from_ref(&args.layer))?;
+    cancel_on_ctrl_c();
+    let outcome = compute(&run, &layers, &params).pop().expect("one layer in, one out");
+    if interrupted() && outcome.result.is_err() {
         return Err(crate::Interrupted(format!(
             "export interrupted by Ctrl-C; {} was not written",
             args.out.display()

@@ -7,7 +7,7 @@ use anyhow::Context;
 use nm_run::text::{clip, escape};
 use nm_run::Run;
 
-use crate::params::human_bytes;
+use crate::sizes::human_bytes;
 
 #[derive(clap::Args)]
 pub struct Args {

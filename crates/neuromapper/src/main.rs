@@ -13,7 +13,15 @@ mod cmd_info;
 mod cmd_serve;
 #[cfg(feature = "train")]
 mod cmd_train;
+mod embedding;
 mod params;
+mod server_flags;
+mod sizes;
+mod threads;
+#[cfg(feature = "train")]
+mod train_progress;
+#[cfg(feature = "train")]
+mod training;
 
 #[derive(Parser)]
 #[command(name = "neuromapper", version, about = "See how a neural network's representations change while it trains")]

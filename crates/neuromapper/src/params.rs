@@ -1,4 +1,5 @@
-//! Embedding parameter flags shared by `embed`, `export` and `serve`, and small CLI helpers.
+//! The embedding flags shared by `embed`, `export` and `serve` (`ParamArgs`), mapped onto the
+//! pipeline's `ParamOverrides`.
 
 use nm_pipeline::{ParamOverrides, Sampling};
 
@@ -56,44 +57,5 @@ impl ParamArgs {
             sampling,
             seed: self.seed,
         }
-    }
-}
-
-/// Sizes rayon's global pool (`--threads`; default: one thread per core).
-pub fn init_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    if let Some(t) = threads {
-        anyhow::ensure!(t >= 1, "--threads must be at least 1");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .map_err(|e| anyhow::anyhow!("could not start {t} threads: {e}"))?;
-    }
-    Ok(())
-}
-
-/// `1.2 GiB`, `340.0 KiB`, `12 B`.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// The engine's stage names as shown in progress bars.
-pub fn stage_name(stage: nm_umap::Stage) -> &'static str {
-    match stage {
-        nm_umap::Stage::Pca => "pre-embed",
-        nm_umap::Stage::Neighbors => "neighbours",
-        nm_umap::Stage::FuzzyGraph => "fuzzy graph",
-        nm_umap::Stage::Init => "init",
-        nm_umap::Stage::Layout => "layout",
     }
 }

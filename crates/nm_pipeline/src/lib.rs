@@ -37,7 +37,7 @@ mod live;
 mod params;
 mod sampling;
 
-pub use align::{align_rigidly, Rigid};
+pub use align::align_rigidly;
 pub use live::{LayerOutcome, LiveLayer, LiveRun};
 pub use params::{
     EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,

@@ -8,10 +8,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicBool;
 
 use nm_run::Run;
-use nm_umap::{AlignedEmbedding, AlignedParams, Control, Stage};
+use nm_umap::{AlignedEmbedding, AlignedParams, Control, Rigid, Stage};
 use rayon::prelude::*;
 
-use crate::align::Rigid;
+use crate::align::fit_frame;
 use crate::cache::Fnv;
 use crate::params::EmbedParams;
 use crate::sampling::choose_samples;
@@ -202,13 +202,13 @@ impl LiveState {
         if fresh {
             // A joint fit from scratch: where the shown view came from elsewhere (the cache, or a
             // state dropped after an error), turn the new layout onto it.
-            self.frame = self.shown.as_ref().and_then(|shown| Rigid::fit(&emb, shown));
+            self.frame = self.shown.as_ref().and_then(|shown| fit_frame(&emb, shown));
             self.extended = false;
         } else {
             self.extended = true;
         }
         if let Some(f) = &self.frame {
-            f.apply(&mut emb);
+            f.apply(&mut emb.positions)?;
         }
         if fresh && emb.epochs == run.epochs() {
             store_embedding(run, params, &emb)?;
@@ -223,9 +223,9 @@ impl LiveState {
         }
         let shown = self.shown.as_ref().ok_or_else(|| invalid("layer", "no view to refine"))?;
         let mut emb = self.live.refine(run, ctl)?;
-        self.frame = Rigid::fit(&emb, shown);
+        self.frame = fit_frame(&emb, shown);
         if let Some(f) = &self.frame {
-            f.apply(&mut emb);
+            f.apply(&mut emb.positions)?;
         }
         if emb.epochs == run.epochs() {
             store_embedding(run, params, &emb)?;

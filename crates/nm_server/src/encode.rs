@@ -14,9 +14,7 @@
 
 use axum::body::Bytes;
 use nm_pipeline::LayerEmbedding;
-use nm_run::{Inputs, Run, RunError};
-
-use crate::state::Derived;
+use nm_run::Inputs;
 
 pub const EMBEDDING_MAGIC: &[u8; 4] = b"NMEM";
 pub const SAMPLES_MAGIC: &[u8; 4] = b"NMSA";
@@ -123,23 +121,12 @@ fn push_ids(out: &mut Vec<u8>, ids: &[u32], width: usize) {
     pad4(out);
 }
 
-/// Labels, every epoch's predictions, and accuracy per epoch.
-pub fn derived(run: &Run) -> Result<Derived, RunError> {
-    let labels = run.labels();
+/// The samples form (`NMSA`) of `labels` [n] and the predictions [n] of the epochs that have them
+/// (ascending); ids are one byte each when every id, and `n_classes`, fit below 255.
+pub fn samples_bytes(labels: &[u32], preds: &[(u32, Vec<u32>)], n_classes: usize) -> Bytes {
     let n = labels.len();
-    let mut preds = Vec::new();
-    let mut accuracy = Vec::new();
-    for &epoch in run.epochs() {
-        if let Some(p) = run.predictions(epoch)? {
-            if p.len() == n {
-                let correct = p.iter().zip(labels).filter(|(a, b)| a == b).count();
-                accuracy.push((epoch, if n == 0 { 0.0 } else { correct as f32 / n as f32 }));
-                preds.push((epoch, p));
-            }
-        }
-    }
     let max_id = labels.iter().chain(preds.iter().flat_map(|(_, p)| p.iter())).copied().max().unwrap_or(0) as u64;
-    let width = id_width(max_id.max(run.classes().len() as u64) + 1);
+    let width = id_width(max_id.max(n_classes as u64) + 1);
     let absent = if width == 1 { 255 } else { 65535 };
     let header = serde_json::json!({
         "n": n, "label_bytes": width, "pred_bytes": width, "absent": absent,
@@ -147,10 +134,10 @@ pub fn derived(run: &Run) -> Result<Derived, RunError> {
     });
     let mut out = preamble(SAMPLES_MAGIC, &header);
     push_ids(&mut out, labels, width);
-    for (_, p) in &preds {
+    for (_, p) in preds {
         push_ids(&mut out, p, width);
     }
-    Ok(Derived { samples: Bytes::from(out), accuracy })
+    Bytes::from(out)
 }
 
 /// The samples form of a run not yet readable (a live run before its first epoch): no samples.

@@ -46,10 +46,30 @@ pub struct StoredView {
 
 /// Data derived from the whole run, recomputed when the run changes.
 pub struct Derived {
-    /// `encode::samples_bytes`: labels and predictions.
+    /// [`encode::samples_bytes`]: labels and predictions.
     pub samples: Bytes,
     /// (epoch, fraction of samples whose prediction equals the label).
     pub accuracy: Vec<(u32, f32)>,
+}
+
+impl Derived {
+    /// Labels, every epoch's predictions (those of the run's length), and accuracy per epoch.
+    fn of(run: &Run) -> Result<Derived, nm_run::RunError> {
+        let labels = run.labels();
+        let n = labels.len();
+        let mut preds = Vec::new();
+        let mut accuracy = Vec::new();
+        for &epoch in run.epochs() {
+            if let Some(p) = run.predictions(epoch)? {
+                if p.len() == n {
+                    let correct = p.iter().zip(labels).filter(|(a, b)| a == b).count();
+                    accuracy.push((epoch, if n == 0 { 0.0 } else { correct as f32 / n as f32 }));
+                    preds.push((epoch, p));
+                }
+            }
+        }
+        Ok(Derived { samples: encode::samples_bytes(labels, &preds, run.classes().len()), accuracy })
+    }
 }
 
 pub struct AppState {
@@ -236,7 +256,7 @@ impl AppState {
         let Some(run) = self.run() else {
             return Ok(Arc::new(Derived { samples: encode::empty_samples(), accuracy: Vec::new() }));
         };
-        let d = Arc::new(encode::derived(&run)?);
+        let d = Arc::new(Derived::of(&run)?);
         *lock(&self.derived) = Some(d.clone());
         Ok(d)
     }

@@ -1,5 +1,5 @@
 //! Trains a small config and prints accuracy per epoch: `tiny_train WIDTH TRAIN EPOCHS LR BATCH`.
-use nm_train::train::{Capture, DataSource, Scenario, Silent, TrainConfig};
+use nm_train::{Capture, DataSource, Scenario, Silent, TrainConfig};
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let p = |i: usize, d: &str| a.get(i).cloned().unwrap_or(d.into());

@@ -4,25 +4,34 @@
 //! - [`shapes`]: the demo's generated dataset (10 classes of shapes and glyphs, 32×32 RGB).
 //! - [`readers`]: CIFAR-10 (binary version) and MNIST (IDX) from disk.
 //! - [`model`]: stem, four stages of basic residual blocks (batch norm + ReLU), pooling, head.
-//! - [`train()`]: the loop; each epoch (0 = untrained) writes `epochs/<e>/stage1..4.npy`
-//!   (`[N, D]`, each stage average-pooled to at most G×G cells), `predictions.npy` and
-//!   `metrics.json` through [`nm_run::RunWriter`], then tells the [`Observer`].
+//! - [`config`]: [`TrainConfig`] and its one validation step, the scenarios, the run's name.
+//! - [`train()`]: the loop; after each epoch (0 = untrained) [`capture`]'s [`EpochCapture`] writes
+//!   `epochs/<e>/stage1..4.npy` (`[N, D]`, each stage average-pooled to at most G×G cells),
+//!   `predictions.npy` and `metrics.json` through [`nm_run::RunWriter`], then tells the
+//!   [`Observer`] ([`observer`]: the hooks a caller implements).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), nm_train::TrainError> {
 //! let config = nm_train::TrainConfig { epochs: 2, ..Default::default() };
-//! let summary = nm_train::train(&config, std::path::Path::new("runs/demo"), &mut nm_train::train::Silent)?;
+//! let summary = nm_train::train(&config, std::path::Path::new("runs/demo"), &mut nm_train::Silent)?;
 //! assert_eq!(summary.metrics.len(), 3); // epochs 0, 1, 2
 //! # Ok(()) }
 //! ```
 
+mod batch;
+pub mod capture;
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod model;
+pub mod observer;
 pub mod readers;
 pub mod shapes;
 pub mod train;
 
+pub use capture::{captured_dim, EpochCapture};
+pub use config::{default_run_name, Capture, DataSource, Scenario, TrainConfig};
 pub use data::Dataset;
 pub use error::TrainError;
-pub use train::{train, Capture, DataSource, Observer, Scenario, TrainConfig, TrainSummary};
+pub use observer::{DataInfo, EpochTiming, Observer, Silent};
+pub use train::{train, TrainSummary};

@@ -6,8 +6,8 @@ use std::path::Path;
 use nm_testkit::TempDir;
 use nm_train::readers::{load_cifar10, load_mnist, CIFAR10_RECORD};
 use nm_train::shapes::{self, Split};
-use nm_train::train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
 use nm_train::TrainError;
+use nm_train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
 
 /// A fresh empty folder for this test, removed when dropped (nm_testkit).
 fn temp_dir(name: &str) -> TempDir {

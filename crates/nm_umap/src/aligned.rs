@@ -7,7 +7,7 @@
 //!    in slice s+o with weight `λ e^{-(|o|-1)} J_i(s, s+o)`, J the Jaccard overlap of i's neighbour
 //!    sets in the two graphs (umap-learn's `build_neighborhood_similarities`);
 //! 3. init: slice 0 by the chosen init scaled to max |coord| = 10; each later slice likewise, then
-//!    rotated onto the previous one by orthogonal Procrustes ([`crate::init::procrustes_align`]);
+//!    rotated onto the previous one by orthogonal Procrustes ([`Rigid::fit_about_origin`]);
 //! 4. one joint SGD over all slices ([`crate::layout::optimize`]) with the user's min_dist, spread,
 //!    negative_sample_rate, learning_rate and n_epochs (umap-learn's aligned optimiser ignores them).
 //!
@@ -16,10 +16,11 @@
 //! frozen earlier ones.
 
 use crate::fuzzy::{fuzzy_simplicial_set, Graph};
-use crate::init::{initial_layout, procrustes_align};
+use crate::init::initial_layout;
 use crate::knn::nearest_neighbors;
 use crate::layout::{optimize, RegTerm, SliceSpec};
 use crate::params::{check_input, AlignedParams, ValidParams, LARGE_DATA_EPOCHS};
+use crate::procrustes::Rigid;
 use crate::{Control, Matrix, Stage, UmapError};
 use rayon::prelude::*;
 
@@ -166,7 +167,7 @@ impl AlignedEmbedding {
             let mut y = initial_layout(x, &graphs[s], p.n_components, p.init, p.seed ^ (0x1417_0000 + s as u64));
             scale_to_10(&mut y);
             if let Some(prev) = positions.last() {
-                y = procrustes_align(prev, &y);
+                Rigid::fit_about_origin(prev, &y)?.apply(&mut y.data)?;
             }
             positions.push(y);
             report(ctl, Stage::Init, (s + 1) as f32 / ns as f32);

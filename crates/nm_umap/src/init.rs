@@ -13,7 +13,7 @@
 //! A failed eigensolve (non-finite output) falls back to PCA, and PCA to random.
 
 use crate::fuzzy::Graph;
-use crate::linalg::{dot64, project_out, sym_eigen, tridiag_eigen};
+use crate::linalg::{dot64, project_out, tridiag_eigen};
 use crate::params::Init;
 use crate::pca::{pca_blocks, MatrixRows};
 use crate::rng::Rng;
@@ -260,66 +260,4 @@ fn component_spectral(g: &Graph, vs: &[usize], dim: usize, seed: u64) -> Option<
         }
     }
     out.iter().all(|v| v.is_finite()).then_some(out)
-}
-
-/// Rotate (orthogonal Procrustes) `moving` [N, dim] onto `base` [N, dim], all rows as anchors:
-/// R = U Vᵀ for the SVD `movingᵀ base = U S Vᵀ`; returns `moving · R`.
-pub fn procrustes_align(base: &Matrix, moving: &Matrix) -> Matrix {
-    let (n, d) = (moving.n_rows, moving.n_cols);
-    let mut m = vec![0f64; d * d];
-    for i in 0..n {
-        for a in 0..d {
-            for b in 0..d {
-                m[a * d + b] += moving.data[i * d + a] as f64 * base.data[i * d + b] as f64;
-            }
-        }
-    }
-    // MᵀM = V S² Vᵀ; U_c = M v_c / s_c.
-    let mut mtm = vec![0f64; d * d];
-    for a in 0..d {
-        for b in 0..d {
-            mtm[a * d + b] = (0..d).map(|t| m[t * d + a] * m[t * d + b]).sum();
-        }
-    }
-    let (vals, v) = sym_eigen(&mtm, d);
-    let mut u = vec![0f64; d * d];
-    let mut ucols: Vec<Vec<f64>> = Vec::new();
-    for c in 0..d {
-        let s = vals[c].max(0.0).sqrt();
-        let mut col: Vec<f64> = (0..d).map(|r| (0..d).map(|t| m[r * d + t] * v[t * d + c]).sum::<f64>()).collect();
-        if s > 1e-12 * vals[0].max(1e-300).sqrt() {
-            col.iter_mut().for_each(|x| *x /= s);
-        } else {
-            // Complete the basis: start from e_c and orthogonalise.
-            col = (0..d).map(|r| if r == c { 1.0 } else { 0.0 }).collect();
-        }
-        for p in &ucols {
-            let dp: f64 = col.iter().zip(p).map(|(a, b)| a * b).sum();
-            col.iter_mut().zip(p).for_each(|(a, b)| *a -= dp * b);
-        }
-        let nn = col.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if nn > 0.0 {
-            col.iter_mut().for_each(|x| *x /= nn);
-        }
-        ucols.push(col);
-    }
-    for c in 0..d {
-        for r in 0..d {
-            u[r * d + c] = ucols[c][r];
-        }
-    }
-    // R = U Vᵀ.
-    let mut rot = vec![0f64; d * d];
-    for a in 0..d {
-        for b in 0..d {
-            rot[a * d + b] = (0..d).map(|c| u[a * d + c] * v[b * d + c]).sum();
-        }
-    }
-    let mut out = vec![0f32; n * d];
-    for i in 0..n {
-        for b in 0..d {
-            out[i * d + b] = (0..d).map(|a| moving.data[i * d + a] as f64 * rot[a * d + b]).sum::<f64>() as f32;
-        }
-    }
-    Matrix { n_rows: n, n_cols: d, data: out }
 }

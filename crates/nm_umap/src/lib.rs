@@ -15,7 +15,8 @@
 //!          inits; one joint SGD over all slices (the same `layout` kernel)
 //! ```
 //! [`knn`] (exact blocked + NN-descent), [`fuzzy`] (ρ, σ, fuzzy union), [`curve`] (a, b fit),
-//! [`init`], [`layout`] (per-epoch kernel + driver), [`aligned`], [`pca`], [`trust`],
+//! [`init`], [`layout`] (per-epoch kernel + driver), [`aligned`], [`procrustes`] (the rigid
+//! motion that turns one layout onto another), [`pca`], [`trust`],
 //! [`params`] (defaults and the one validation step) and [`error`].
 //!
 //! ## Example
@@ -79,6 +80,7 @@ pub mod layout;
 mod linalg;
 pub mod params;
 pub mod pca;
+pub mod procrustes;
 mod rng;
 pub mod trust;
 
@@ -88,6 +90,7 @@ pub use aligned::AlignedEmbedding;
 pub use error::{SourceError, UmapError};
 pub use params::{AlignedParams, Init, Metric, UmapParams, ValidParams};
 pub use pca::pca_blocks;
+pub use procrustes::Rigid;
 pub use trust::trustworthiness;
 
 /// Dense row-major f32 matrix: `data[i * n_cols + j]`.
