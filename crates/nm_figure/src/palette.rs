@@ -25,7 +25,7 @@ const FIXED: [Rgb; FIXED_CLASSES] = [
     Rgb(0x00, 0x1E, 0xC3),
     Rgb(0x96, 0xC3, 0x0F),
     Rgb(0x96, 0x00, 0x00),
-    Rgb(0xF0, 0x96, 0xF0),
+    Rgb(0xE6, 0x96, 0xE6),
     Rgb(0x1E, 0x3C, 0x3C),
     Rgb(0x00, 0x78, 0x5A),
     Rgb(0x96, 0x78, 0x96),
@@ -39,7 +39,7 @@ const H0_DEG: f64 = 30.0;
 /// The golden angle, 180·(3 − √5) degrees: consecutive classes far apart in hue, never repeating.
 const HUE_STEP_DEG: f64 = 137.50776405003785;
 /// OKLab lightness of class `i` is `LEVELS[i % 3]`; 0.72 is the lightest that keeps palette.js's
-/// `MIN_CONTRAST` (2:1) against the white background.
+/// `MIN_CONTRAST` (2:1) against the plots' background.
 const LEVELS: [f64; 3] = [0.45, 0.72, 0.58];
 /// Upper bound of the OKLCH chroma.
 pub const MAX_CHROMA: f64 = 0.16;

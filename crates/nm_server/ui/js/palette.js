@@ -12,18 +12,19 @@
 //   largest up to MAX_CHROMA that fits in sRGB (a fixed-step bisection, so JavaScript and Rust agree).
 // The run format has no superclasses, so there is no grouping by them.
 
-/** The viewer's background (style.css `--bg`, renderer.js `background`). */
-export const BACKGROUND = '#FFFFFF';
+/** The background points are drawn on: renderer.js clears each plot to (0.985, 0.985, 0.98), a shade
+ *  darker than the white page (style.css `--bg`) and nm_figure's white figures, so the harder case. */
+export const BACKGROUND = '#FBFBFA';
 
 /** Least WCAG 2.x contrast ratio of a class colour against BACKGROUND. WCAG asks 3:1 of interface
  *  glyphs; a class is read as a cloud of many points, not one glyph, and 3:1 would leave only
  *  L* < 62, too narrow a lightness range for ten colours that stay apart under colour-blindness.
- *  2:1 keeps every colour at L* < 75 (the old 23-colour rainbow's near-white #E8ECFB is 1.18:1). */
+ *  2:1 keeps every colour at L* < 75 (the old 23-colour rainbow's near-white #E8ECFB is 1.14:1). */
 export const MIN_CONTRAST = 2;
 
 export const FIXED_CLASSES = 10;
 // In greedy order: each colour is the one farthest (max-min, all three visions) from those before it.
-export const FIXED = ['#001EC3', '#96C30F', '#960000', '#F096F0', '#1E3C3C', '#00785A', '#967896', '#E100FF', '#B4A587', '#967800'];
+export const FIXED = ['#001EC3', '#96C30F', '#960000', '#E696E6', '#1E3C3C', '#00785A', '#967896', '#E100FF', '#B4A587', '#967800'];
 
 /** Hue of class 0 and the step between classes, in degrees (the golden angle, 180·(3 − √5)). */
 export const H0_DEG = 30;
