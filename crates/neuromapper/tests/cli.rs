@@ -535,3 +535,24 @@ fn plot_refuses_bad_arguments_with_clear_errors() {
     let (_, err) = check(&["plot", r, "--out", inside.to_str().unwrap()], 1);
     assert!(err.contains("choose an --out outside the run's folder"), "{err}");
 }
+
+#[test]
+fn plot_without_a_font_still_draws_the_points_and_says_so() {
+    let root = scratch("plot_nofont");
+    make_run(&root);
+    let png = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_nofont.png", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
+        .args(["plot", root.to_str().unwrap(), "--layers", "fc", "--out", png.to_str().unwrap(), "--pca", "0"])
+        .env("NEUROMAPPER_FONT", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: no font found, so the PNG has no text"), "{err}");
+    let with_text = png.with_file_name(format!("neuromapper_cli_test_{}_font.png", std::process::id()));
+    check(&["plot", root.to_str().unwrap(), "--layers", "fc", "--out", with_text.to_str().unwrap(), "--pca", "0"], 0);
+    // Same size (the layout does not depend on the font); only the text differs.
+    let (a, b) = (std::fs::read(&png).unwrap(), std::fs::read(&with_text).unwrap());
+    assert_eq!(&a[16..24], &b[16..24], "same width and height");
+    assert_ne!(a, b, "text makes a difference");
+}

@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 /// The family name our text asks for (registered under this name; written into SVGs as is).
 pub const FAMILY: &str = "sans-serif";
 
-/// An environment variable naming a .ttf/.otf file to use instead of the search.
+/// An environment variable naming a .ttf/.otf file to use instead of the search; set but empty, it
+/// turns text in PNGs off (what a machine without fonts gets, and how the tests check that case).
 pub const FONT_ENV: &str = "NEUROMAPPER_FONT";
 
 /// Common places of a plain sans-serif font: Debian/Ubuntu, Fedora, Arch, macOS, Windows.
@@ -45,6 +46,9 @@ static REGISTERED: OnceLock<FontStatus> = OnceLock::new();
 pub fn ensure_font() -> &'static FontStatus {
     REGISTERED.get_or_init(|| {
         let from_env = std::env::var_os(FONT_ENV).map(PathBuf::from);
+        if from_env.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return FontStatus::Missing(format!("nowhere: {FONT_ENV} is set and empty"));
+        }
         let mut tried = Vec::new();
         for path in from_env.iter().cloned().chain(candidates()) {
             match std::fs::read(&path) {
