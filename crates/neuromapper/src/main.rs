@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_embed;
 mod cmd_export;
 mod cmd_info;
+mod cmd_plot;
 mod cmd_serve;
 #[cfg(feature = "train")]
 mod cmd_train;
@@ -41,6 +42,8 @@ enum Command {
     Embed(cmd_embed::Args),
     /// Write one layer's embeddings to .npy or .csv.
     Export(cmd_export::Args),
+    /// Draw a figure (PNG or SVG) of layers × epochs, coloured by class, without a browser.
+    Plot(cmd_plot::Args),
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
     /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
@@ -88,6 +91,7 @@ fn main() {
         Command::Info(a) => cmd_info::run(a),
         Command::Embed(a) => cmd_embed::run(a),
         Command::Export(a) => cmd_export::run(a),
+        Command::Plot(a) => cmd_plot::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]

@@ -456,3 +456,81 @@ fn temp_files_of_a_killed_writer_are_cleaned_on_the_next_cache_write() {
     assert!(!tmp.exists(), "left by a process that is gone");
     assert!(cache_files(&root).iter().all(|(p, _)| !p.to_string_lossy().contains(".tmp-")));
 }
+
+#[test]
+fn plot_writes_svg_and_png_of_layers_by_epochs() {
+    let root = scratch("plot");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let out_dir = scratch("plot_out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let flags = ["--n-neighbors", "8", "--pca", "10"];
+    let svg = out_dir.join("fig.svg");
+    let args: Vec<&str> = ["plot", r, "--epochs", "1,3", "--out", svg.to_str().unwrap(), "--trajectories", "5"]
+        .iter()
+        .copied()
+        .chain(flags)
+        .collect();
+    let (out, _) = check(&args, 0);
+    assert!(out.contains("2 layers × 2 epochs, 90 points per panel"), "{out}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    // Points are filled circles: 90 samples × 2 layers × 2 epochs; the trajectory's rings are not filled.
+    let circles: Vec<&str> = text.split("<circle").skip(1).collect();
+    let filled = circles.iter().filter(|c| !c.split("/>").next().unwrap().contains("fill=\"none\"")).count();
+    assert_eq!((filled, circles.len() - filled), (90 * 4, 4));
+    for title in ["conv · epoch 1", "conv · epoch 3", "fc · epoch 3", "\nant\n", "\ncow\n"] {
+        assert!(text.contains(title), "{title} missing");
+    }
+    // The same embedding as `export` with the same flags: from the cache this time.
+    let png = out_dir.join("fig.png");
+    let args: Vec<&str> =
+        ["plot", r, "--layers", "fc", "--out", png.to_str().unwrap()].iter().copied().chain(flags).collect();
+    let (out, err) = check(&args, 0);
+    assert!(err.contains("from the cache") && out.contains("1 layers × 3 epochs"), "{out}\n{err}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+}
+
+#[test]
+fn plot_refuses_bad_arguments_with_clear_errors() {
+    let root = scratch("plot_bad");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let out = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_plot_bad.svg", std::process::id()));
+    let o = out.to_str().unwrap();
+    for (args, expected) in [
+        (vec!["plot", r, "--out", "fig.jpg"], "fig.jpg: the output file must end in .png or .svg"),
+        (vec!["plot", r, "--out", o, "--width", "50"], "--width 50 is out of range; choose 300 to 10000 pixels"),
+        (vec!["plot", r, "--out", o, "--layers", "nope"], "unknown layer `nope`; the run has: conv, fc"),
+        (vec!["plot", r, "--out", o, "--epochs", "1,7"], "unknown epoch 7; the run has: 1, 2, 3"),
+        (vec!["plot", r, "--out", o, "--trajectories", "90"], "sample 90 does not exist; the run has samples 0 to 89"),
+    ] {
+        let (_, err) = check(&args, 1);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    assert!(!out.exists(), "nothing written");
+    let inside = root.join("fig.svg");
+    let (_, err) = check(&["plot", r, "--out", inside.to_str().unwrap()], 1);
+    assert!(err.contains("choose an --out outside the run's folder"), "{err}");
+}
+
+#[test]
+fn plot_without_a_font_still_draws_the_points_and_says_so() {
+    let root = scratch("plot_nofont");
+    make_run(&root);
+    let png = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_nofont.png", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
+        .args(["plot", root.to_str().unwrap(), "--layers", "fc", "--out", png.to_str().unwrap(), "--pca", "0"])
+        .env("NEUROMAPPER_FONT", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: no font found, so the PNG has no text"), "{err}");
+    let with_text = png.with_file_name(format!("neuromapper_cli_test_{}_font.png", std::process::id()));
+    check(&["plot", root.to_str().unwrap(), "--layers", "fc", "--out", with_text.to_str().unwrap(), "--pca", "0"], 0);
+    // Same size (the layout does not depend on the font); only the text differs.
+    let (a, b) = (std::fs::read(&png).unwrap(), std::fs::read(&with_text).unwrap());
+    assert_eq!(&a[16..24], &b[16..24], "same width and height");
+    assert_ne!(a, b, "text makes a difference");
+}

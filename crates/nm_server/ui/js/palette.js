@@ -1,12 +1,83 @@
-// Colour-blind-safe palettes (Okabe & Ito 2008; Paul Tol's "muted" and discrete rainbow schemes)
-// and the palette texture layout the renderer reads.
+// The class colours (one source of truth for the viewer; nm_figure's palette.rs computes the same
+// colours for `neuromapper plot`, checked against crates/nm_figure/tests/palette_reference.txt) and
+// the palette texture layout the renderer reads.
+//
+// Two regimes, both measured by tests/browser/palette.test.js:
+// - up to FIXED_CLASSES classes: a fixed list chosen by a search over sRGB (max-min CIEDE2000 over
+//   normal vision and the Machado et al. 2009 protanopia and deuteranopia simulations, every colour
+//   at least MIN_CONTRAST against the background). Any prefix of it is as good as the whole.
+// - more classes: a generated sequence in OKLCH. Colour i has hue H0 + i·(golden angle) and lightness
+//   LEVELS[i mod 3]: consecutive classes differ in hue by 137.5° and in lightness by a step, and
+//   colour i never depends on the number of classes (adding classes moves no colour). Chroma is the
+//   largest up to MAX_CHROMA that fits in sRGB (a fixed-step bisection, so JavaScript and Rust agree).
+// The run format has no superclasses, so there is no grouping by them.
 
-export const OKABE_ITO = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000'];
-export const TOL_MUTED = ['#332288', '#88CCEE', '#44AA99', '#117733', '#999933', '#DDCC77', '#CC6677', '#882255', '#AA4499', '#555555'];
-// Paul Tol's discrete rainbow (23 colours), for many classes.
-export const TOL_RAINBOW = ['#E8ECFB', '#D9CCE3', '#CAACCB', '#BA8DB4', '#AA6F9E', '#994F88', '#882E72', '#1965B0',
-  '#437DBF', '#6195CF', '#7BAFDE', '#4EB265', '#90C987', '#CAE0AB', '#F7F056', '#F7CB45', '#F4A736', '#EE8026',
-  '#E65518', '#DC050C', '#A5170E', '#72190E', '#42150A'];
+/** The background points are drawn on: renderer.js clears each plot to (0.985, 0.985, 0.98), a shade
+ *  darker than the white page (style.css `--bg`) and nm_figure's white figures, so the harder case. */
+export const BACKGROUND = '#FBFBFA';
+
+/** Least WCAG 2.x contrast ratio of a class colour against BACKGROUND. WCAG asks 3:1 of interface
+ *  glyphs; a class is read as a cloud of many points, not one glyph, and 3:1 would leave only
+ *  L* < 62, too narrow a lightness range for ten colours that stay apart under colour-blindness.
+ *  2:1 keeps every colour at L* < 75 (the old 23-colour rainbow's near-white #E8ECFB is 1.14:1). */
+export const MIN_CONTRAST = 2;
+
+export const FIXED_CLASSES = 10;
+// In greedy order: each colour is the one farthest (max-min, all three visions) from those before it.
+export const FIXED = ['#001EC3', '#96C30F', '#960000', '#E696E6', '#1E3C3C', '#00785A', '#967896', '#E100FF', '#B4A587', '#967800'];
+
+/** Hue of class 0 and the step between classes, in degrees (the golden angle, 180·(3 − √5)). */
+export const H0_DEG = 30;
+export const HUE_STEP_DEG = 137.50776405003785;
+/** OKLab lightness of class i is LEVELS[i mod 3]; 0.72 is the lightest that keeps MIN_CONTRAST. */
+export const LEVELS = [0.45, 0.72, 0.58];
+export const MAX_CHROMA = 0.16;
+const BISECTION_STEPS = 24;
+
+/** OKLab -> linear sRGB (Björn Ottosson's published matrices). */
+function oklabToLinear(L, a, b) {
+  const l_ = L + 0.3963377774 * a + 0.2158037573 * b;
+  const m_ = L - 0.1055613458 * a - 0.0638541728 * b;
+  const s_ = L - 0.0894841775 * a - 1.291485548 * b;
+  const l = l_ * l_ * l_, m = m_ * m_ * m_, s = s_ * s_ * s_;
+  return [
+    4.0767416621 * l - 3.3077115913 * m + 0.2309699292 * s,
+    -1.2684380046 * l + 2.6097574011 * m - 0.3413193965 * s,
+    -0.0041960863 * l - 0.7034186147 * m + 1.707614701 * s,
+  ];
+}
+
+const inGamut = (v) => v[0] >= 0 && v[0] <= 1 && v[1] >= 0 && v[1] <= 1 && v[2] >= 0 && v[2] <= 1;
+
+/** Linear light 0..1 -> two hex digits of sRGB (IEC 61966-2-1). */
+function encode(x) {
+  const c = Math.min(1, Math.max(0, x));
+  const s = c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055;
+  return Math.round(s * 255).toString(16).padStart(2, '0').toUpperCase();
+}
+
+/** Colour i of the generated sequence (for more than FIXED_CLASSES classes). */
+export function generatedColour(i) {
+  const h = (((H0_DEG + i * HUE_STEP_DEG) % 360) * Math.PI) / 180;
+  const L = LEVELS[i % LEVELS.length];
+  const [ca, sa] = [Math.cos(h), Math.sin(h)];
+  let lo = 0, hi = MAX_CHROMA;
+  if (inGamut(oklabToLinear(L, MAX_CHROMA * ca, MAX_CHROMA * sa))) lo = MAX_CHROMA;
+  else {
+    for (let k = 0; k < BISECTION_STEPS; k++) {
+      const c = (lo + hi) / 2;
+      if (inGamut(oklabToLinear(L, c * ca, c * sa))) lo = c;
+      else hi = c;
+    }
+  }
+  return '#' + oklabToLinear(L, lo * ca, lo * sa).map(encode).join('');
+}
+
+/** One '#RRGGBB' per class. */
+export function classColours(nClasses) {
+  if (nClasses <= FIXED_CLASSES) return FIXED.slice(0, nClasses);
+  return Array.from({ length: nClasses }, (_, i) => generatedColour(i));
+}
 
 // Special palette slots (indices into the 256-entry palette texture).
 export const SLOT_ABSENT = 250;   // no prediction at this epoch
@@ -15,14 +86,6 @@ export const SLOT_WRONG = 253;
 export const MAX_CLASS_SLOTS = 250;
 // Colours of the special slots, shared by the renderer's palette and the legend's key.
 export const SLOT_COLOURS = { absent: '#BBBBBB', correct: '#88A8C8', wrong: '#D55E00' };
-
-export function classColours(nClasses, scheme = 'auto') {
-  let base = scheme === 'okabe-ito' ? OKABE_ITO : scheme === 'tol-muted' ? TOL_MUTED : scheme === 'tol-rainbow' ? TOL_RAINBOW
-    : nClasses <= 8 ? OKABE_ITO : nClasses <= 10 ? TOL_MUTED : TOL_RAINBOW;
-  const out = [];
-  for (let i = 0; i < nClasses; i++) out.push(base[i % base.length]);
-  return out;
-}
 
 export function hexToRgb(hex) {
   const v = parseInt(hex.slice(1), 16);
