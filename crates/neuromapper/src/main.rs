@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_embed;
 mod cmd_export;
 mod cmd_info;
+mod cmd_quality;
 mod cmd_serve;
 #[cfg(feature = "train")]
 mod cmd_train;
@@ -33,6 +34,8 @@ enum Command {
     Embed(cmd_embed::Args),
     /// Write one layer's embeddings to .npy or .csv.
     Export(cmd_export::Args),
+    /// How far to trust each plot: neighbour preservation, neighbour change and CKA per layer and epoch.
+    Quality(cmd_quality::Args),
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
     /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
@@ -71,7 +74,10 @@ fn end_quietly_on_broken_pipe() {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Info(_) | Command::Embed(_) | Command::Export(_) | Command::Cache(_)) {
+    if matches!(
+        cli.command,
+        Command::Info(_) | Command::Embed(_) | Command::Export(_) | Command::Cache(_) | Command::Quality(_)
+    ) {
         end_quietly_on_broken_pipe();
     }
     let result = match cli.command {
@@ -80,6 +86,7 @@ fn main() {
         Command::Info(a) => cmd_info::run(a),
         Command::Embed(a) => cmd_embed::run(a),
         Command::Export(a) => cmd_export::run(a),
+        Command::Quality(a) => cmd_quality::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]

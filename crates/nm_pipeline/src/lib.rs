@@ -35,6 +35,7 @@ pub mod cache;
 pub mod export;
 mod live;
 mod params;
+pub mod quality;
 mod sampling;
 
 pub use align::{align_rigidly, Rigid};
@@ -42,6 +43,7 @@ pub use live::{LayerOutcome, LiveLayer, LiveRun};
 pub use params::{
     EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,
 };
+pub use quality::{quality, QualityReport};
 pub use sampling::{choose_samples, sample_count};
 
 use cache::Fnv;
