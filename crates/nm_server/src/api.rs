@@ -229,6 +229,7 @@ struct ParamsIn {
     sampling: Option<SamplingIn>,
     pca_dims: Option<u64>,
     seed: Option<u64>,
+    align_layers: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -255,6 +256,7 @@ fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
             SamplingIn::PerClass { n } => Sampling::PerClass(size(n)),
         }),
         seed: p.seed,
+        align_layers: p.align_layers,
     };
     let params = overrides.apply(&st.default_params());
     match guarded(|| params.checked(&run)) {
