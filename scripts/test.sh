@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. Installs what the tests need when it is missing (Debian's chromium for the
 # browser tests, driven by playwright-core; numpy for the run-format interop test, playwright-core for the browser tests),
-# then runs the Rust tests of every crate and the browser tests against the built binary.
+# then runs the Rust tests of every crate, the browser tests against the built binary, and the
+# viewer's type check (typescript from tests/browser's package.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,14 @@ cargo test --workspace
 
 echo "== browser tests"
 cargo build -p neuromapper
-(cd tests/browser && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; } && node --test)
+(cd tests/browser && { [[ -d node_modules/playwright-core && -d node_modules/typescript ]] || npm ci --no-audit --no-fund; } && node --test)
+
+# The viewer's JavaScript is type-checked from its JSDoc (`// @ts-check` in every file; palette.js
+# is being rewritten for issue 15 and gets its check with that change).
+echo "== viewer types (tsc --noEmit)"
+unchecked=$(grep -L '^// @ts-check' crates/nm_server/ui/js/*.js crates/nm_server/ui/js/widgets/*.js | grep -v '/palette\.js$' || true)
+if [[ -n $unchecked ]]; then echo "these viewer files lack // @ts-check: $unchecked" >&2; exit 1; fi
+(cd tests/browser && npx tsc -p tsconfig.ui.json)
 
 # ---- Python: the package in python/ and its tests in tests/python (self-contained block) ----
 # A venv at .venv with numpy, pytest, torch, lightning and scikit-learn; torch from PyPI brings its

@@ -194,7 +194,7 @@ test('changing n_neighbors recomputes and the new positions arrive', async () =>
   const after = await page.evaluate(() => ({ views: window.__nm.views(), p: window.__nm.drawnPosition(1, 7) }));
   assert.equal(new Set(after.views).size, 1, 'all plots show the same new view');
   assert.notDeepEqual([after.p.dataX, after.p.dataY], [before.p.dataX, before.p.dataY]);
-  assert.ok((await page.locator('.plot-title .params').first().textContent()).includes('k=5'));
+  assert.ok((await page.locator('.plot-title .params').first().textContent()).includes('n_neighbors 5 · '));
 });
 
 test('a browser without WebGL2 gets a clear message', async () => {

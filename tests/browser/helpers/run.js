@@ -20,7 +20,8 @@ export function rng(seed) {
 /**
  * Writes a run and returns {dir, n, classes, layers, epochs, labels}.
  * opts: {n = 300, classes = ['cat','dog','ship','frog'], layers = ['block1','block2','block3'],
- *        epochs = [1,2,3,4], dim = 12, dir}
+ *        epochs = [1,2,3,4], dim = 12, dir, metrics}; `metrics` (a list of {epoch, train_accuracy,
+ *        test_accuracy, loss} records) is written as metrics.json.
  */
 export function makeRun(opts = {}) {
   const n = opts.n ?? 300;
@@ -45,6 +46,7 @@ export function makeRun(opts = {}) {
     }
   }
   writeNpy(join(dir, 'inputs.npy'), inputs, [n, th, th, 3]);
+  if (opts.metrics) writeFileSync(join(dir, 'metrics.json'), JSON.stringify(opts.metrics));
   const noise = new Float32Array(n * dim).map(() => rand() - 0.5);
   const run = { dir, n, classes, layers, epochs, labels, dim, noise };
   epochs.forEach((epoch, ei) => writeEpoch(run, epoch, ei));
@@ -71,9 +73,16 @@ export function writeEpoch(run, epoch, ei) {
     }
     writeNpy(join(tmp, `${layer}.npy`), x, [n, dim]);
   });
-  // Sample i is predicted wrongly when i % (ei + 2) == 1.
+  // Sample i is predicted wrongly when i % (ei + 2) == 1 (see `accuracyAt`).
   const preds = new Int32Array(n);
   for (let i = 0; i < n; i++) preds[i] = i % (ei + 2) === 1 ? (labels[i] + 1) % C : labels[i];
   writeNpy(join(tmp, 'predictions.npy'), preds, [n]);
   renameSync(tmp, join(dir, 'epochs', String(epoch)));
+}
+
+/** The accuracy of the predictions `writeEpoch` stores at epoch index ei, over n samples. */
+export function accuracyAt(n, ei) {
+  let wrong = 0;
+  for (let i = 0; i < n; i++) if (i % (ei + 2) === 1) wrong++;
+  return (n - wrong) / n;
 }

@@ -1,7 +1,26 @@
-// Data loading: the server's JSON and binary endpoints, and its event stream.
-// Binary layouts are documented in crates/nm_server/src/encode.rs.
+// The server's HTTP API: its JSON and binary endpoints and the event stream's URL (read through
+// source.js's `httpSource`). Binary layouts are documented in crates/nm_server/src/encode.rs.
+// @ts-check
 
-/** Parses the 12-byte preamble + JSON header; returns {header, offset} where offset is the first array byte. */
+/** @typedef {import('./source.js').Summary} Summary */
+/** @typedef {import('./source.js').Samples} Samples */
+/** @typedef {import('./source.js').Embedding} Embedding */
+
+/** A failed request: the server's message and the HTTP status (404: no such view yet). */
+export class HttpError extends Error {
+  /** @param {string} message @param {number} status */
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * Parses the 12-byte preamble + JSON header; returns {header, offset} where offset is the first array byte.
+ * @param {ArrayBuffer} buf
+ * @param {string} magic
+ * @returns {{header: any, offset: number}}
+ */
 function parseHeader(buf, magic) {
   const bytes = new Uint8Array(buf);
   const got = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
@@ -14,39 +33,42 @@ function parseHeader(buf, magic) {
   return { header, offset: 12 + len };
 }
 
+/** @param {number} n */
 const pad4 = (n) => (n + 3) & ~3;
 
 /** The access token the page was opened with (`?token=`), passed on with every request: the
  * server's cookie is not sent when the viewer is framed by another site (a notebook's iframe). */
 const TOKEN = new URLSearchParams(location.search).get('token');
 
-/** `url` with the page's token, if any. */
+/**
+ * `url` with the page's token, if any.
+ * @param {string} url
+ */
 function authed(url) {
   if (!TOKEN) return url;
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(TOKEN)}`;
 }
 
+/**
+ * @param {string} url
+ * @param {RequestInit} [init]
+ */
 async function fetchOk(url, init) {
   const res = await fetch(authed(url), init);
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
-    const err = new Error(msg);
-    err.status = res.status;
-    throw err;
+    throw new HttpError(msg, res.status);
   }
   return res;
 }
 
-/** Run summary: name, classes, layers, epochs, accuracy, metrics, thumbs, views, tasks, ... */
+/** @returns {Promise<Summary>} the run's summary. */
 export async function fetchSummary() {
   return (await fetchOk('/api/run')).json();
 }
 
-/**
- * Labels and predictions. Returns {n, labels: Uint8Array|Uint16Array, predEpochs: number[],
- * predictions: Map(epoch -> typed array), absent, bytes}.
- */
+/** @returns {Promise<Samples>} labels and predictions. */
 export async function fetchSamples() {
   const buf = await (await fetchOk('/api/samples')).arrayBuffer();
   const { header, offset } = parseHeader(buf, 'NMSA');
@@ -55,6 +77,7 @@ export async function fetchSamples() {
   let off = offset;
   const labels = new T(buf, off, n);
   off += pad4(n * header.label_bytes);
+  /** @type {Map<number, Uint8Array | Uint16Array>} */
   const predictions = new Map();
   for (const e of header.pred_epochs) {
     predictions.set(e, new T(buf, off, n));
@@ -64,8 +87,10 @@ export async function fetchSamples() {
 }
 
 /**
- * One view of one layer: {layer, view, epochs, n, bounds: [[x0,y0,x1,y1]], samples: Uint32Array(n),
- * pos: Uint16Array(E*n*2), bytes}. Positions stay quantised; the renderer uploads them as is.
+ * One view of one layer. Positions stay quantised; the renderer uploads them as is.
+ * @param {string} layer
+ * @param {string} view
+ * @returns {Promise<Embedding>}
  */
 export async function fetchEmbedding(layer, view) {
   const url = `/api/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
@@ -78,7 +103,13 @@ export async function fetchEmbedding(layer, view) {
   return { ...header, samples, pos, bytes: buf.byteLength };
 }
 
-/** Asks for a view with new parameters. Returns {view, params, tasks: [{layer, state}]}. */
+/**
+ * Asks for a view with new parameters.
+ * @param {string} client
+ * @param {string[]} layers
+ * @param {import('./source.js').ComputeParams} params
+ * @returns {Promise<import('./source.js').ComputeAnswer>}
+ */
 export async function requestCompute(client, layers, params) {
   const res = await fetchOk('/api/compute', {
     method: 'POST',
@@ -93,6 +124,10 @@ export function eventsUrl() {
   return authed('/api/events');
 }
 
+/**
+ * URL of thumbnail atlas page `page`.
+ * @param {number} page
+ */
 export function thumbUrl(page) {
   return authed(`/api/thumbs/${page}.png`);
 }

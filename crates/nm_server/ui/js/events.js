@@ -1,5 +1,6 @@
 // The server's events (crates/nm_server/src/events.rs, `ServerEvent`): their shapes, and one
 // subscription that hands each event to the handler for its type.
+// @ts-check
 import { eventsUrl } from './api.js';
 
 /**
@@ -15,20 +16,22 @@ import { eventsUrl } from './api.js';
  */
 
 /** Every event type the server sends. */
-export const EVENT_TYPES = ['hello', 'progress', 'done', 'failed', 'cancelled', 'epochs', 'training_finished', 'error'];
+export const EVENT_TYPES = /** @type {const} */ (['hello', 'progress', 'done', 'failed', 'cancelled', 'epochs', 'training_finished', 'error']);
 
 /**
  * Subscribes to the server's events; `handlers[type](event)` is called for each (types without a
  * handler are ignored; an unknown type is logged). Returns the EventSource.
- * @param {{[type: string]: (ev: ServerEvent) => void}} handlers
+ * @param {import('./source.js').EventHandlers} handlers
+ * @returns {EventSource}
  */
 export function subscribe(handlers) {
   const es = new EventSource(eventsUrl());
   es.onmessage = (m) => {
+    /** @type {ServerEvent} */
     let ev;
     try { ev = JSON.parse(m.data); } catch (e) { console.error('bad event', m.data); return; }
     if (!EVENT_TYPES.includes(ev.type)) { console.error('unknown event type', ev.type); return; }
-    const h = handlers[ev.type];
+    const h = /** @type {((ev: ServerEvent) => void) | undefined} */ (handlers[ev.type]);
     if (h) h(ev);
   };
   return es;

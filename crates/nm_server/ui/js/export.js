@@ -1,14 +1,24 @@
 // PNG export of the current view: the plots (re-drawn so the WebGL buffer is fresh), their titles,
 // the epoch and a legend, composed on a 2-D canvas and downloaded.
+// @ts-check
 
-export function exportPng(app, draw, st) {
-  draw();
+import { summaryOf } from './app.js';
+import { draw } from './render.js';
+
+/**
+ * Composes the picture and starts its download; returns the canvas.
+ * @param {import('./app.js').App} app
+ */
+export function exportPng(app) {
+  const st = app.store.get();
+  const name = summaryOf(app).name;
+  draw(app);
   const gl = app.renderer.canvas, dpr = app.renderer.dpr;
   const legendH = 28 * dpr;
   const out = document.createElement('canvas');
   out.width = gl.width;
   out.height = gl.height + legendH;
-  const ctx = out.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (out.getContext('2d'));
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, out.width, out.height);
   ctx.drawImage(gl, 0, 0);
@@ -22,8 +32,8 @@ export function exportPng(app, draw, st) {
   let x = 8;
   const y = gl.height / dpr + 18;
   const epoch = app.epochs[Math.round(st.t)];
-  ctx.fillText(`${app.summary.name} · epoch ${epoch}`, x, y);
-  x += ctx.measureText(`${app.summary.name} · epoch ${epoch}`).width + 16;
+  ctx.fillText(`${name} · epoch ${epoch}`, x, y);
+  x += ctx.measureText(`${name} · epoch ${epoch}`).width + 16;
   app.classes.forEach((name, c) => {
     if (st.hidden[c]) return;
     ctx.fillStyle = app.colours[c];
@@ -33,9 +43,10 @@ export function exportPng(app, draw, st) {
     x += 20 + ctx.measureText(name).width;
   });
   out.toBlob((blob) => {
+    if (!blob) return;
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = `${app.summary.name}-epoch${epoch}.png`;
+    a.download = `${name}-epoch${epoch}.png`;
     document.body.appendChild(a);
     a.click();
     a.remove();

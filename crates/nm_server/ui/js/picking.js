@@ -1,11 +1,15 @@
 // Hover picking: a uniform grid index over one plot's currently drawn positions.
 // Build: O(n) counting sort of points into cells (about POINTS_PER_CELL each); query: the cells
 // overlapping the pick radius, so a pick touches a few dozen points even at 250,000 per plot.
+// @ts-check
 
 const POINTS_PER_CELL = 4;
 
 export class GridIndex {
-  /** xy: Float32Array [n*2] data coordinates; skip(i) -> true for points that cannot be picked. */
+  /**
+   * @param {Float32Array} xy          [n*2] data coordinates
+   * @param {(i: number) => boolean} [skip]   true for points that cannot be picked
+   */
   constructor(xy, skip) {
     const n = xy.length / 2;
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -31,6 +35,7 @@ export class GridIndex {
     this.start = start; this.items = items;
   }
 
+  /** The cell of data point (x, y), clamped to the grid. @param {number} x @param {number} y */
   cell(x, y) {
     const g = this.g;
     const cx = Math.min(g - 1, Math.max(0, Math.floor((x - this.x0) / this.cw)));
@@ -38,7 +43,10 @@ export class GridIndex {
     return cy * g + cx;
   }
 
-  /** Nearest pickable point within radius r (data units) of (x, y): its index, or -1. */
+  /**
+   * Nearest pickable point within radius r (data units) of (x, y): its index, or -1.
+   * @param {number} x @param {number} y @param {number} r
+   */
   nearest(x, y, r) {
     const g = this.g;
     const cx0 = Math.max(0, Math.floor((x - r - this.x0) / this.cw)), cx1 = Math.min(g - 1, Math.floor((x + r - this.x0) / this.cw));
@@ -59,7 +67,11 @@ export class GridIndex {
   }
 }
 
-/** Even-odd point-in-polygon test; poly is [[x, y], ...]. */
+/**
+ * Even-odd point-in-polygon test.
+ * @param {[number, number][]} poly
+ * @param {number} x @param {number} y
+ */
 export function insidePolygon(poly, x, y) {
   let inside = false;
   for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {

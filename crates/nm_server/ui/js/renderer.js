@@ -5,13 +5,46 @@
 // with u_blend, so the slider and play button morph smoothly without re-uploading anything.
 // Points rather than instanced quads: a quarter of the vertex work, which is what software GL
 // (SwiftShader) spends its time on; the largest point is far below every implementation's limit.
+// Draw order: points flagged "on top" (the hovered class, the selection) are skipped by a first
+// pass and drawn by a second one, only for plots that have any.
+// @ts-check
 
 import { paletteBytes } from './palette.js';
+
+/**
+ * What one plot draws in a frame: its rect (CSS px) and camera, the two view epochs blended
+ * (ia < 0: nothing to draw) with their bounds [x0, y0, x1, y1], the point radius (CSS px), and the
+ * overlays in data coordinates: hover rings, the pinned trajectory and its dots.
+ * @typedef {object} PlotFrame
+ * @property {import('./layout.js').Area} rect
+ * @property {import('./layout.js').Camera} cam
+ * @property {number} ia
+ * @property {number} ib
+ * @property {number} blend
+ * @property {number[]} boundsA
+ * @property {number[]} boundsB
+ * @property {number} radius
+ * @property {number} opacity          of the points neither dimmed nor emphasised, in (0, 1]
+ * @property {Float32Array | null} [rings]
+ * @property {Float32Array | null} [trail]
+ * @property {Float32Array | null} [trailDots]
+ */
+
+/**
+ * A compiled program and its uniforms by name.
+ * @typedef {{p: WebGLProgram, u: {[name: string]: WebGLUniformLocation | null}}} Program
+ */
+
+/**
+ * One plot's GPU state: positions of all epochs, per-point attributes, and which epochs the
+ * position attributes point at.
+ * @typedef {{vao: WebGLVertexArrayObject, pos: WebGLBuffer, attr: WebGLBuffer, n: number, E: number, epochA: number, epochB: number, onTop: number}} GpuPlot
+ */
 
 const POINT_VS = `#version 300 es
 layout(location=1) in vec2 a_posA;     // u16 normalised to [0, 1]
 layout(location=2) in vec2 a_posB;
-layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised)
+layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised, 8 on top)
 uniform vec4 u_boundsA;                // lo.x, lo.y, range.x, range.y of epoch A
 uniform vec4 u_boundsB;
 uniform float u_blend;
@@ -19,6 +52,8 @@ uniform vec4 u_view;                   // data -> clip: scale.xy, offset.xy
 uniform float u_radius;                // point radius in CSS pixels
 uniform float u_dpr;                   // device pixels per CSS pixel
 uniform float u_dimAlpha;
+uniform float u_opacity;               // of points neither dimmed nor emphasised
+uniform uint u_pass;                   // 0: the points not on top; 1: those on top (drawn after)
 uniform float u_maxSize;               // the implementation's largest point (ALIASED_POINT_SIZE_RANGE)
 uniform sampler2D u_palette;
 out vec4 v_color;
@@ -26,7 +61,8 @@ out float v_radius;                    // in device pixels
 out float v_size;
 void main() {
   uint flags = a_attr.y;
-  if ((flags & 1u) != 0u) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
+  bool skip = (flags & 1u) != 0u || (((flags & 8u) != 0u) != (u_pass == 1u));
+  if (skip) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   vec2 pa = u_boundsA.xy + a_posA * u_boundsA.zw;
   vec2 pb = u_boundsB.xy + a_posB * u_boundsB.zw;
   vec2 p = mix(pa, pb, u_blend);
@@ -34,7 +70,7 @@ void main() {
   gl_Position = vec4(p * u_view.xy + u_view.zw, 0.0, 1.0);
   gl_PointSize = 2.0 * r + 1.0;
   vec4 c = texelFetch(u_palette, ivec2(int(a_attr.x), 0), 0);
-  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : c.a);
+  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : ((flags & 4u) != 0u) ? c.a : c.a * u_opacity);
   v_radius = r;
   v_size = 2.0 * r + 1.0;
 }`;
@@ -77,31 +113,40 @@ void main() {
   o = vec4(u_color.rgb * a, a);
 }`;
 
+/** @param {WebGL2RenderingContext} gl @param {number} type @param {string} src */
 function compile(gl, type, src) {
   const s = gl.createShader(type);
+  if (!s) throw new Error('cannot create a shader');
   gl.shaderSource(s, src);
   gl.compileShader(s);
-  if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+  if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) || 'shader compile error');
   return s;
 }
 
+/** @param {WebGL2RenderingContext} gl @param {string} vs @param {string} fs @returns {Program} */
 function program(gl, vs, fs) {
   const p = gl.createProgram();
   gl.attachShader(p, compile(gl, gl.VERTEX_SHADER, vs));
   gl.attachShader(p, compile(gl, gl.FRAGMENT_SHADER, fs));
   gl.linkProgram(p);
-  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
+  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p) || 'program link error');
+  /** @type {Program['u']} */
   const u = {};
   const n = gl.getProgramParameter(p, gl.ACTIVE_UNIFORMS);
   for (let i = 0; i < n; i++) {
-    const name = gl.getActiveUniform(p, i).name;
+    const info = gl.getActiveUniform(p, i);
+    if (!info) continue;
+    const name = info.name;
     u[name] = gl.getUniformLocation(p, name);
   }
   return { p, u };
 }
 
 export class Renderer {
-  /** Throws when WebGL2 is unavailable (the caller shows a message). */
+  /**
+   * Throws when WebGL2 is unavailable (the caller shows a message).
+   * @param {HTMLCanvasElement} canvas
+   */
   constructor(canvas) {
     const gl = canvas.getContext('webgl2', { antialias: false, premultipliedAlpha: true, alpha: false, preserveDrawingBuffer: false });
     if (!gl) throw new Error('WebGL2 is not available');
@@ -110,6 +155,7 @@ export class Renderer {
     this.points = program(gl, POINT_VS, POINT_FS);
     this.maxPointSize = Math.max(1, gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1]);
     this.overlay = program(gl, OVERLAY_VS, OVERLAY_FS);
+    /** @type {(GpuPlot | undefined)[]} */
     this.plots = [];
     this.overlayBuf = gl.createBuffer();
     this.overlayVao = gl.createVertexArray();
@@ -124,6 +170,7 @@ export class Renderer {
     this.background = [1, 1, 1];
   }
 
+  /** @param {string[]} classHex the class colours */
   setPalette(classHex) {
     const gl = this.gl;
     gl.bindTexture(gl.TEXTURE_2D, this.palette);
@@ -132,18 +179,23 @@ export class Renderer {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
   }
 
+  /** @param {number} cssW @param {number} cssH @param {number} dpr */
   resize(cssW, cssH, dpr) {
     this.dpr = dpr;
     const w = Math.max(1, Math.round(cssW * dpr)), h = Math.max(1, Math.round(cssH * dpr));
     if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
   }
 
-  /** Uploads a view's positions (all epochs) for plot i. emb: {n, epochs, pos: Uint16Array}. */
+  /**
+   * Uploads a view's positions (all epochs) for plot i.
+   * @param {number} i
+   * @param {{n: number, epochs: number[], pos: Uint16Array}} emb
+   */
   setPlotData(i, emb) {
     const gl = this.gl;
     let pl = this.plots[i];
     if (!pl) {
-      pl = this.plots[i] = { vao: gl.createVertexArray(), pos: gl.createBuffer(), attr: gl.createBuffer(), n: 0, E: 0, epochA: -1, epochB: -1 };
+      pl = this.plots[i] = { vao: gl.createVertexArray(), pos: gl.createBuffer(), attr: gl.createBuffer(), n: 0, E: 0, epochA: -1, epochB: -1, onTop: 0 };
       gl.bindVertexArray(pl.vao);
       gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
       gl.enableVertexAttribArray(3);
@@ -154,19 +206,26 @@ export class Renderer {
     }
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.pos);
     gl.bufferData(gl.ARRAY_BUFFER, emb.pos, gl.STATIC_DRAW);
-    pl.n = emb.n; pl.E = emb.epochs.length; pl.epochA = pl.epochB = -1;
+    pl.n = emb.n; pl.E = emb.epochs.length; pl.epochA = pl.epochB = -1; pl.onTop = 0;
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
     gl.bufferData(gl.ARRAY_BUFFER, new Uint8Array(emb.n * 2), gl.DYNAMIC_DRAW);
   }
 
-  /** Per-point [slot, flags] bytes for plot i (Uint8Array of 2n). */
-  setPlotAttrs(i, attrs) {
+  /**
+   * Per-point [slot, flags] bytes for plot i.
+   * @param {number} i
+   * @param {Uint8Array} attrs 2n bytes
+   * @param {number} onTop how many points are flagged on top (0: one pass is enough)
+   */
+  setPlotAttrs(i, attrs, onTop) {
     const gl = this.gl, pl = this.plots[i];
     if (!pl) return;
+    pl.onTop = onTop;
     gl.bindBuffer(gl.ARRAY_BUFFER, pl.attr);
     gl.bufferSubData(gl.ARRAY_BUFFER, 0, attrs);
   }
 
+  /** Frees the GPU state of plots `count` and later. @param {number} count */
   dropPlotsFrom(count) {
     const gl = this.gl;
     for (const pl of this.plots.splice(count)) {
@@ -175,6 +234,11 @@ export class Renderer {
     }
   }
 
+  /**
+   * @param {import('./layout.js').Area} rect
+   * @param {import('./layout.js').Camera} cam
+   * @returns {[number, number, number, number]}
+   */
   viewUniform(rect, cam) {
     // data -> clip inside the viewport of rect: clip = (p - c) * scale * 2 / size
     const sx = (2 * cam.scale) / rect.w, sy = (2 * cam.scale) / rect.h;
@@ -182,8 +246,9 @@ export class Renderer {
   }
 
   /**
-   * Draws a frame. plots: [{rect, cam, ia, ib, blend, boundsA, boundsB, radius, rings: Float32Array,
-   * trail: Float32Array, trailDots: Float32Array}], with rects in CSS px.
+   * Draws a frame: every plot's points, then its overlays.
+   * @param {PlotFrame[]} plots
+   * @param {{dimAlpha?: number}} [opts]
    */
   draw(plots, opts = {}) {
     const gl = this.gl, dpr = this.dpr, H = this.canvas.height;
@@ -223,18 +288,30 @@ export class Renderer {
       gl.uniform1f(P.u.u_dpr, dpr);
       gl.uniform1f(P.u.u_maxSize, this.maxPointSize);
       gl.uniform1f(P.u.u_dimAlpha, opts.dimAlpha ?? 0.08);
+      gl.uniform1f(P.u.u_opacity, f.opacity);
       gl.activeTexture(gl.TEXTURE0);
       gl.bindTexture(gl.TEXTURE_2D, this.palette);
       gl.uniform1i(P.u.u_palette, 0);
+      gl.uniform1ui(P.u.u_pass, 0);
       gl.drawArrays(gl.POINTS, 0, pl.n);
+      if (pl.onTop > 0) {
+        gl.uniform1ui(P.u.u_pass, 1);
+        gl.drawArrays(gl.POINTS, 0, pl.n);
+      }
       gl.bindVertexArray(null);
       this.drawOverlays(f, view, dpr);
     }
     gl.disable(gl.SCISSOR_TEST);
   }
 
+  /**
+   * @param {PlotFrame} f
+   * @param {[number, number, number, number]} view
+   * @param {number} dpr
+   */
   drawOverlays(f, view, dpr) {
     const gl = this.gl, O = this.overlay;
+    /** @type {{data: Float32Array, mode: number, ring: number, color: [number, number, number, number], size: number}[]} */
     const items = [];
     if (f.trail && f.trail.length >= 4) items.push({ data: f.trail, mode: gl.LINE_STRIP, ring: 0, color: [0.1, 0.1, 0.1, 0.75], size: 1 });
     if (f.trailDots && f.trailDots.length) items.push({ data: f.trailDots, mode: gl.POINTS, ring: 2, color: [0.1, 0.1, 0.1, 0.8], size: 5 * dpr });

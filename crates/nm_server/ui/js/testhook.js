@@ -1,13 +1,25 @@
 // window.__nm: a read-mostly window into the renderer's state for the browser tests and benchmarks.
+// @ts-check
 
+import { $ } from './dom.js';
 import { dataToPx } from './layout.js';
+import { epochPair, positionOf, pickIndex } from './positions.js';
+import { pickAt } from './interaction.js';
+import { pointStyle } from './pointstyle.js';
+import { draw } from './render.js';
 
-export function installTestHook(app, store, fns) {
+/**
+ * Installs `window.__nm` over the app.
+ * @param {import('./app.js').App} app
+ */
+export function installTestHook(app) {
+  const store = app.store;
+  /** @returns {[number, number]} */
   const canvasOrigin = () => {
-    const r = document.querySelector('#gl').getBoundingClientRect();
+    const r = $('#gl').getBoundingClientRect();
     return [r.left, r.top];
   };
-  window.__nm = {
+  const hook = {
     get ready() { return app.ready; },
     plotCount: () => app.plots.length,
     layers: () => app.plots.map((p) => p.layer),
@@ -20,7 +32,7 @@ export function installTestHook(app, store, fns) {
     errors: () => app.plots.map((p) => p.error || null),
     state() {
       const st = store.get();
-      const p = app.plots[0] && fns.epochPair(app.plots[0]);
+      const p = app.plots[0] && epochPair(app, app.plots[0]);
       return {
         t: st.t, target: st.target, playing: st.playing, colorBy: st.colorBy, mode: st.mode,
         blend: p ? p.blend : null, epochIndex: Math.round(st.t), hover: st.hover, pinned: st.pinned,
@@ -29,24 +41,39 @@ export function installTestHook(app, store, fns) {
       };
     },
     /** Sample indices drawn in plot i (the first `limit`). */
+    /** @param {number} i @param {number} [limit] */
     samplesOf(i, limit = 1e9) { const p = app.plots[i]; return p && p.emb ? Array.from(p.emb.samples.subarray(0, limit)) : []; },
-    labelOf: (s) => app.samples.labels[s],
+    /** @param {number} s */
+    labelOf: (s) => (app.samples ? app.samples.labels[s] : null),
+    /** @param {number} c */
     className: (c) => app.classes[c],
     /** Where sample s is drawn in plot i right now: client (page) pixels and data coordinates. */
+    /** @param {number} i @param {number} s */
     drawnPosition(i, s) {
       const pl = app.plots[i];
-      if (!pl || !pl.emb || pl.local[s] < 0) return null;
-      const d = fns.positionOf(pl, pl.local[s]);
+      if (!pl || !pl.emb || !pl.local || !pl.cam || pl.local[s] < 0) return null;
+      const d = positionOf(app, pl, pl.local[s]);
+      if (!d) return null;
       const [px, py] = dataToPx(app.rects[i], pl.cam, d[0], d[1]);
       const [ox, oy] = canvasOrigin();
       return { x: ox + px, y: oy + py, dataX: d[0], dataY: d[1] };
     },
+    /** Per plot: the radius (CSS px) and opacity its points are drawn with now. */
+    pointStyles: () => app.plots.map((p, i) => (app.rects[i] ? pointStyle(app, p, app.rects[i]) : null)),
+    /** Points of plot i drawn on top (the hovered class or the selection). */
+    /** @param {number} i */
+    onTop: (i) => app.plots[i]?.onTop ?? 0,
+    /** Plot i's drawing area in client (page) pixels. */
+    /** @param {number} i */
+    plotRect(i) { const r = app.rects[i], [ox, oy] = canvasOrigin(); return r ? { x: ox + r.x, y: oy + r.y, w: r.w, h: r.h } : null; },
     /** Points of plot i that are drawn (not hidden by the label menu). */
+    /** @param {number} i */
     visibleCount: (i) => app.plots[i]?.visible ?? 0,
     /** Per plot: the sample highlighted by the hover ring in the last frame, or null. */
     highlights: () => app.plots.map((p, i) => (app.lastHighlights[i] ? { sample: app.lastHighlights[i].sample } : null)),
-    tooltipText: () => { const t = document.querySelector('#tooltip'); return t.hidden ? '' : t.textContent; },
-    setT(t) { store.set({ t, target: t, playing: false }); fns.draw(); },
+    tooltipText: () => { const t = $('#tooltip'); return t.hidden ? '' : t.textContent; },
+    /** @param {number} t */
+    setT(t) { store.set({ t, target: t, playing: false }); draw(app); },
     play() { store.set({ playing: true, t: 0 }); },
     stop() { store.set({ playing: false, target: Math.round(store.get().t) }); },
     frameTimes: () => app.frameTimes.slice(),
@@ -54,23 +81,23 @@ export function installTestHook(app, store, fns) {
     bytes: () => ({ samples: app.bytes.samples, embeddings: Object.values(app.bytes.embeddings).reduce((a, b) => a + b, 0) }),
     timing: () => ({ startedAt: app.startedAt, readyAt: app.readyAt, firstFrameAt: app.firstFrameAt }),
     /** Benchmark: build the pick index of plot i at the current blend, then `queries` random picks. */
+    /** @param {number} i @param {number} [queries] */
     benchPick(i, queries = 200) {
       const pl = app.plots[i];
       pl.pick = null; pl.posCache = null;
       let t0 = performance.now();
-      const index = fns.pickIndex(pl);
+      pickIndex(app, pl);
       const buildMs = performance.now() - t0;
       const r = app.rects[i];
-      const [ox, oy] = canvasOrigin();
       t0 = performance.now();
       let hits = 0;
       for (let q = 0; q < queries; q++) {
-        const hit = fns.pickAt(r.x + Math.random() * r.w, r.y + Math.random() * r.h);
+        const hit = pickAt(app, r.x + Math.random() * r.w, r.y + Math.random() * r.h);
         if (hit && hit.sample != null) hits++;
       }
       const queryMs = (performance.now() - t0) / queries;
-      void index; void ox; void oy;
       return { buildMs, queryMs, hits, queries };
     },
   };
+  Object.assign(window, { __nm: hook });
 }

@@ -1,6 +1,14 @@
 // Hyperparameter menu: n_neighbors, min_dist, sample size (all / total / per class), metric, and
 // whether to apply to all plots or one. Progress shows in each plot's title bar.
+// @ts-check
 
+/** @typedef {import('../source.js').ComputeParams} ComputeParams */
+/** @typedef {import('../source.js').EmbedParams} EmbedParams */
+
+/**
+ * @param {HTMLElement} root
+ * @param {{onApply: (params: ComputeParams, layer: string | null) => void}} handlers   layer null: all plots
+ */
 export function createParamsMenu(root, { onApply }) {
   root.innerHTML = `
     <form class="params">
@@ -14,47 +22,72 @@ export function createParamsMenu(root, { onApply }) {
       <button type="submit">Apply</button>
       <div class="status" role="status"></div>
     </form>`;
-  const form = root.querySelector('form');
-  const status = root.querySelector('.status');
-  const sampleN = root.querySelector('.sample-n');
-  form.sampling.addEventListener('change', () => { sampleN.hidden = form.sampling.value === 'all'; });
+  const form = /** @type {HTMLFormElement} */ (root.querySelector('form'));
+  const status = /** @type {HTMLElement} */ (root.querySelector('.status'));
+  const sampleN = /** @type {HTMLElement} */ (root.querySelector('.sample-n'));
+  const field = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+  const nNeighbors = field('n_neighbors'), minDist = field('min_dist'), sampleCount = field('sample_n');
+  const metric = /** @type {HTMLSelectElement} */ (form.elements.namedItem('metric'));
+  const sampling = /** @type {HTMLSelectElement} */ (form.elements.namedItem('sampling'));
+  const scope = /** @type {HTMLSelectElement} */ (form.elements.namedItem('scope'));
+  sampling.addEventListener('change', () => { sampleN.hidden = sampling.value === 'all'; });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const kind = form.sampling.value;
+    const kind = sampling.value;
+    /** @type {ComputeParams} */
     const params = {
-      n_neighbors: Number(form.n_neighbors.value),
-      min_dist: Number(form.min_dist.value),
-      metric: form.metric.value,
-      sampling: kind === 'all' ? { kind } : { kind, n: Number(form.sample_n.value) },
+      n_neighbors: Number(nNeighbors.value),
+      min_dist: Number(minDist.value),
+      metric: metric.value,
+      sampling: kind === 'total' || kind === 'per_class' ? { kind, n: Number(sampleCount.value) } : { kind: 'all' },
     };
-    onApply(params, form.scope.value || null);
+    onApply(params, scope.value || null);
   });
   return {
     form,
+    /** @param {string[]} layers */
     setLayers(layers) {
-      const keep = form.scope.value;
-      form.scope.innerHTML = '<option value="">all plots</option>' + layers.map((l) => `<option></option>`).join('');
-      layers.forEach((l, i) => { form.scope.options[i + 1].value = l; form.scope.options[i + 1].textContent = l; });
-      form.scope.value = layers.includes(keep) ? keep : '';
+      const keep = scope.value;
+      scope.innerHTML = '<option value="">all plots</option>' + layers.map(() => `<option></option>`).join('');
+      layers.forEach((l, i) => { scope.options[i + 1].value = l; scope.options[i + 1].textContent = l; });
+      scope.value = layers.includes(keep) ? keep : '';
     },
+    /** @param {EmbedParams | null} p */
     setParams(p) {
       if (!p) return;
-      form.n_neighbors.value = p.n_neighbors;
-      form.min_dist.value = Math.round(p.min_dist * 1000) / 1000;
-      form.metric.value = p.metric;
+      nNeighbors.value = String(p.n_neighbors);
+      minDist.value = String(Math.round(p.min_dist * 1000) / 1000);
+      metric.value = p.metric;
       const s = p.sampling;
-      if (s === 'All') form.sampling.value = 'all';
-      else if (s && s.Total != null) { form.sampling.value = 'total'; form.sample_n.value = s.Total; }
-      else if (s && s.PerClass != null) { form.sampling.value = 'per_class'; form.sample_n.value = s.PerClass; }
-      sampleN.hidden = form.sampling.value === 'all';
+      if (s === 'All') sampling.value = 'all';
+      else if ('Total' in s) { sampling.value = 'total'; sampleCount.value = String(s.Total); }
+      else if ('PerClass' in s) { sampling.value = 'per_class'; sampleCount.value = String(s.PerClass); }
+      sampleN.hidden = sampling.value === 'all';
     },
+    /** @param {string} text @param {boolean} [isError] */
     setStatus(text, isError = false) { status.textContent = text; status.classList.toggle('error', isError); },
   };
 }
 
-/** Short description of a parameter set for plot titles. */
+/**
+ * A parameter set as a plot's title shows it: "n_neighbors 15 · min_dist 0.1".
+ * @param {EmbedParams | null} p
+ */
 export function describeParams(p) {
   if (!p) return '';
-  const s = p.sampling === 'All' ? '' : p.sampling.Total != null ? `, n=${p.sampling.Total}` : `, ${p.sampling.PerClass}/class`;
-  return `k=${p.n_neighbors}, d=${+Number(p.min_dist).toPrecision(3)}${p.metric === 'euclidean' ? '' : ', ' + p.metric}${s}`;
+  return `n_neighbors ${p.n_neighbors} · min_dist ${+Number(p.min_dist).toPrecision(3)}`;
+}
+
+/**
+ * The rest of a parameter set, for the title's tooltip: "metric euclidean · samples all · PCA 50 dims".
+ * @param {EmbedParams | null} p
+ */
+export function describeParamsDetail(p) {
+  if (!p) return '';
+  const sm = p.sampling;
+  const samples = sm === 'All' ? 'all' : 'Total' in sm ? `${sm.Total} in total` : `${sm.PerClass} per class`;
+  const parts = [`metric ${p.metric}`, `samples ${samples}`];
+  if (p.pca_dims != null) parts.push(p.pca_dims ? `PCA ${p.pca_dims} dims` : 'no PCA');
+  if (p.seed != null) parts.push(`seed ${p.seed}`);
+  return parts.join(' · ');
 }

@@ -1,11 +1,24 @@
 // Lasso / box selection: draws the outline on the 2-D overlay canvas while dragging, and the panel
 // with the selection's counts per class.
+// @ts-check
+
+/** @typedef {[number, number]} Point */
 
 export class SelectionTool {
-  constructor(overlay) { this.overlay = overlay; this.path = null; this.mode = 'lasso'; }
+  /** @param {HTMLCanvasElement} overlay */
+  constructor(overlay) {
+    this.overlay = overlay;
+    /** @type {Point[] | null} */
+    this.path = null;
+    this.mode = 'lasso';
+    /** @type {Point} */
+    this.start = [0, 0];
+  }
 
+  /** @param {string} mode 'lasso' | 'box' @param {number} x @param {number} y */
   begin(mode, x, y) { this.mode = mode; this.start = [x, y]; this.path = [[x, y]]; this.paint(); }
 
+  /** @param {number} x @param {number} y */
   move(x, y) {
     if (!this.path) return;
     if (this.mode === 'box') {
@@ -18,7 +31,7 @@ export class SelectionTool {
     this.paint();
   }
 
-  /** Ends the drag; returns the polygon in CSS px (null if too small). */
+  /** Ends the drag; returns the polygon in CSS px (null if too small). @returns {Point[] | null} */
   end() {
     const p = this.path;
     this.path = null;
@@ -28,6 +41,7 @@ export class SelectionTool {
 
   paint() {
     const c = this.overlay, ctx = c.getContext('2d');
+    if (!ctx) return;
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, c.width, c.height);
@@ -43,12 +57,18 @@ export class SelectionTool {
   }
 }
 
+/**
+ * @param {HTMLElement} root
+ * @param {{onClear: () => void}} handlers
+ */
 export function createSelectionPanel(root, { onClear }) {
   root.innerHTML = `<div class="sel-head"><span class="sel-total"></span> <button class="clear">clear</button></div><ul class="sel-counts"></ul>`;
-  root.querySelector('.clear').addEventListener('click', onClear);
-  const list = root.querySelector('.sel-counts');
-  const total = root.querySelector('.sel-total');
+  const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (root.querySelector(s));
+  q('.clear').addEventListener('click', onClear);
+  const list = q('.sel-counts');
+  const total = q('.sel-total');
   return {
+    /** @param {number[] | null} counts per class (null: no selection) @param {string[]} classes @param {string[]} colours */
     render(counts, classes, colours) {
       root.hidden = !counts;
       if (!counts) return;
@@ -60,11 +80,12 @@ export function createSelectionPanel(root, { onClear }) {
         if (!counts[c]) return;
         const li = document.createElement('li');
         li.innerHTML = `<span class="name"></span><span class="bar"></span><span class="count"></span>`;
-        li.querySelector('.name').textContent = name;
-        const bar = li.querySelector('.bar');
+        const part = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
+        part('.name').textContent = name;
+        const bar = part('.bar');
         bar.style.width = `${(80 * counts[c]) / max}px`;
         bar.style.background = colours[c];
-        li.querySelector('.count').textContent = String(counts[c]);
+        part('.count').textContent = String(counts[c]);
         list.appendChild(li);
       });
     },

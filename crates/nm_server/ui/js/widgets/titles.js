@@ -1,12 +1,18 @@
 // Plot title bars (HTML over the canvas): layer name, parameters, and a progress bar while a view
 // is being computed.
+// @ts-check
 
 import { escapeHtml } from './tooltip.js';
 
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').Plot[]} plots
+ * @param {import('../layout.js').Rect[]} rects
+ */
 export function renderTitles(root, plots, rects) {
-  while (root.children.length > plots.length) root.lastChild.remove();
+  while (root.children.length > plots.length) root.lastElementChild?.remove();
   plots.forEach((pl, i) => {
-    let el = root.children[i];
+    let el = /** @type {HTMLElement | undefined} */ (root.children[i]);
     if (!el) {
       el = document.createElement('div');
       el.className = 'plot-title';
@@ -16,13 +22,16 @@ export function renderTitles(root, plots, rects) {
     const r = rects[i];
     if (!r) return;
     el.style.left = `${r.x}px`; el.style.top = `${r.cellY + 2}px`; el.style.width = `${r.w}px`;
-    el.querySelector('.layer').textContent = pl.layer;
-    el.querySelector('.params').textContent = pl.paramsText || '';
-    const prog = el.querySelector('.progress');
-    const msg = el.querySelector('.msg');
+    const part = (/** @type {string} */ s) => /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (el).querySelector(s));
+    part('.layer').textContent = pl.layer;
+    const params = part('.params');
+    params.textContent = pl.paramsText || '';
+    params.title = pl.paramsDetail || '';
+    const prog = part('.progress');
+    const msg = part('.msg');
     if (pl.pending) {
       prog.hidden = false;
-      prog.querySelector('.fill').style.width = `${Math.round(100 * (pl.pending.overall || 0))}%`;
+      part('.fill').style.width = `${Math.round(100 * (pl.pending.overall || 0))}%`;
       msg.innerHTML = escapeHtml(`${pl.pending.stage || 'queued'} ${Math.round(100 * (pl.pending.fraction || 0))}%`);
     } else {
       prog.hidden = true;

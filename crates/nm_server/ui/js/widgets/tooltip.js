@@ -1,11 +1,22 @@
 // Hover tooltip: sample index, label, prediction at this epoch, and the input thumbnail.
+// @ts-check
 
+/**
+ * A thumbnail's place in its atlas page (px) and the page's URL and size.
+ * @typedef {{url: string, x: number, y: number, w: number, h: number, sheetW: number, sheetH: number}} ThumbRef
+ */
+/**
+ * What the tooltip says about one sample.
+ * @typedef {{sample: number, label: string, prediction: string | null, correct: boolean, epoch: number | null, layer: string, thumb: ThumbRef | null}} TooltipInfo
+ */
+
+/** @param {HTMLElement} el */
 export function createTooltip(el) {
   el.innerHTML = `<div class="thumb"></div><div class="text"></div>`;
-  const thumb = el.querySelector('.thumb');
-  const text = el.querySelector('.text');
+  const thumb = /** @type {HTMLElement} */ (el.querySelector('.thumb'));
+  const text = /** @type {HTMLElement} */ (el.querySelector('.text'));
   return {
-    /** info: {sample, label, prediction, correct, epoch, layer, thumb: {url, x, y, w, h, sheetW, sheetH} | null} */
+    /** @param {number} x @param {number} y @param {TooltipInfo} info */
     show(x, y, info) {
       el.hidden = false;
       const lines = [`<b>#${info.sample}</b> <span class="muted">${escapeHtml(info.layer)}</span>`, `label: <b>${escapeHtml(info.label)}</b>`];
@@ -24,7 +35,7 @@ export function createTooltip(el) {
       } else {
         thumb.hidden = true;
       }
-      const pad = 14, r = el.parentElement.getBoundingClientRect();
+      const pad = 14, r = /** @type {HTMLElement} */ (el.parentElement).getBoundingClientRect();
       const w = el.offsetWidth, h = el.offsetHeight;
       el.style.left = `${Math.min(x + pad, r.width - w - 4)}px`;
       el.style.top = `${y + pad + h > r.height ? y - h - pad : y + pad}px`;
@@ -34,6 +45,10 @@ export function createTooltip(el) {
   };
 }
 
+/** @type {{[c: string]: string}} */
+const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** @param {unknown} s @returns {string} `s` as text safe inside HTML */
 export function escapeHtml(s) {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  return String(s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }

@@ -1,0 +1,155 @@
+// Keeps the HTML around the plots in step with the state: the header, the plot titles, the label
+// menu with its counts and key, the selection's counts and the footer's epoch readout.
+// @ts-check
+
+import { $ } from './dom.js';
+import { roundedEpoch, predictionsAt } from './app.js';
+import { renderTitles } from './widgets/titles.js';
+
+/** @typedef {import('./app.js').App} App */
+/** @typedef {import('./source.js').Summary} Summary */
+
+/**
+ * The page title and the header line: the run's name and size (a followed run grows).
+ * @param {Summary} s
+ */
+export function runHeader(s) {
+  document.title = `${s.name} · neuromapper`;
+  $('#run-name').textContent = s.name;
+  $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
+}
+
+/** @param {App} app */
+export function titles(app) {
+  renderTitles($('#titles'), app.plots, app.rects);
+}
+
+/**
+ * The label menu: counts per class over the drawn samples and, in the prediction modes, what the
+ * colours mean at the shown epoch.
+ * @param {App} app
+ */
+export function updateLegend(app) {
+  if (!app.summary) return;
+  const { colorBy, hidden } = app.store.get();
+  /** @type {number[]} */
+  const counts = new Array(app.classes.length).fill(0);
+  const pl = app.plots.find((p) => p.emb);
+  const emb = pl ? pl.emb : null;
+  const epoch = roundedEpoch(app);
+  // What the key shows in the prediction modes: right / wrong / missing at the shown epoch, over
+  // the samples drawn (those of the first plot with data; every plot of a view draws the same).
+  /** @type {import('./widgets/legend.js').KeyInfo | null} */
+  let info = null;
+  if (emb && app.samples) {
+    const labels = app.samples.labels, absent = app.samples.absent;
+    const preds = colorBy === 'true' ? null : predictionsAt(app, epoch);
+    info = { epoch, correct: 0, wrong: 0, absent: 0 };
+    for (let k = 0; k < emb.n; k++) {
+      const s = emb.samples[k], lab = labels[s];
+      counts[lab]++;
+      if (colorBy === 'true') continue;
+      const p = preds ? preds[s] : absent;
+      if (p === absent) info.absent++; else if (p === lab) info.correct++; else info.wrong++;
+    }
+  }
+  app.legendKey = `${colorBy}|${epoch}`;
+  app.ui.legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
+}
+
+/** Two accuracies closer than this are the same number (the readout shows one decimal of a percent). */
+const SAME_ACCURACY = 0.0005;
+
+/**
+ * The numbers the footer shows for this run: train and test accuracy where metrics.json has them,
+ * and the accuracy of the stored predictions on the samples shown unless it is the test accuracy
+ * again (the samples are the test set: same number at every epoch both have).
+ * @param {Summary} s
+ * @returns {import('./widgets/timeline.js').Stat[]}
+ */
+export function readoutStats(s) {
+  const metrics = s.metrics || [];
+  const hasTrain = metrics.some((m) => m.train_accuracy != null);
+  const hasTest = metrics.some((m) => m.test_accuracy != null);
+  const testAt = new Map(metrics.filter((m) => m.test_accuracy != null).map((m) => [m.epoch, /** @type {number} */ (m.test_accuracy)]));
+  const shared = s.accuracy.filter((a) => testAt.has(a.epoch));
+  const duplicate = shared.length > 0 && shared.every((a) => Math.abs(a.accuracy - /** @type {number} */ (testAt.get(a.epoch))) < SAME_ACCURACY);
+  const stats = [];
+  if (hasTrain) stats.push({ key: 'train', label: 'train', title: 'Training accuracy at this epoch (metrics.json)' });
+  if (hasTest) stats.push({ key: 'test', label: 'test', title: 'Test accuracy at this epoch (metrics.json)' });
+  if (s.accuracy.length && !duplicate) {
+    stats.push({ key: 'accuracy', label: hasTest ? 'shown samples' : 'accuracy', title: "Accuracy of the model's predictions on the samples shown, at this epoch" });
+  }
+  return stats;
+}
+
+/** Line colours of the curves (Okabe-Ito blue and vermillion, a green, grey for the loss). */
+const CURVE_COLOURS = { train: '#0072B2', test: '#D55E00', accuracy: '#009E73', loss: '#555555' };
+
+/**
+ * The curves under the slider, per run epoch index: an accuracy chart (the readout's numbers) and
+ * the loss, where the run has them.
+ * @param {Summary} s
+ * @returns {import('./widgets/curves.js').Chart[]}
+ */
+export function curveCharts(s) {
+  const index = new Map(s.epochs.map((e, i) => [e, i]));
+  /** @param {{epoch: number}[]} records @param {(r: any) => number | null | undefined} get */
+  const valuesOf = (records, get) => {
+    /** @type {(number | null)[]} */
+    const v = s.epochs.map(() => null);
+    for (const r of records) { const i = index.get(r.epoch); const x = get(r); if (i != null && x != null) v[i] = x; }
+    return v;
+  };
+  const metrics = s.metrics || [];
+  /** @type {import('./widgets/curves.js').Series[]} */
+  const acc = readoutStats(s).map((st) => ({
+    key: st.key, label: st.label, colour: CURVE_COLOURS[/** @type {'train' | 'test' | 'accuracy'} */ (st.key)], format: 'percent',
+    values: st.key === 'accuracy' ? valuesOf(s.accuracy, (r) => r.accuracy) : valuesOf(metrics, (r) => r[`${st.key}_accuracy`]),
+  }));
+  /** @type {import('./widgets/curves.js').Chart[]} */
+  const charts = [{ key: 'accuracy', title: 'Accuracy over the epochs', unit: 'fraction', series: acc }];
+  if (metrics.some((m) => m.loss != null)) {
+    charts.push({ key: 'loss', title: 'Training loss over the epochs', unit: 'free',
+      series: [{ key: 'loss', label: 'loss', colour: CURVE_COLOURS.loss, format: 'number', values: valuesOf(metrics, (r) => r.loss) }] });
+  }
+  return charts;
+}
+
+/**
+ * The footer: slider position, epoch label and the readout at the shown epoch.
+ * @param {App} app
+ */
+export function updateTimeline(app) {
+  const st = app.store.get();
+  const epoch = roundedEpoch(app);
+  /** @type {import('./widgets/timeline.js').Readout} */
+  const values = {};
+  const s = app.summary;
+  if (s) {
+    app.ui.timeline.setStats(readoutStats(s));
+    app.ui.timeline.setCurves(curveCharts(s), app.epochs);
+    if (epoch != null) {
+      const a = s.accuracy.find((x) => x.epoch === epoch);
+      if (a) values.accuracy = a.accuracy;
+      const m = (s.metrics || []).find((x) => x.epoch === epoch);
+      if (m) { values.train = m.train_accuracy; values.test = m.test_accuracy; }
+    }
+  }
+  app.ui.timeline.update(st.t, st.playing, app.epochs, values);
+}
+
+/**
+ * The selection's size per class, or null without a selection.
+ * @param {App} app
+ * @returns {number[] | null}
+ */
+export function selectionCounts(app) {
+  const sel = app.store.get().selection;
+  if (!sel || !app.samples) return null;
+  /** @type {number[]} */
+  const counts = new Array(app.classes.length).fill(0);
+  const labels = app.samples.labels;
+  for (let s = 0; s < sel.length; s++) if (sel[s]) counts[labels[s]]++;
+  return counts;
+}

@@ -1,0 +1,157 @@
+// The plots: one per layer of the run, set up in one place (`setupPlots`, for the first load and
+// whenever the run's layers or classes change), each loading the view it shows and asking the data
+// source for views with new parameters.
+// @ts-check
+
+import { summaryOf } from './app.js';
+import { classColours } from './palette.js';
+import { fitCamera } from './layout.js';
+import { computeAttrs } from './attrs.js';
+import { pendingAt } from './progress.js';
+import { layout, requestRender } from './render.js';
+import { titles, updateLegend } from './panels.js';
+import { describeParams, describeParamsDetail } from './widgets/params.js';
+
+/** @typedef {import('./app.js').App} App */
+/** @typedef {import('./app.js').Plot} Plot */
+
+/**
+ * An empty plot of `layer` at position i.
+ * @param {string} layer
+ * @param {number} i
+ * @returns {Plot}
+ */
+function makePlot(layer, i) {
+  return {
+    index: i, layer, view: null, emb: null, pending: null, cam: null, userCam: false, local: null, fitBounds: [0, 0, 1, 1],
+    version: 0, visible: 0, onTop: 0, paramsText: '', paramsDetail: '', params: null, error: null, attrs: null, attrEpoch: null, posCache: null, pick: null,
+  };
+}
+
+/**
+ * Makes one plot per layer of the summary (dropping the old ones), with the run's classes and
+ * colours, each computation in progress shown, and loads the default view where it exists.
+ * Resolves when those loads have finished.
+ * @param {App} app
+ */
+export function setupPlots(app) {
+  const s = summaryOf(app);
+  const names = s.layers.map((l) => l.name);
+  app.classes = s.classes;
+  app.colours = classColours(s.classes.length);
+  app.renderer.setPalette(app.colours);
+  if (app.store.get().hidden.length !== s.classes.length) app.store.set({ hidden: new Uint8Array(s.classes.length) });
+  app.renderer.dropPlotsFrom(0);
+  app.plots = names.map((l, i) => makePlot(l, i));
+  app.ready = false;
+  app.ui.params.setLayers(names);
+  app.ui.params.setParams(s.default_params);
+  for (const task of s.tasks) {
+    const pl = app.plots.find((p) => p.layer === task.layer);
+    if (pl && task.view === s.default_view) pl.pending = pendingAt(task.view, task.stage, task.fraction);
+  }
+  layout(app);
+  updateLegend(app);
+  return Promise.all(app.plots.filter((pl) => viewReady(app, pl.layer, s.default_view)).map((pl) => loadView(app, pl, s.default_view)));
+}
+
+/**
+ * Makes the plots match the run's layers and classes when they changed (a live run learns its
+ * layers with its first epoch).
+ * @param {App} app
+ */
+export function syncPlots(app) {
+  const s = summaryOf(app);
+  const names = s.layers.map((l) => l.name);
+  if (names.join('\n') === app.plots.map((p) => p.layer).join('\n') && app.classes.length === s.classes.length) return;
+  setupPlots(app);
+}
+
+/**
+ * Whether the source has view `key` of `layer` (per the last summary, or a `done` event since).
+ * @param {App} app
+ * @param {string} layer
+ * @param {string} key
+ */
+export function viewReady(app, layer, key) {
+  return app.doneViews.has(`${layer}|${key}`) || summaryOf(app).views.some((v) => v.key === key && v.layers.includes(layer));
+}
+
+/**
+ * Fetches `view` of the plot's layer and shows it (the camera stays where the user put it when the
+ * view is a newer version of the one shown).
+ * @param {App} app
+ * @param {Plot} pl
+ * @param {string} view
+ */
+export async function loadView(app, pl, view) {
+  try {
+    const emb = await app.source.embedding(pl.layer, view);
+    const summary = summaryOf(app);
+    const sameView = pl.view === view;
+    pl.emb = emb; pl.view = view; pl.version++; pl.error = null;
+    pl.posCache = null; pl.pick = null;
+    const local = new Int32Array(summary.n_samples).fill(-1);
+    for (let k = 0; k < emb.n; k++) local[emb.samples[k]] = k;
+    pl.local = local;
+    let b = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const e of emb.bounds) b = [Math.min(b[0], e[0]), Math.min(b[1], e[1]), Math.max(b[2], e[2]), Math.max(b[3], e[3])];
+    pl.fitBounds = b;
+    if (!sameView || !pl.userCam || !pl.cam) { pl.cam = fitCamera(b, app.rects[pl.index]); pl.userCam = false; }
+    const params = view === 'live' ? summary.default_params : (app.viewParams[view] || null);
+    pl.paramsText = (view === 'live' && summary.live ? 'live · ' : '') + describeParams(params);
+    pl.paramsDetail = describeParamsDetail(params);
+    pl.params = params;
+    app.renderer.setPlotData(pl.index, emb);
+    app.bytes.embeddings[pl.layer] = emb.bytes;
+    computeAttrs(app, pl);
+    if (pl.pending && pl.pending.view === view) pl.pending = null;
+    titles(app);
+    updateLegend(app);
+    checkReady(app);
+    requestRender(app);
+  } catch (e) {
+    const err = /** @type {Error & {status?: number}} */ (e);
+    if (err.status === 404) return; // not computed yet: its `done` event will come
+    pl.error = err.message;
+    titles(app);
+  }
+}
+
+/** @param {App} app */
+function checkReady(app) {
+  if (!app.ready && app.plots.length && app.plots.every((p) => p.emb)) {
+    app.ready = true;
+    app.readyAt = performance.now();
+  }
+}
+
+/**
+ * Asks the source for a view with parameters `p` on `layer` (null: every plot); each plot shows
+ * its progress until the view arrives.
+ * @param {App} app
+ * @param {import('./source.js').ComputeParams} p
+ * @param {string | null} layer
+ */
+export async function requestView(app, p, layer) {
+  const layers = layer ? [layer] : app.plots.map((pl) => pl.layer);
+  const status = app.ui.params.setStatus;
+  status('requesting…');
+  try {
+    const res = await app.source.compute(layers, p);
+    app.viewParams[res.view] = res.params;
+    for (const task of res.tasks) {
+      const pl = app.plots.find((x) => x.layer === task.layer);
+      if (!pl) continue;
+      // Done already, or finished between the request and this answer (its event came first).
+      if (task.state === 'done' || app.doneViews.has(`${task.layer}|${res.view}`)) { pl.pending = null; loadView(app, pl, res.view); }
+      else if (!pl.pending || pl.pending.view !== res.view) pl.pending = pendingAt(res.view, 'queued', 0);
+    }
+    status(res.tasks.every((t) => t.state === 'done') ? 'ready' : 'computing…');
+    titles(app);
+    requestRender(app); // the page is busy until the views arrive
+  } catch (e) {
+    status(/** @type {Error} */ (e).message, true);
+  }
+}
+

@@ -1,0 +1,141 @@
+// Where the viewer's data comes from: the `DataSource` interface (every read of the run goes through
+// it: summary, samples, embeddings, thumbnails, compute requests and the event stream), the shapes
+// of what it returns, and `httpSource`, its implementation over the server's HTTP API (api.js,
+// events.js). main.js picks the implementation; nothing else talks to the server.
+// @ts-check
+
+import * as api from './api.js';
+import { subscribe } from './events.js';
+
+/**
+ * How samples are drawn for a view, as the server writes it (serde's externally tagged enum).
+ * @typedef {'All' | {Total: number} | {PerClass: number}} Sampling
+ */
+
+/**
+ * A view's parameters (`nm_pipeline::EmbedParams`, as serialised).
+ * @typedef {object} EmbedParams
+ * @property {number} n_neighbors
+ * @property {number} min_dist
+ * @property {string} metric        'euclidean' | 'cosine'
+ * @property {number} [pca_dims]
+ * @property {Sampling} sampling
+ * @property {number} [seed]
+ */
+
+/**
+ * The parameters the menu asks for (`POST /api/compute`'s `params`).
+ * @typedef {object} ComputeParams
+ * @property {number} n_neighbors
+ * @property {number} min_dist
+ * @property {string} metric
+ * @property {{kind: 'all'} | {kind: 'total' | 'per_class', n: number}} sampling
+ */
+
+/**
+ * The answer to a compute request: the view's key, its validated parameters, and each layer's task.
+ * `state` is 'done' when the view exists already (fetch it now); otherwise its `done` event follows.
+ * @typedef {{view: string, params: EmbedParams, tasks: {layer: string, state: string}[]}} ComputeAnswer
+ */
+
+/**
+ * One epoch's training metrics (metrics.json; every field but `epoch` may be missing).
+ * @typedef {{epoch: number, train_accuracy?: number | null, test_accuracy?: number | null, loss?: number | null}} EpochMetrics
+ */
+
+/**
+ * The thumbnail atlas: pages of `cols` columns, `per_page` thumbnails each, every one width x height.
+ * @typedef {{width: number, height: number, cols: number, per_page: number, pages: number}} Thumbs
+ */
+
+/**
+ * The run's summary (`GET /api/run`).
+ * @typedef {object} Summary
+ * @property {string} name
+ * @property {number} n_samples
+ * @property {string[]} classes
+ * @property {{name: string, dim: number}[]} layers
+ * @property {number[]} epochs                     ascending
+ * @property {Thumbs | null} thumbs                null: the run has no inputs to show
+ * @property {{epoch: number, accuracy: number}[]} accuracy   of the stored predictions on these samples
+ * @property {EpochMetrics[]} metrics              ascending by epoch
+ * @property {boolean} live                        the run may still grow (followed or trained here)
+ * @property {boolean} training
+ * @property {string} default_view                 the key of the view shown first
+ * @property {EmbedParams} default_params
+ * @property {{key: string, layers: string[], params: EmbedParams | null}[]} views   views stored now
+ * @property {{layer: string, view: string, stage: string, fraction: number, clients: number}[]} tasks   computing now
+ * @property {{n_neighbors_max: number, pca_dims_max: number}} limits
+ * @property {string | null} warning               why labels or predictions could not be read
+ */
+
+/**
+ * Labels and predictions per sample. `absent` marks a sample with no prediction at an epoch.
+ * @typedef {object} Samples
+ * @property {number} n
+ * @property {Uint8Array | Uint16Array} labels
+ * @property {number[]} predEpochs                 epochs with predictions, ascending
+ * @property {Map<number, Uint8Array | Uint16Array>} predictions   epoch -> per sample
+ * @property {number} absent
+ * @property {number} bytes                        size of the download
+ */
+
+/**
+ * One view of one layer: the positions of its `n` samples at each of its epochs, quantised to u16
+ * within each epoch's bounds (a position is lo + q / 65535 * (hi - lo)).
+ * @typedef {object} Embedding
+ * @property {string} layer
+ * @property {string} view
+ * @property {number[]} epochs                     the view's epochs (may lag behind the run's)
+ * @property {number} n
+ * @property {number[][]} bounds                   per epoch [x0, y0, x1, y1]
+ * @property {Uint32Array} samples                 point k is sample samples[k]
+ * @property {Uint16Array} pos                     [epochs, n, 2]
+ * @property {number} bytes
+ */
+
+/** @typedef {import('./events.js').ServerEvent} ServerEvent */
+/**
+ * One handler per event type; types without one are ignored.
+ * @typedef {{[K in ServerEvent['type']]?: (ev: Extract<ServerEvent, {type: K}>) => void}} EventHandlers
+ */
+
+/**
+ * Everything the viewer reads. An implementation over static files (a site exported once) would
+ * set `canCompute` and `live` to false, reject `compute`, and make `events` a no-op.
+ * Errors: every method rejects with an Error whose message says what failed; `embedding` rejects
+ * with an Error whose `status` is 404 when that view does not exist (yet): the viewer then waits
+ * for its `done` event instead of showing an error.
+ * @typedef {object} DataSource
+ * @property {boolean} canCompute    `compute` can make views with new parameters (else the menu is hidden)
+ * @property {boolean} live          `events` may deliver events: the run or its views can change
+ * @property {() => Promise<Summary>} summary          the run's summary, fresh on each call
+ * @property {() => Promise<Samples>} samples          labels and predictions, fresh on each call
+ * @property {(layer: string, view: string) => Promise<Embedding>} embedding   one view of one layer
+ * @property {(page: number) => string} thumbUrl       URL of thumbnail atlas page `page` (a PNG)
+ * @property {(layers: string[], params: ComputeParams) => Promise<ComputeAnswer>} compute
+ *   asks for `params` on `layers`
+ * @property {(handlers: EventHandlers) => void} events   starts delivering events to `handlers`
+ */
+
+/**
+ * The data source over this page's server. Compute requests carry a random client id, so the
+ * server can cancel this page's superseded requests without touching other pages'.
+ * `events: false` (the page's `?snapshot` mode) opens no event stream, so a headless browser's page
+ * goes idle once it has drawn.
+ * @param {{events?: boolean}} [opts]
+ * @returns {DataSource}
+ */
+export function httpSource({ events = true } = {}) {
+  const client = 'c' + Math.random().toString(36).slice(2, 12);
+  return {
+    canCompute: true,
+    live: events,
+    summary: api.fetchSummary,
+    samples: api.fetchSamples,
+    embedding: api.fetchEmbedding,
+    thumbUrl: api.thumbUrl,
+    compute: (layers, params) => api.requestCompute(client, layers, params),
+    events(handlers) { if (events) subscribe(handlers); },
+  };
+}
