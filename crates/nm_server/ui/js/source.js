@@ -21,6 +21,7 @@ import { subscribe } from './events.js';
  * @property {number} [pca_dims]
  * @property {Sampling} sampling
  * @property {number} [seed]
+ * @property {boolean} [align_layers]  the layers aligned to each other too (absent: false)
  */
 
 /**
@@ -30,6 +31,7 @@ import { subscribe } from './events.js';
  * @property {number} min_dist
  * @property {string} metric
  * @property {{kind: 'all'} | {kind: 'total' | 'per_class', n: number}} sampling
+ * @property {boolean} align_layers   fit every layer jointly, aligned to its neighbours
  */
 
 /**
