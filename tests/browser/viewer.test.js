@@ -237,6 +237,33 @@ test('"align layers" recomputes every plot jointly: adjacent layers agree, and t
     views, { timeout: READY_MS });
 });
 
+test('each plot says how far to trust it: a trustworthiness sparkline that follows the epoch, with the numbers explained on hover', async () => {
+  await settle();
+  await page.waitForFunction(() => document.querySelectorAll('.plot-title .quality:not([hidden])').length === window.__nm.plotCount(),
+    null, { timeout: READY_MS });
+  const read = () => page.evaluate(() => Array.from(document.querySelectorAll('.plot-title .quality')).map((q) => ({
+    text: q.textContent, trust: Number(/** @type {HTMLElement} */ (q).dataset.trust), title: q.getAttribute('title'),
+    dots: q.querySelectorAll('circle').length })));
+  const first = await read();
+  for (const q of first) {
+    assert.ok(q.trust > 0.5 && q.trust <= 1, `trust ${q.trust}`);
+    assert.ok(/^ ?trust 0\.\d{3}$|trust 1\.000/.test(q.text.trim()), q.text);
+    assert.match(q.title, /Trustworthiness@15 [01]\.\d{3}/);
+    assert.match(q.title, /Neighbour change@15/);
+    assert.equal(q.dots, 1, 'the shown epoch is marked');
+  }
+  // Another epoch: the marked value and its explanation follow.
+  const epochs = await page.evaluate(() => window.__nm.epochs());
+  await page.evaluate(() => window.__nm.setT(0));
+  await settle();
+  const atFirst = await read();
+  assert.match(atFirst[0].title, new RegExp(`^Epoch ${epochs[0]}\\.`));
+  assert.match(atFirst[0].title, /change@15 since the previous epoch –/, 'no previous epoch at the first');
+  await page.evaluate((e) => window.__nm.setT(e), epochs.length - 1);
+  await settle();
+  assert.match((await read())[0].title, new RegExp(`^Epoch ${epochs[epochs.length - 1]}\\.`));
+});
+
 test('a browser without WebGL2 gets a clear message', async () => {
   const ctx = await browser.newContext();
   const p = await ctx.newPage();
