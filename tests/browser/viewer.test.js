@@ -197,6 +197,73 @@ test('changing n_neighbors recomputes and the new positions arrive', async () =>
   assert.ok((await page.locator('.plot-title .params').first().textContent()).includes('n_neighbors 5 · '));
 });
 
+/** Mean over adjacent plots of the RMS distance between a sample's positions, each plot scaled to unit RMS radius. */
+async function crossLayerDisplacement() {
+  return page.evaluate(() => {
+    const nm = window.__nm;
+    const samples = nm.samplesOf(0);
+    const unit = (i) => {
+      const pts = samples.map((s) => nm.drawnPosition(i, s)).map((p) => [p.dataX, p.dataY]);
+      const mx = pts.reduce((a, p) => a + p[0], 0) / pts.length, my = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+      const r = Math.sqrt(pts.reduce((a, p) => a + (p[0] - mx) ** 2 + (p[1] - my) ** 2, 0) / pts.length);
+      return pts.map((p) => [(p[0] - mx) / r, (p[1] - my) / r]);
+    };
+    let total = 0;
+    for (let i = 0; i + 1 < nm.plotCount(); i++) {
+      const a = unit(i), b = unit(i + 1);
+      total += Math.sqrt(a.reduce((acc, p, k) => acc + (p[0] - b[k][0]) ** 2 + (p[1] - b[k][1]) ** 2, 0) / a.length);
+    }
+    return total / (nm.plotCount() - 1);
+  });
+}
+
+test('"align layers" recomputes every plot jointly: adjacent layers agree, and the titles say so', async () => {
+  await settle();
+  const before = await page.evaluate(() => window.__nm.views());
+  const unaligned = await crossLayerDisplacement();
+  await page.locator('#params input[name="align_layers"]').check();
+  await page.locator('#params button[type="submit"]').click();
+  await page.waitForFunction((old) => window.__nm.views().every((v, i) => v !== old[i]) && window.__nm.pending().every((p) => p === null),
+    before, { timeout: READY_MS });
+  await settle();
+  const aligned = await crossLayerDisplacement();
+  assert.ok(aligned * 2 <= unaligned, `cross-layer displacement ${aligned.toFixed(3)} aligned vs ${unaligned.toFixed(3)}`);
+  assert.ok((await page.locator('.plot-title .params').first().textContent()).includes('layers aligned'));
+  // Back to independent layers for the tests that follow.
+  const views = await page.evaluate(() => window.__nm.views());
+  await page.locator('#params input[name="align_layers"]').uncheck();
+  await page.locator('#params button[type="submit"]').click();
+  await page.waitForFunction((old) => window.__nm.views().every((v, i) => v !== old[i]) && window.__nm.pending().every((p) => p === null),
+    views, { timeout: READY_MS });
+});
+
+test('each plot says how far to trust it: a trustworthiness sparkline that follows the epoch, with the numbers explained on hover', async () => {
+  await settle();
+  await page.waitForFunction(() => document.querySelectorAll('.plot-title .quality:not([hidden])').length === window.__nm.plotCount(),
+    null, { timeout: READY_MS });
+  const read = () => page.evaluate(() => Array.from(document.querySelectorAll('.plot-title .quality')).map((q) => ({
+    text: q.textContent, trust: Number(/** @type {HTMLElement} */ (q).dataset.trust), title: q.getAttribute('title'),
+    dots: q.querySelectorAll('circle').length })));
+  const first = await read();
+  for (const q of first) {
+    assert.ok(q.trust > 0.5 && q.trust <= 1, `trust ${q.trust}`);
+    assert.ok(/^ ?trust 0\.\d{3}$|trust 1\.000/.test(q.text.trim()), q.text);
+    assert.match(q.title, /Trustworthiness@15 [01]\.\d{3}/);
+    assert.match(q.title, /Neighbour change@15/);
+    assert.equal(q.dots, 1, 'the shown epoch is marked');
+  }
+  // Another epoch: the marked value and its explanation follow.
+  const epochs = await page.evaluate(() => window.__nm.epochs());
+  await page.evaluate(() => window.__nm.setT(0));
+  await settle();
+  const atFirst = await read();
+  assert.match(atFirst[0].title, new RegExp(`^Epoch ${epochs[0]}\\.`));
+  assert.match(atFirst[0].title, /change@15 since the previous epoch –/, 'no previous epoch at the first');
+  await page.evaluate((e) => window.__nm.setT(e), epochs.length - 1);
+  await settle();
+  assert.match((await read())[0].title, new RegExp(`^Epoch ${epochs[epochs.length - 1]}\\.`));
+});
+
 test('a browser without WebGL2 gets a clear message', async () => {
   const ctx = await browser.newContext();
   const p = await ctx.newPage();

@@ -25,7 +25,23 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     init_threads(args.threads)?;
-    let opts = nm_server::ServeOptions { params: args.params.overrides(), ..args.server.options(!args.no_follow) };
+    // A followed run's view grows epoch by epoch, one layer at a time, so it cannot be aligned across
+    // layers: with --align-layers a finished run is served as it is (the aligned view), and a run
+    // still being written is followed unaligned (the viewer's "align layers" toggle asks for the
+    // aligned view of the epochs written so far).
+    let mut follow = !args.no_follow;
+    if args.params.align_layers {
+        let finished = nm_run::Run::open(&args.run).map(|r| r.is_finished()).unwrap_or(false);
+        if finished {
+            follow = false;
+        } else if follow {
+            eprintln!(
+                "note: --align-layers: the run is not marked finished, so it is followed unaligned; \
+                 the viewer's \"align layers\" toggle shows the aligned view"
+            );
+        }
+    }
+    let opts = nm_server::ServeOptions { params: args.params.overrides(), ..args.server.options(follow) };
     let server = nm_server::start(args.run, opts)?;
     println!("{}", server.url());
     server.wait()

@@ -11,6 +11,7 @@ mod cmd_embed;
 mod cmd_export;
 mod cmd_info;
 mod cmd_plot;
+mod cmd_quality;
 mod cmd_serve;
 #[cfg(feature = "train")]
 mod cmd_train;
@@ -44,6 +45,8 @@ enum Command {
     Export(cmd_export::Args),
     /// Draw a figure (PNG or SVG) of layers × epochs, coloured by class, without a browser.
     Plot(cmd_plot::Args),
+    /// How far to trust each plot: neighbour preservation, neighbour change and CKA per layer and epoch.
+    Quality(cmd_quality::Args),
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
     /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
@@ -82,7 +85,10 @@ fn end_quietly_on_broken_pipe() {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Info(_) | Command::Embed(_) | Command::Export(_) | Command::Cache(_)) {
+    if matches!(
+        cli.command,
+        Command::Info(_) | Command::Embed(_) | Command::Export(_) | Command::Cache(_) | Command::Quality(_)
+    ) {
         end_quietly_on_broken_pipe();
     }
     let result = match cli.command {
@@ -92,6 +98,7 @@ fn main() {
         Command::Embed(a) => cmd_embed::run(a),
         Command::Export(a) => cmd_export::run(a),
         Command::Plot(a) => cmd_plot::run(a),
+        Command::Quality(a) => cmd_quality::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]

@@ -36,6 +36,10 @@ pub struct ParamArgs {
     /// Seed for sampling, PCA and UMAP: the same seed gives the same picture [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Align the layers to each other too, so a sample sits in comparable places in adjacent layers
+    /// (all layers are then fitted jointly)
+    #[arg(long)]
+    pub align_layers: bool,
 }
 
 impl ParamArgs {
@@ -56,6 +60,7 @@ impl ParamArgs {
             pca_dims: self.pca,
             sampling,
             seed: self.seed,
+            align_layers: self.align_layers.then_some(true),
         }
     }
 }

@@ -459,10 +459,10 @@ fn temp_files_of_a_killed_writer_are_cleaned_on_the_next_cache_write() {
 
 #[test]
 fn plot_writes_svg_and_png_of_layers_by_epochs() {
-    let root = scratch("plot");
+    let (_root_tmp, root) = scratch("plot");
     make_run(&root);
     let r = root.to_str().unwrap();
-    let out_dir = scratch("plot_out");
+    let (_out_dir_tmp, out_dir) = scratch("plot_out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let flags = ["--n-neighbors", "8", "--pca", "10"];
     let svg = out_dir.join("fig.svg");
@@ -493,7 +493,7 @@ fn plot_writes_svg_and_png_of_layers_by_epochs() {
 
 #[test]
 fn plot_refuses_bad_arguments_with_clear_errors() {
-    let root = scratch("plot_bad");
+    let (_root_tmp, root) = scratch("plot_bad");
     make_run(&root);
     let r = root.to_str().unwrap();
     let out = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_plot_bad.svg", std::process::id()));
@@ -516,7 +516,7 @@ fn plot_refuses_bad_arguments_with_clear_errors() {
 
 #[test]
 fn plot_without_a_font_still_draws_the_points_and_says_so() {
-    let root = scratch("plot_nofont");
+    let (_root_tmp, root) = scratch("plot_nofont");
     make_run(&root);
     let png = std::env::temp_dir().join(format!("neuromapper_cli_test_{}_nofont.png", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_neuromapper"))

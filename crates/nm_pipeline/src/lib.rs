@@ -35,6 +35,7 @@ pub mod cache;
 pub mod export;
 mod live;
 mod params;
+pub mod quality;
 mod sampling;
 
 pub use align::align_rigidly;
@@ -42,6 +43,7 @@ pub use live::{LayerOutcome, LiveLayer, LiveRun};
 pub use params::{
     EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,
 };
+pub use quality::{quality, QualityReport};
 pub use sampling::{choose_samples, sample_count};
 
 use cache::Fnv;
@@ -65,6 +67,9 @@ pub enum PipelineError {
     /// One (layer, epoch) cannot be embedded (all rows identical, NaN after PCA, ...).
     #[error("layer `{layer}` at epoch {epoch} ({file}): {message}")]
     InvalidSlice { layer: String, epoch: u32, file: String, message: String },
+    /// The joint fit of every layer (`align_layers`) failed; the message is its error.
+    #[error("the joint fit of all layers failed: {0}")]
+    AlignedLayers(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -121,11 +126,17 @@ fn stamp_hash(run: &Run, layer: &str, epoch: u32) -> Result<u64, PipelineError> 
     Ok(Fnv::new().str(&rel.to_string_lossy()).u64(offset).u64(len).u64(mtime as u64).u64((mtime >> 64) as u64).finish())
 }
 
-/// Identity of everything an embedding of `layer` depends on: the params, the samples and every epoch's data.
+/// Identity of everything an embedding of `layer` depends on: the params, the samples and every
+/// epoch's data (of every layer when the layers are aligned to each other).
 fn fingerprint(run: &Run, layer: &str, params: &EmbedParams, samples: &[u32]) -> Result<String, PipelineError> {
     let mut h = Fnv::new().str(&params.cache_key()).str(layer).u64(hash_samples(samples));
-    for &e in run.epochs() {
-        h = h.u64(e as u64).u64(stamp_hash(run, layer, e)?);
+    let own = [layer.to_string()];
+    let all: Vec<String> = run.layers().iter().map(|l| l.name.clone()).collect();
+    for l in if params.align_layers { &all[..] } else { &own[..] } {
+        h = h.str(l);
+        for &e in run.epochs() {
+            h = h.u64(e as u64).u64(stamp_hash(run, l, e)?);
+        }
     }
     Ok(format!("{:016x}", h.finish()))
 }
@@ -342,10 +353,89 @@ pub fn embed_layer(
     if let Some(hit) = cached(run, layer, params) {
         return Ok(hit);
     }
+    if params.align_layers {
+        let mut all = embed_aligned_layers(run, params, ctl)?;
+        let at = all.iter().position(|e| e.layer == layer).expect("every layer of the run is fitted");
+        return Ok(all.swap_remove(at));
+    }
     let emb = fit_layer(run, layer, params, ctl)?;
     store_embedding(run, params, &emb)?;
     Ok(emb)
 }
+
+/// One grid fit at a time per process: callers asking for layers of the same aligned view (the
+/// server runs a task per layer) wait for the first and then find every layer in the cache.
+static GRID_FITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Every layer of the run, aligned along epochs and to each other (`params.align_layers`): from the
+/// cache when every layer is there, else one joint fit of the whole layer × epoch grid
+/// ([`nm_umap::fit_grid`]), stored per layer. In the run's layer order.
+///
+/// Progress: `Stage::Pca` over all layers' epochs, then the engine's stages for the whole grid.
+pub fn embed_aligned_layers(
+    run: &Run,
+    params: &EmbedParams,
+    ctl: &Control,
+) -> Result<Vec<LayerEmbedding>, PipelineError> {
+    let params = &EmbedParams { align_layers: true, ..params.checked(run)? };
+    let names: Vec<String> = run.layers().iter().map(|l| l.name.clone()).collect();
+    let from_cache = || names.iter().map(|l| cached(run, l, params)).collect::<Option<Vec<_>>>();
+    if let Some(all) = from_cache() {
+        return Ok(all);
+    }
+    let _one_at_a_time = GRID_FITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(all) = from_cache() {
+        return Ok(all);
+    }
+    let samples = choose_samples(run, params);
+    let epochs = run.epochs().to_vec();
+    let mut slices = Vec::with_capacity(names.len());
+    for (k, layer) in names.iter().enumerate() {
+        let outer = ctl.progress;
+        let total = names.len() as f32;
+        let inner_progress = move |stage: Stage, f: f32| {
+            if let (Some(p), Stage::Pca) = (outer, stage) {
+                p(Stage::Pca, (k as f32 + f.clamp(0.0, 1.0)) / total);
+            }
+        };
+        let inner = Control { progress: Some(&inner_progress), cancel: ctl.cancel };
+        slices.push(load_slices(run, layer, &epochs, &samples, params, &inner)?);
+    }
+    // One metric for the whole grid: pre-embedded slices are compared euclidean (the cosine metric
+    // was folded in by normalising rows before the PCA); a layer narrow enough to skip the PCA is
+    // normalised here for the cosine metric, which gives the cosine's neighbour order.
+    if params.metric_kind()? == Metric::Cosine {
+        for (layer, layer_slices) in names.iter().zip(&mut slices) {
+            if !params.uses_pca(run.layers()[find_layer(run, layer)?].dim, samples.len()) {
+                layer_slices.iter_mut().for_each(|m| normalize_rows(&mut m.data, m.n_cols));
+            }
+        }
+    }
+    let grid =
+        nm_umap::fit_grid(&slices, &params.aligned_params(true), LAYER_REGULARISATION, ctl).map_err(|e| match e {
+            nm_umap::UmapError::InvalidSlice { slice, message } if slice < names.len() * epochs.len() => {
+                from_umap_at(run, &names[slice / epochs.len()], &epochs)(nm_umap::UmapError::InvalidSlice {
+                    slice: slice % epochs.len(),
+                    message,
+                })
+            }
+            other => from_umap(other),
+        })?;
+    let mut out = Vec::with_capacity(names.len());
+    for (layer, fitted) in names.iter().zip(grid) {
+        let positions: Vec<f32> = fitted.iter().flat_map(|m| m.data.iter().copied()).collect();
+        let emb = LayerEmbedding { layer: layer.clone(), epochs: epochs.clone(), samples: samples.clone(), positions };
+        store_embedding(run, params, &emb)?;
+        out.push(emb);
+    }
+    Ok(out)
+}
+
+/// λ_layer of the grid fit: the pull between a sample's positions in adjacent layers, per unit of
+/// neighbourhood overlap. The same as the pull between epochs (`AlignedParams`' 0.01); on the
+/// digits run (`examples/align_layers.rs`), 0.01 cut the cross-layer displacement 6× at equal
+/// trustworthiness, 0.1 cut it 15× at 0.002 less, and 0.3 collapsed the plots (trust 0.53).
+pub const LAYER_REGULARISATION: f32 = 0.01;
 
 /// The aligned fit of every epoch of one layer, computed (PCA pre-embeds may come from the cache);
 /// the embedding cache is neither read nor written. [`embed_layer`] is this plus the cache.
@@ -436,6 +526,41 @@ pub fn embed_layers(
     progress: &(dyn Fn(&str, Stage, f32) + Sync),
     cancel: Option<&AtomicBool>,
 ) -> Vec<Result<LayerEmbedding, PipelineError>> {
+    if params.align_layers {
+        // One joint fit serves every layer; progress is reported under each layer asked for.
+        let report = |stage: Stage, f: f32| layers.iter().for_each(|l| progress(l, stage, f));
+        let ctl = Control { progress: Some(&report), cancel };
+        return match embed_aligned_layers(run, params, &ctl) {
+            Ok(all) => layers
+                .iter()
+                .map(|l| {
+                    all.iter().find(|e| &e.layer == l).cloned().ok_or_else(|| {
+                        find_layer(run, l)
+                            .err()
+                            .unwrap_or_else(|| invalid("layers", format!("layer `{l}` was not fitted")))
+                    })
+                })
+                .collect(),
+            // The one error, as each layer's result (the first layer gets it typed).
+            Err(e) => {
+                let text = e.to_string();
+                let cancelled = matches!(e, PipelineError::Cancelled);
+                let mut first = Some(e);
+                layers
+                    .iter()
+                    .map(|_| {
+                        Err(first.take().unwrap_or_else(|| {
+                            if cancelled {
+                                PipelineError::Cancelled
+                            } else {
+                                PipelineError::AlignedLayers(text.clone())
+                            }
+                        }))
+                    })
+                    .collect()
+            }
+        };
+    }
     layers
         .par_iter()
         .map(|layer| {

@@ -46,8 +46,11 @@ struct LiveState {
 }
 
 impl LiveRun {
-    /// `params` must be validated and normalised ([`EmbedParams::checked`]).
+    /// `params` must be validated and normalised ([`EmbedParams::checked`]). A followed run grows
+    /// one layer at a time, epoch by epoch, so its view is never aligned across layers: `align_layers`
+    /// is dropped here (the aligned view is asked for separately, over the epochs written).
     pub fn new(params: EmbedParams) -> LiveRun {
+        let params = EmbedParams { align_layers: false, ..params };
         LiveRun { params, layers: BTreeMap::new(), samples_id: None }
     }
 

@@ -42,6 +42,11 @@ pub struct EmbedParams {
     pub pca_dims: usize,    // 50; 0 = off
     pub sampling: Sampling, // All
     pub seed: u64,          // 0
+    /// Align the layers to each other as well as the epochs ([`crate::embed_layer`] then fits every
+    /// layer of the run jointly: `nm_umap::fit_grid`). Left out of the serialised form when false,
+    /// so the keys of every view without it are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub align_layers: bool, // false
 }
 
 impl Default for EmbedParams {
@@ -53,6 +58,7 @@ impl Default for EmbedParams {
             pca_dims: 50,
             sampling: Sampling::All,
             seed: 0,
+            align_layers: false,
         }
     }
 }
@@ -152,8 +158,14 @@ impl EmbedParams {
             Sampling::PerClass(k) => format!("{k}/class"),
         };
         format!(
-            "n_neighbors={} min_dist={} metric={} pca={} samples={} seed={}",
-            self.n_neighbors, self.min_dist, self.metric, self.pca_dims, sampling, self.seed
+            "n_neighbors={} min_dist={} metric={} pca={} samples={} seed={}{}",
+            self.n_neighbors,
+            self.min_dist,
+            self.metric,
+            self.pca_dims,
+            sampling,
+            self.seed,
+            if self.align_layers { " align_layers" } else { "" }
         )
     }
 
@@ -173,6 +185,12 @@ impl EmbedParams {
         }
     }
 
+    /// Public for benchmarks: the engine's parameters of a pre-embedded layer.
+    #[doc(hidden)]
+    pub fn engine_params(&self) -> AlignedParams {
+        self.aligned_params(true)
+    }
+
     /// Whether a layer of `dim` columns is pre-embedded by PCA with `n` samples.
     pub(crate) fn uses_pca(&self, dim: usize, n: usize) -> bool {
         self.pca_dims > 0 && dim > self.pca_dims && n > self.pca_dims
@@ -189,6 +207,7 @@ pub struct ParamOverrides {
     pub pca_dims: Option<usize>,
     pub sampling: Option<Sampling>,
     pub seed: Option<u64>,
+    pub align_layers: Option<bool>,
 }
 
 impl ParamOverrides {
@@ -201,6 +220,7 @@ impl ParamOverrides {
             pca_dims: self.pca_dims.unwrap_or(base.pca_dims),
             sampling: self.sampling.clone().unwrap_or_else(|| base.sampling.clone()),
             seed: self.seed.unwrap_or(base.seed),
+            align_layers: self.align_layers.unwrap_or(base.align_layers),
         }
     }
 

@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/samples", get(samples))
         .route("/api/layers/{layer}/embedding", get(embedding))
         .route("/api/thumbs/{page}", get(thumbs))
+        .route("/api/quality", get(quality))
         .route("/api/compute", post(compute))
         .route("/api/events", get(events))
         .fallback(static_file)
@@ -193,6 +194,39 @@ async fn embedding(
     })
 }
 
+/// How far to trust each plot of a view: `nm_pipeline::quality`'s report as JSON (`{"points",
+/// "layers": {LAYER: [{"epoch", "trust15", "knn10", "change15", "cka_prev_epoch",
+/// "cka_next_layer"}]}}`), over every layer. Answered once every layer's embedding of the view is
+/// in the run's cache (404 until then); computed on the blocking pool and cached in the run.
+async fn quality(State(st): St, q: Result<Query<ViewQuery>, QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    let key = q.view.unwrap_or_else(|| st.default_view_key());
+    let params = if key == crate::state::LIVE_VIEW {
+        Some(st.default_params())
+    } else {
+        lock(&st.params_by_key).get(&key).cloned()
+    }
+    .ok_or_else(|| ApiError::not_found(format!("no view `{key}`")))?;
+    let run = st.run().ok_or_else(no_epochs)?;
+    let body = blocking(move || {
+        let embeddings: Option<Vec<_>> =
+            run.layers().iter().map(|l| nm_pipeline::cached(&run, &l.name, &params)).collect();
+        let embeddings = embeddings.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "the quality of view `{key}` needs every layer's embedding of it in the cache: ask again once \
+                 every layer is computed (a followed run's view is cached when the run is finished)"
+            ))
+        })?;
+        match guarded(|| nm_pipeline::quality(&run, &embeddings, &params, &nm_umap::Control::default())) {
+            Ok(Ok(report)) => Ok(report.to_json()),
+            Ok(Err(e)) => Err(ApiError::internal(format!("cannot compute the quality of view `{key}`: {e}"))),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    })
+    .await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
 async fn thumbs(State(st): St, Path(page): Path<String>) -> Result<Response, ApiError> {
     let n: usize = page
         .strip_suffix(".png")
@@ -229,6 +263,7 @@ struct ParamsIn {
     sampling: Option<SamplingIn>,
     pca_dims: Option<u64>,
     seed: Option<u64>,
+    align_layers: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -255,6 +290,7 @@ fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
             SamplingIn::PerClass { n } => Sampling::PerClass(size(n)),
         }),
         seed: p.seed,
+        align_layers: p.align_layers,
     };
     let params = overrides.apply(&st.default_params());
     match guarded(|| params.checked(&run)) {

@@ -13,6 +13,7 @@
 //! | `GET /api/samples`                      | binary: labels `[N]` and predictions `[P, N]` as u8/u16      |
 //! | `GET /api/layers/{layer}/embedding?view=K` | binary: one view's positions `[E, n, 2]` (u16) and samples |
 //! | `GET /api/thumbs/{page}.png`            | sprite atlas of `inputs.npy` thumbnails (PNG)               |
+//! | `GET /api/quality?view=K`               | JSON: trust, kNN, neighbour change, CKA per layer and epoch |
 //! | `POST /api/compute`                     | compute views with new parameters (JSON body)               |
 //! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
 //! | `GET /*`                                | the viewer (HTML/JS/CSS embedded in the binary)             |

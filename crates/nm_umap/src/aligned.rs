@@ -59,13 +59,13 @@ pub fn alignment_weights(g: &Graph, other: &Graph, offset: isize, lambda: f32) -
     (0..g.n_vertices).into_par_iter().map(|i| scale * jaccard(g.neighbors(i), other.neighbors(i))).collect()
 }
 
-fn slice_graph(x: &Matrix, p: &ValidParams, s: usize) -> Graph {
+pub(crate) fn slice_graph(x: &Matrix, p: &ValidParams, s: usize) -> Graph {
     let knn = nearest_neighbors(x, p.n_neighbors, p.metric, p.seed ^ (0x5EED_0000 + s as u64));
     fuzzy_simplicial_set(&knn, p.local_connectivity, p.set_op_mix_ratio)
 }
 
 /// The alignment terms of every slice: its neighbours within the window, on both sides.
-fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
+pub(crate) fn window_terms(graphs: &[Graph], params: &AlignedParams) -> Vec<Vec<RegTerm>> {
     let ns = graphs.len() as isize;
     let w = params.alignment_window_size as isize;
     (0..ns)
@@ -103,21 +103,21 @@ fn optimize_jointly(
     optimize(positions, &specs, p, seed, ctl)
 }
 
-fn pruned(g: &Graph, p: &ValidParams) -> Graph {
+pub(crate) fn pruned(g: &Graph, p: &ValidParams) -> Graph {
     let mut g = g.clone();
     g.prune(p.n_epochs, LARGE_DATA_EPOCHS);
     g
 }
 
 /// Scale so that max |coord| = 10 (umap-learn's aligned init).
-fn scale_to_10(m: &mut Matrix) {
+pub(crate) fn scale_to_10(m: &mut Matrix) {
     let big = m.data.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
     if big > 0.0 {
         m.data.iter_mut().for_each(|v| *v *= 10.0 / big);
     }
 }
 
-fn check_slices(slices: &[&Matrix], n0: Option<usize>, first_index: usize) -> Result<usize, UmapError> {
+pub(crate) fn check_slices(slices: &[&Matrix], n0: Option<usize>, first_index: usize) -> Result<usize, UmapError> {
     let n = n0.unwrap_or(slices.first().map(|m| m.n_rows).unwrap_or(0));
     for (t, m) in slices.iter().enumerate() {
         let s = first_index + t;

@@ -74,6 +74,7 @@ pub mod aligned;
 pub mod curve;
 pub mod error;
 pub mod fuzzy;
+pub mod grid;
 pub mod init;
 pub mod knn;
 pub mod layout;
@@ -88,6 +89,7 @@ use std::sync::atomic::AtomicBool;
 
 pub use aligned::AlignedEmbedding;
 pub use error::{SourceError, UmapError};
+pub use grid::fit_grid;
 pub use params::{AlignedParams, Init, Metric, UmapParams, ValidParams};
 pub use pca::pca_blocks;
 pub use procrustes::Rigid;

@@ -119,6 +119,16 @@ export async function requestCompute(client, layers, params) {
   return res.json();
 }
 
+/**
+ * How far to trust each plot of `view`: {points, layers: {LAYER: [{epoch, trust15, knn10, change15,
+ * cka_prev_epoch, cka_next_layer}]}}. Rejects with status 404 until every layer's view is cached.
+ * @param {string} view
+ * @returns {Promise<import('./source.js').QualityReport>}
+ */
+export async function fetchQuality(view) {
+  return (await fetchOk(`/api/quality?view=${encodeURIComponent(view)}`)).json();
+}
+
 /** The event stream's URL (read through events.js). */
 export function eventsUrl() {
   return authed('/api/events');

@@ -96,6 +96,9 @@ import { createStore } from './store.js';
  * @property {Rect[]} rects                   per plot, CSS px on the canvas
  * @property {{[view: string]: EmbedParams | null}} viewParams   each known view's parameters
  * @property {Set<string>} doneViews          `${layer}|${view}` announced done since the summary
+ * @property {number | null} titlesEpoch      the epoch the plot titles last showed
+ * @property {Map<string, import('./source.js').QualityReport | 'pending'>} quality   per view: how far
+ *   to trust its plots ('pending' while asked for; absent: not asked yet, or not ready when asked)
  * @property {Set<string>} refined            layers refined after a live run finished
  * @property {boolean} started                the first load is over (later summaries re-sync plots)
  * @property {boolean} ready                  every plot has data
@@ -139,7 +142,7 @@ export function createApp(source, store, renderer, ui) {
   return {
     source, store, renderer, ui,
     summary: null, samples: null, epochs: [], classes: [], colours: [],
-    plots: [], rects: [], viewParams: {}, doneViews: new Set(), refined: new Set(),
+    plots: [], rects: [], viewParams: {}, doneViews: new Set(), quality: new Map(), titlesEpoch: null, refined: new Set(),
     started: false, ready: false, waitingShown: false, legendKey: '', lastHighlights: [],
     bytes: { samples: 0, embeddings: {} },
     frames: 0, frameTimes: [], drawMs: 0,

@@ -21,7 +21,11 @@ export function runHeader(s) {
 
 /** @param {App} app */
 export function titles(app) {
-  renderTitles($('#titles'), app.plots, app.rects);
+  /** @param {import('./app.js').Plot} pl */
+  const report = (pl) => { const q = app.quality.get(pl.view || ''); return q && q !== 'pending' ? q : null; };
+  const first = app.plots.map(report).find((q) => q);
+  renderTitles($('#titles'), app.plots, app.rects, (pl) => report(pl)?.layers[pl.layer] || null,
+    roundedEpoch(app), first ? first.points : 0);
 }
 
 /**

@@ -109,12 +109,30 @@ export async function loadView(app, pl, view) {
     titles(app);
     updateLegend(app);
     checkReady(app);
+    loadQuality(app, view);
     requestRender(app);
   } catch (e) {
     const err = /** @type {Error & {status?: number}} */ (e);
     if (err.status === 404) return; // not computed yet: its `done` event will come
     pl.error = err.message;
     titles(app);
+  }
+}
+
+/**
+ * Asks once for the quality numbers of `view` when every plot shows it; a 404 (not every layer
+ * cached yet) is asked again at the view's next load.
+ * @param {App} app
+ * @param {string} view
+ */
+async function loadQuality(app, view) {
+  if (app.quality.has(view) || !app.plots.every((p) => p.emb && p.view === view)) return;
+  app.quality.set(view, 'pending');
+  try {
+    app.quality.set(view, await app.source.quality(view));
+    titles(app);
+  } catch (_) {
+    app.quality.delete(view);
   }
 }
 

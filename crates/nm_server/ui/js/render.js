@@ -73,6 +73,8 @@ export function draw(app) {
   });
   app.renderer.draw(frames, { dimAlpha: DIM_ALPHA });
   if (st.colorBy !== 'true' && app.legendKey !== `${st.colorBy}|${epochNow}`) updateLegend(app);
+  // The titles' quality readout follows the shown epoch (rebuilt only when the epoch changes).
+  if (app.titlesEpoch !== epochNow) { app.titlesEpoch = epochNow; titles(app); }
   app.frames++;
   if (app.ready && !app.firstFrameAt) app.firstFrameAt = performance.now();
   app.drawMs = performance.now() - t0;

@@ -21,6 +21,7 @@ import { subscribe } from './events.js';
  * @property {number} [pca_dims]
  * @property {Sampling} sampling
  * @property {number} [seed]
+ * @property {boolean} [align_layers]  the layers aligned to each other too (absent: false)
  */
 
 /**
@@ -30,6 +31,7 @@ import { subscribe } from './events.js';
  * @property {number} min_dist
  * @property {string} metric
  * @property {{kind: 'all'} | {kind: 'total' | 'per_class', n: number}} sampling
+ * @property {boolean} align_layers   fit every layer jointly, aligned to its neighbours
  */
 
 /**
@@ -96,6 +98,15 @@ import { subscribe } from './events.js';
 
 /** @typedef {import('./events.js').ServerEvent} ServerEvent */
 /**
+ * The numbers of one (layer, epoch) of a view (nm_pipeline::quality defines them); null where there
+ * is nothing to compare with (the first epoch, the last layer).
+ * @typedef {{epoch: number, trust15: number, knn10: number, change15: number | null,
+ *   cka_prev_epoch: number | null, cka_next_layer: number | null}} SliceQuality
+ */
+
+/** @typedef {{points: number, layers: {[layer: string]: SliceQuality[]}}} QualityReport */
+
+/**
  * One handler per event type; types without one are ignored.
  * @typedef {{[K in ServerEvent['type']]?: (ev: Extract<ServerEvent, {type: K}>) => void}} EventHandlers
  */
@@ -113,6 +124,8 @@ import { subscribe } from './events.js';
  * @property {() => Promise<Samples>} samples          labels and predictions, fresh on each call
  * @property {(layer: string, view: string) => Promise<Embedding>} embedding   one view of one layer
  * @property {(page: number) => string} thumbUrl       URL of thumbnail atlas page `page` (a PNG)
+ * @property {(view: string) => Promise<QualityReport>} quality   how far to trust each plot of `view`
+ *   (rejects with status 404 while not every layer's view is ready)
  * @property {(layers: string[], params: ComputeParams) => Promise<ComputeAnswer>} compute
  *   asks for `params` on `layers`
  * @property {(handlers: EventHandlers) => void} events   starts delivering events to `handlers`
@@ -135,6 +148,7 @@ export function httpSource({ events = true } = {}) {
     samples: api.fetchSamples,
     embedding: api.fetchEmbedding,
     thumbUrl: api.thumbUrl,
+    quality: api.fetchQuality,
     compute: (layers, params) => api.requestCompute(client, layers, params),
     events(handlers) { if (events) subscribe(handlers); },
   };

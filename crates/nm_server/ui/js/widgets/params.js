@@ -1,5 +1,5 @@
-// Hyperparameter menu: n_neighbors, min_dist, sample size (all / total / per class), metric, and
-// whether to apply to all plots or one. Progress shows in each plot's title bar.
+// Hyperparameter menu: n_neighbors, min_dist, sample size (all / total / per class), metric, whether
+// the layers are aligned to each other, and whether to apply to all plots or one. Progress shows in each plot's title bar.
 // @ts-check
 
 /** @typedef {import('../source.js').ComputeParams} ComputeParams */
@@ -18,6 +18,8 @@ export function createParamsMenu(root, { onApply }) {
       <label>samples <select name="sampling"><option value="all">all</option><option value="total">total</option>
         <option value="per_class">per class</option></select></label>
       <label class="sample-n" hidden>how many <input name="sample_n" type="number" min="1" step="1" value="1000"></label>
+      <label class="check" title="Fit every layer jointly so a sample sits in comparable places in adjacent layers; each plot stays faithful to its own layer">
+        <input name="align_layers" type="checkbox"> align layers</label>
       <label>apply to <select name="scope"><option value="">all plots</option></select></label>
       <button type="submit">Apply</button>
       <div class="status" role="status"></div>
@@ -27,6 +29,7 @@ export function createParamsMenu(root, { onApply }) {
   const sampleN = /** @type {HTMLElement} */ (root.querySelector('.sample-n'));
   const field = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
   const nNeighbors = field('n_neighbors'), minDist = field('min_dist'), sampleCount = field('sample_n');
+  const alignLayers = field('align_layers');
   const metric = /** @type {HTMLSelectElement} */ (form.elements.namedItem('metric'));
   const sampling = /** @type {HTMLSelectElement} */ (form.elements.namedItem('sampling'));
   const scope = /** @type {HTMLSelectElement} */ (form.elements.namedItem('scope'));
@@ -40,6 +43,7 @@ export function createParamsMenu(root, { onApply }) {
       min_dist: Number(minDist.value),
       metric: metric.value,
       sampling: kind === 'total' || kind === 'per_class' ? { kind, n: Number(sampleCount.value) } : { kind: 'all' },
+      align_layers: alignLayers.checked,
     };
     onApply(params, scope.value || null);
   });
@@ -63,6 +67,7 @@ export function createParamsMenu(root, { onApply }) {
       else if ('Total' in s) { sampling.value = 'total'; sampleCount.value = String(s.Total); }
       else if ('PerClass' in s) { sampling.value = 'per_class'; sampleCount.value = String(s.PerClass); }
       sampleN.hidden = sampling.value === 'all';
+      alignLayers.checked = !!p.align_layers;
     },
     /** @param {string} text @param {boolean} [isError] */
     setStatus(text, isError = false) { status.textContent = text; status.classList.toggle('error', isError); },
@@ -75,7 +80,7 @@ export function createParamsMenu(root, { onApply }) {
  */
 export function describeParams(p) {
   if (!p) return '';
-  return `n_neighbors ${p.n_neighbors} · min_dist ${+Number(p.min_dist).toPrecision(3)}`;
+  return `n_neighbors ${p.n_neighbors} · min_dist ${+Number(p.min_dist).toPrecision(3)}${p.align_layers ? ' · layers aligned' : ''}`;
 }
 
 /**
