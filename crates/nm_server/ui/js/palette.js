@@ -11,6 +11,7 @@
 //   colour i never depends on the number of classes (adding classes moves no colour). Chroma is the
 //   largest up to MAX_CHROMA that fits in sRGB (a fixed-step bisection, so JavaScript and Rust agree).
 // The run format has no superclasses, so there is no grouping by them.
+// @ts-check
 
 /** The background points are drawn on: renderer.js clears each plot to (0.985, 0.985, 0.98), a shade
  *  darker than the white page (style.css `--bg`) and nm_figure's white figures, so the harder case. */
@@ -34,7 +35,11 @@ export const LEVELS = [0.45, 0.72, 0.58];
 export const MAX_CHROMA = 0.16;
 const BISECTION_STEPS = 24;
 
-/** OKLab -> linear sRGB (Björn Ottosson's published matrices). */
+/**
+ * OKLab -> linear sRGB (Björn Ottosson's published matrices).
+ * @param {number} L @param {number} a @param {number} b
+ * @returns {[number, number, number]}
+ */
 function oklabToLinear(L, a, b) {
   const l_ = L + 0.3963377774 * a + 0.2158037573 * b;
   const m_ = L - 0.1055613458 * a - 0.0638541728 * b;
@@ -47,16 +52,16 @@ function oklabToLinear(L, a, b) {
   ];
 }
 
-const inGamut = (v) => v[0] >= 0 && v[0] <= 1 && v[1] >= 0 && v[1] <= 1 && v[2] >= 0 && v[2] <= 1;
+const inGamut = (/** @type {number[]} */ v) => v[0] >= 0 && v[0] <= 1 && v[1] >= 0 && v[1] <= 1 && v[2] >= 0 && v[2] <= 1;
 
-/** Linear light 0..1 -> two hex digits of sRGB (IEC 61966-2-1). */
+/** Linear light 0..1 -> two hex digits of sRGB (IEC 61966-2-1). @param {number} x */
 function encode(x) {
   const c = Math.min(1, Math.max(0, x));
   const s = c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055;
   return Math.round(s * 255).toString(16).padStart(2, '0').toUpperCase();
 }
 
-/** Colour i of the generated sequence (for more than FIXED_CLASSES classes). */
+/** Colour i of the generated sequence (for more than FIXED_CLASSES classes). @param {number} i */
 export function generatedColour(i) {
   const h = (((H0_DEG + i * HUE_STEP_DEG) % 360) * Math.PI) / 180;
   const L = LEVELS[i % LEVELS.length];
@@ -73,7 +78,7 @@ export function generatedColour(i) {
   return '#' + oklabToLinear(L, lo * ca, lo * sa).map(encode).join('');
 }
 
-/** One '#RRGGBB' per class. */
+/** One '#RRGGBB' per class. @param {number} nClasses @returns {string[]} */
 export function classColours(nClasses) {
   if (nClasses <= FIXED_CLASSES) return FIXED.slice(0, nClasses);
   return Array.from({ length: nClasses }, (_, i) => generatedColour(i));
@@ -87,15 +92,16 @@ export const MAX_CLASS_SLOTS = 250;
 // Colours of the special slots, shared by the renderer's palette and the legend's key.
 export const SLOT_COLOURS = { absent: '#BBBBBB', correct: '#88A8C8', wrong: '#D55E00' };
 
+/** '#RRGGBB' -> [r, g, b] bytes. @param {string} hex @returns {[number, number, number]} */
 export function hexToRgb(hex) {
   const v = parseInt(hex.slice(1), 16);
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
-/** RGBA bytes for the 256x1 palette texture. */
+/** RGBA bytes for the 256x1 palette texture. @param {string[]} classHex */
 export function paletteBytes(classHex) {
   const px = new Uint8Array(256 * 4);
-  const put = (i, hex, a = 255) => { const [r, g, b] = hexToRgb(hex); px.set([r, g, b, a], i * 4); };
+  const put = (/** @type {number} */ i, /** @type {string} */ hex, a = 255) => { const [r, g, b] = hexToRgb(hex); px.set([r, g, b, a], i * 4); };
   for (let i = 0; i < 256; i++) put(i, '#888888');
   classHex.slice(0, MAX_CLASS_SLOTS).forEach((h, i) => put(i, h));
   put(SLOT_ABSENT, SLOT_COLOURS.absent);
