@@ -1,7 +1,7 @@
 //! `neuromapper quality RUN [--layers A,B] [--json]`: how far to trust each plot — per layer and
 //! epoch, trustworthiness@15 and kNN preservation@10 of the 2-D view, neighbour change@15 since the
 //! previous epoch, and linear CKA with the previous epoch and the next layer
-//! ([`nm_pipeline::quality`] defines them). Embeddings are computed first when not cached.
+//! ([`mod@nm_pipeline::quality`] defines them). Embeddings are computed first when not cached.
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -134,7 +134,7 @@ pub fn list_cached(run: &Run) -> Vec<CacheEntry> {
 }
 
 /// Writes `emb` to the run's embedding cache as the embedding of `params` (atomically), so that
-/// [`cached`] and [`embed_layer`] answer with it. A failed write is logged, not an error: the cache
+/// [`cached`] and [`crate::embed_layer`] answer with it. A failed write is logged, not an error: the cache
 /// is only a cache. Errors only when `emb` does not fit the run (its samples, epochs or layer).
 pub fn store_embedding(run: &Run, params: &EmbedParams, emb: &LayerEmbedding) -> Result<(), PipelineError> {
     let params = &params.normalized(run);
