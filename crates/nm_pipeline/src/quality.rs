@@ -241,24 +241,9 @@ fn neighbour_sets(x: &Matrix, k: usize) -> Vec<u32> {
     out
 }
 
-/// Mean over points of the share of a point's `k` neighbours in `a` that are also among its `k` in
-/// `b` (rows of `k` sorted indices each).
-fn overlap_share(a: &[u32], b: &[u32], k: usize) -> f64 {
-    let m = a.len().checked_div(k).unwrap_or(0);
-    if m == 0 || b.len() != a.len() {
-        return f64::NAN;
-    }
-    let shared: usize = a
-        .chunks_exact(k)
-        .zip(b.chunks_exact(k))
-        .map(|(ra, rb)| rb.iter().filter(|j| ra.binary_search(j).is_ok()).count())
-        .sum();
-    shared as f64 / (m * k) as f64
-}
-
-/// Mean over points of the Jaccard distance 1 - |A ∩ B| / |A ∪ B| between a point's `k` neighbours
-/// in `a` and in `b` (rows of `k` sorted indices each).
-fn jaccard_distance(a: &[u32], b: &[u32], k: usize) -> f64 {
+/// The mean over points of `f(|A ∩ B|)`, A and B a point's rows of `k` sorted neighbour indices in
+/// `a` and `b`; NaN when there are no rows or the two lists differ in length.
+fn mean_over_shared(a: &[u32], b: &[u32], k: usize, f: impl Fn(usize) -> f64) -> f64 {
     let m = a.len().checked_div(k).unwrap_or(0);
     if m == 0 || b.len() != a.len() {
         return f64::NAN;
@@ -266,12 +251,20 @@ fn jaccard_distance(a: &[u32], b: &[u32], k: usize) -> f64 {
     let total: f64 = a
         .chunks_exact(k)
         .zip(b.chunks_exact(k))
-        .map(|(ra, rb)| {
-            let inter = rb.iter().filter(|j| ra.binary_search(j).is_ok()).count();
-            1.0 - inter as f64 / (2 * k - inter) as f64
-        })
+        .map(|(ra, rb)| f(rb.iter().filter(|j| ra.binary_search(j).is_ok()).count()))
         .sum();
     total / m as f64
+}
+
+/// Mean over points of the share of a point's `k` neighbours in `a` that are also among its `k` in `b`.
+fn overlap_share(a: &[u32], b: &[u32], k: usize) -> f64 {
+    mean_over_shared(a, b, k, |shared| shared as f64 / k as f64)
+}
+
+/// Mean over points of the Jaccard distance 1 - |A ∩ B| / |A ∪ B| between a point's `k` neighbours
+/// in `a` and in `b`.
+fn jaccard_distance(a: &[u32], b: &[u32], k: usize) -> f64 {
+    mean_over_shared(a, b, k, |shared| 1.0 - shared as f64 / (2 * k - shared) as f64)
 }
 
 /// Linear CKA of two representations of the same m points ([m, p] and [m, q]):
