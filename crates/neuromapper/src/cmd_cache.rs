@@ -82,7 +82,7 @@ fn describe(run: Option<&Run>, embeddings: &[nm_pipeline::CacheEntry], path: &Pa
                 Some(e) => format!("{} epochs × {} samples  {}", e.epochs, e.n_samples, e.params.describe()),
                 None => format!(
                     "{} epochs × {} samples",
-                    h["epochs"].as_array().map_or(0, |a| a.len()),
+                    h["epochs"].as_array().map_or(0, std::vec::Vec::len),
                     h["n_samples"].as_u64().unwrap_or(0)
                 ),
             };

@@ -31,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // aligned view of the epochs written so far).
     let mut follow = !args.no_follow;
     if args.params.align_layers {
-        let finished = nm_run::Run::open(&args.run).map(|r| r.is_finished()).unwrap_or(false);
+        let finished = nm_run::Run::open(&args.run).is_ok_and(|r| r.is_finished());
         if finished {
             follow = false;
         } else if follow {

@@ -54,7 +54,7 @@ pub fn compute(run: &Run, layers: &[String], params: &EmbedParams) -> Vec<Outcom
         MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     // Layer names come from the run's files: shown with control characters escaped.
     let shown: Vec<String> = layers.iter().map(|l| escape(l)).collect();
-    let width = shown.iter().map(|l| l.len()).max().unwrap_or(5);
+    let width = shown.iter().map(std::string::String::len).max().unwrap_or(5);
     let style = ProgressStyle::with_template(&format!(
         "{{prefix:<{width}}}  {{msg:<11}} [{{bar:32}}] {{percent:>3}}%  {{elapsed}}"
     ))

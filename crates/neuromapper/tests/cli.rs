@@ -188,9 +188,9 @@ fn ctrl_c_stops_embed_cleanly_with_exit_code_130() {
     fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             if e.path().is_dir() {
-                files(&e.path(), out)
+                files(&e.path(), out);
             } else {
-                out.push(e.path())
+                out.push(e.path());
             }
         }
     }
@@ -368,9 +368,9 @@ fn cache_files(root: &Path) -> Vec<(PathBuf, u64)> {
         for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
             let m = std::fs::symlink_metadata(e.path()).unwrap();
             if m.is_dir() {
-                walk(&e.path(), out)
+                walk(&e.path(), out);
             } else {
-                out.push((e.path(), m.len()))
+                out.push((e.path(), m.len()));
             }
         }
     }

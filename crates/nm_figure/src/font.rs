@@ -62,7 +62,7 @@ pub fn ensure_font() -> &'static FontStatus {
                     tried.push(format!("{} (not a usable font)", path.display()));
                 }
                 Err(_) if from_env.as_ref() == Some(&path) => {
-                    tried.push(format!("{} (from {FONT_ENV}: unreadable)", path.display()))
+                    tried.push(format!("{} (from {FONT_ENV}: unreadable)", path.display()));
                 }
                 Err(_) => {}
             }

@@ -52,7 +52,7 @@ fn rigid_chain(emb: &mut [Vec<Matrix>]) {
         };
         let (base, moving) = (stack(&emb[l - 1]), stack(&emb[l]));
         let turn = nm_umap::Rigid::fit(&base, &moving).expect("same shapes");
-        for m in emb[l].iter_mut() {
+        for m in &mut emb[l] {
             turn.apply(&mut m.data).expect("2-D rows");
         }
     }
@@ -67,9 +67,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = Run::open(std::path::Path::new(args.get(1).ok_or("usage: align_layers RUN [λ,λ,…]")?))?;
     let lambdas: Vec<f32> = args
         .get(2)
-        .map_or("0.01,0.03,0.1".into(), |s| s.clone())
+        .map_or("0.01,0.03,0.1".into(), std::clone::Clone::clone)
         .split(',')
-        .map(|s| s.parse())
+        .map(str::parse)
         .collect::<Result<_, _>>()?;
     let params = EmbedParams::default_for(&run);
     let samples = choose_samples(&run, &params);

@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
             let stages = std::sync::Mutex::new(Vec::new());
             let progress = |st: nm_umap::Stage, f: f32| {
                 let mut s = stages.lock().unwrap();
-                if f >= 1.0 || s.last().map(|(x, _)| *x != st).unwrap_or(true) {
+                if f >= 1.0 || s.last().is_none_or(|(x, _)| *x != st) {
                     s.push((st, t.elapsed().as_secs_f64()));
                 }
             };

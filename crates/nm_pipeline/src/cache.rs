@@ -80,7 +80,7 @@ fn parse_bytes(v: &str) -> Option<u64> {
 /// Prints `message` on stderr as a warning, once per `key` in this process.
 fn warn_once(key: String, message: String) {
     static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if seen.get_or_insert_with(HashSet::new).insert(key) {
         eprintln!("warning: {message}");
     }
@@ -352,7 +352,7 @@ fn tidy(cache: &Path, cap: u64, keep: Option<&Path>) -> u64 {
     let mut removed = 0;
     for (path, pid, modified) in &s.temps {
         if temp_is_stale(*pid, *modified) {
-            let len = std::fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+            let len = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
             if std::fs::remove_file(path).is_ok() {
                 removed += len;
             }
@@ -414,7 +414,7 @@ pub fn clear(run_root: &Path) -> Result<(usize, u64), RunError> {
     }
     for (path, pid, modified) in &s.temps {
         if temp_is_stale(*pid, *modified) {
-            let len = std::fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+            let len = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
             if std::fs::remove_file(path).is_ok() {
                 n += 1;
                 bytes += len;

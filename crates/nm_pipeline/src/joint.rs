@@ -30,7 +30,7 @@ pub fn embed_aligned_layers(
     if let Some(all) = from_cache() {
         return Ok(all);
     }
-    let _one_at_a_time = GRID_FITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one_at_a_time = GRID_FITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(all) = from_cache() {
         return Ok(all);
     }

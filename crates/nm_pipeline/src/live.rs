@@ -166,7 +166,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, PipelineError>) -> Result<T, String>
         Err(p) => {
             let msg = p
                 .downcast_ref::<&str>()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             Err(format!("internal error: {msg}"))

@@ -121,11 +121,11 @@ pub fn list_cached(run: &Run) -> Vec<CacheEntry> {
                 == header["fingerprint"].as_str();
         out.push(CacheEntry {
             layer: layer.to_string(),
-            epochs: header["epochs"].as_array().map(|a| a.len()).unwrap_or(0),
+            epochs: header["epochs"].as_array().map_or(0, std::vec::Vec::len),
             n_samples: header["n_samples"].as_u64().unwrap_or(0) as usize,
             params,
             current,
-            bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
+            bytes: entry.metadata().map_or(0, |m| m.len()),
             path,
         });
     }

@@ -23,7 +23,7 @@ fn make_run(root: &Path) -> Run {
     let labels: Vec<u32> = (0..N).map(|i| (i % CLASSES) as u32).collect();
     let manifest = Manifest::new(
         Some((0..CLASSES).map(|c| format!("class{c}")).collect()),
-        Some(LAYERS.iter().map(|l| l.to_string()).collect()),
+        Some(LAYERS.iter().map(std::string::ToString::to_string).collect()),
     );
     let w = RunWriter::create(root, &manifest, &labels, None).unwrap();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
@@ -91,7 +91,7 @@ fn mean_trust(run: &Run, emb: &LayerEmbedding, params: &EmbedParams) -> f64 {
 fn aligned_layers_agree_with_each_other_and_stay_trustworthy() {
     let dir = TempDir::new("nm_pipeline_test_align_layers");
     let run = make_run(&dir.join("run"));
-    let layers: Vec<String> = LAYERS.iter().map(|l| l.to_string()).collect();
+    let layers: Vec<String> = LAYERS.iter().map(std::string::ToString::to_string).collect();
     let plain = EmbedParams { n_neighbors: 10, ..EmbedParams::default() };
     let aligned = EmbedParams { align_layers: true, ..plain.clone() };
     let none = |_: &str, _: nm_umap::Stage, _: f32| {};

@@ -261,7 +261,7 @@ fn unknown_layers_and_bad_data_are_errors() {
     let run = kit.open();
     match embed_layer(&run, "nope", &params(), &Control::default()) {
         Err(PipelineError::UnknownLayer { layer, known }) => {
-            assert_eq!((layer.as_str(), known.as_str()), ("nope", "small, wide"))
+            assert_eq!((layer.as_str(), known.as_str()), ("nope", "small, wide"));
         }
         other => panic!("{other:?}"),
     }

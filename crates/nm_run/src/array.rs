@@ -78,10 +78,10 @@ impl Dtype {
             (ScalarKind::Float, 4) => chunks.for_each(|(c, o)| *o = f32::from_le_bytes(self.bytes::<4>(c))),
             (ScalarKind::Float, 8) => chunks.for_each(|(c, o)| *o = f64::from_le_bytes(self.bytes::<8>(c)) as f32),
             (ScalarKind::Float, 2) => {
-                chunks.for_each(|(c, o)| *o = half::f16::from_le_bytes(self.bytes::<2>(c)).to_f32())
+                chunks.for_each(|(c, o)| *o = half::f16::from_le_bytes(self.bytes::<2>(c)).to_f32());
             }
             (ScalarKind::BFloat, 2) => {
-                chunks.for_each(|(c, o)| *o = half::bf16::from_le_bytes(self.bytes::<2>(c)).to_f32())
+                chunks.for_each(|(c, o)| *o = half::bf16::from_le_bytes(self.bytes::<2>(c)).to_f32());
             }
             _ => {
                 for (c, o) in chunks {
@@ -272,7 +272,7 @@ pub(crate) fn fortran_to_c<T: Copy + Default>(storage: &[T], shape: &[usize]) ->
     let mut out = vec![T::default(); n];
     // Storage index s of the C index c: decompose c into C-order coordinates, recompose Fortran-order.
     let mut idx = vec![0usize; shape.len()];
-    for slot in out.iter_mut() {
+    for slot in &mut out {
         let mut s = 0usize;
         let mut stride = 1usize;
         for (k, &i) in idx.iter().enumerate() {
@@ -464,9 +464,8 @@ impl LayerReader {
         RunError::invalid(
             &self.desc.path,
             format!(
-                "{count} values are NaN or infinite ({}); neuromapper needs finite activations \
-                 (did training diverge? drop or fix this epoch)",
-                where_
+                "{count} values are NaN or infinite ({where_}); neuromapper needs finite activations \
+                 (did training diverge? drop or fix this epoch)"
             ),
         )
     }

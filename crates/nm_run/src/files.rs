@@ -120,7 +120,7 @@ pub(crate) fn walk_files(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
         match e.file_type() {
             Ok(t) if t.is_dir() => {
                 if depth > 0 {
-                    walk_files(&e.path(), depth - 1, f)
+                    walk_files(&e.path(), depth - 1, f);
                 }
             }
             Ok(_) => f(&e.path()),
@@ -154,7 +154,7 @@ pub fn write_atomic_with(
         let f = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::new(f);
         fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
+        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

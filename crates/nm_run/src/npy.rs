@@ -181,9 +181,8 @@ impl Parser<'_> {
         }
     }
     fn string(&mut self) -> Result<Vec<u8>, String> {
-        let q = match self.peek() {
-            Some(q @ (b'\'' | b'"')) => q,
-            _ => return Err(format!("expected a quoted string at byte {}", self.i)),
+        let Some(q @ (b'\'' | b'"')) = self.peek() else {
+            return Err(format!("expected a quoted string at byte {}", self.i));
         };
         self.i += 1;
         let start = self.i;
@@ -282,7 +281,7 @@ impl NpyElement for u8 {
 pub fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!("({})", shape.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join(", ")),
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     let unpadded = MAGIC.len() + 2 + 2 + dict.len() + 1;

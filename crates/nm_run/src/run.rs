@@ -111,7 +111,7 @@ impl Run {
         };
         let name = manifest.name.clone().unwrap_or_else(|| {
             let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-            canon.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+            canon.file_name().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
         });
         let mut run = Run {
             path: path.to_path_buf(),
@@ -215,8 +215,7 @@ impl Run {
     /// data is taken to have changed.
     pub fn layer_stamp(&self, layer: &str, epoch: u32) -> Result<(PathBuf, u64, u64, u128), RunError> {
         let a = self.array(layer, epoch)?;
-        let mtime =
-            a.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
+        let mtime = a.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
         let rel = a.path.strip_prefix(&self.path).unwrap_or(&a.path).to_path_buf();
         Ok((rel, a.data_offset, a.file_len, mtime))
     }
@@ -324,7 +323,7 @@ impl Run {
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+            std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
         };
         let resolved = absolute.ancestors().find_map(|a| {
             let canon = a.canonicalize().ok()?;
@@ -358,7 +357,7 @@ impl Run {
             rd.flatten()
                 .map(|e| match e.file_type() {
                     Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Ok(_) => e.metadata().map_or(0, |m| m.len()),
                     Err(_) => 0,
                 })
                 .sum()

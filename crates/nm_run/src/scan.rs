@@ -52,7 +52,7 @@ pub(crate) fn scan_epochs(
         }
     })?;
     let mut entries: Vec<_> = rd.collect::<Result<_, _>>().map_err(|e| RunError::io(&dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     let mut epochs: BTreeMap<u32, Epoch> = BTreeMap::new();
     let mut first_seen: BTreeMap<u32, PathBuf> = BTreeMap::new();
     for entry in entries {
@@ -149,7 +149,7 @@ pub(crate) fn scan_epochs(
                     }
                     EpochStorage::Safetensors => first_seen[&epoch].clone(),
                 };
-                let have: Vec<&str> = e.arrays.keys().map(|s| s.as_str()).collect();
+                let have: Vec<&str> = e.arrays.keys().map(std::string::String::as_str).collect();
                 return Err(RunError::invalid(
                     place,
                     format!(
@@ -176,7 +176,7 @@ pub(crate) fn scan_epochs(
                 _ => {}
             }
         }
-        layers.push(LayerInfo { name, dim: dim.map(|d| d.0).unwrap_or(0) });
+        layers.push(LayerInfo { name, dim: dim.map_or(0, |d| d.0) });
     }
     Ok((epochs, layers))
 }

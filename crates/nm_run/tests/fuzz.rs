@@ -179,7 +179,7 @@ fn exercise(root: &Path) {
         let shown = nm_run::text::escape(&root.display().to_string());
         assert!(msg.contains(&shown), "the error names no file of the run: {msg}");
         assert!(msg.len() < 2000, "an error of {} bytes: {msg}", msg.len());
-        assert!(!msg.chars().any(|c| c.is_control()), "a raw control character: {msg:?}");
+        assert!(!msg.chars().any(char::is_control), "a raw control character: {msg:?}");
     };
     let run = match Run::open(root) {
         Ok(r) => r,

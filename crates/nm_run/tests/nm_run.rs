@@ -16,7 +16,7 @@ fn scratch(name: &str) -> TempDir {
 fn npy(version: (u8, u8), descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!("({})", shape.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join(", ")),
     };
     let order = if fortran { "True" } else { "False" };
     // A structured dtype's descr is a list, written unquoted.
@@ -558,11 +558,8 @@ fn python() -> String {
 #[test]
 fn run_written_by_numpy_loads() {
     let py = python();
-    let has_numpy = std::process::Command::new(&py)
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let has_numpy =
+        std::process::Command::new(&py).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
     assert!(
         has_numpy,
         "this test needs python3 with numpy: install it (`pip install numpy`, or create .venv with it), \

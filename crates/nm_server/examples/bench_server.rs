@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .cycle()
             .take(n_classes)
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
     let layers: Vec<String> = (1..=n_layers).map(|i| format!("layer{i}")).collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % n_classes) as u32).collect();

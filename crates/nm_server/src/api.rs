@@ -119,7 +119,7 @@ fn summary_json(st: &AppState) -> serde_json::Value {
                "pages": encode::thumb_pages(&i)})
     });
     let params = lock(&st.params_by_key).clone();
-    let mut views: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut views = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (layer, key) in st.view_ids() {
         views.entry(key).or_default().push(layer);
     }

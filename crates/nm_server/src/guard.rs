@@ -68,7 +68,7 @@ pub fn setup(addr: SocketAddr, token: Option<String>) -> anyhow::Result<(Arc<Acc
     });
     let shown = match ip {
         // Bound to every interface: show an address other machines can use, when one is known.
-        ip if ip.is_unspecified() => outbound_ip().map(host_literal).unwrap_or_else(|| "127.0.0.1".into()),
+        ip if ip.is_unspecified() => outbound_ip().map_or_else(|| "127.0.0.1".into(), host_literal),
         ip => host_literal(ip),
     };
     let base = format!("http://{shown}:{}/", addr.port());
@@ -104,7 +104,7 @@ pub fn setup(addr: SocketAddr, token: Option<String>) -> anyhow::Result<(Arc<Acc
 fn host_literal(ip: IpAddr) -> String {
     match ip {
         IpAddr::V6(v6) => format!("[{v6}]"),
-        ip => ip.to_string(),
+        IpAddr::V4(v4) => v4.to_string(),
     }
 }
 
@@ -122,7 +122,11 @@ fn outbound_ip() -> Option<IpAddr> {
 fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("cannot read random bytes for the token: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(bytes.iter().fold(String::with_capacity(2 * TOKEN_BYTES), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}"); // writing to a String cannot fail
+        hex
+    }))
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {

@@ -235,7 +235,7 @@ fn worker(state: &Arc<AppState>) {
                 if let Some(t) = q.tasks.pop_front() {
                     break t;
                 }
-                q = state.pool.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                q = state.pool.wake.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
         run_task(state, &task);
@@ -265,10 +265,8 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
             Ok(()) => state.emit(ServerEvent::Done { layer, view, epochs: &emb.epochs, refined: false }),
             Err(e) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
         },
-        None
-        | Some(Ok(Err(PipelineError::Cancelled)))
-        | Some(Ok(Err(PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
-            state.emit(ServerEvent::Cancelled { layer, view })
+        None | Some(Ok(Err(PipelineError::Cancelled | PipelineError::Umap(nm_umap::UmapError::Cancelled)))) => {
+            state.emit(ServerEvent::Cancelled { layer, view });
         }
         Some(Ok(Err(e))) => state.emit(ServerEvent::Failed { layer, view, error: e.to_string() }),
         Some(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: e }),

@@ -249,7 +249,7 @@ fn bind(opts: &ServeOptions) -> anyhow::Result<TcpListener> {
         Ok(l) => Ok(l),
         Err(e) if port != 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
             let l = TcpListener::bind((host, 0)).with_context(|| format!("cannot bind {host}: no free port"))?;
-            let free = l.local_addr().map(|a| a.port()).unwrap_or(0);
+            let free = l.local_addr().map_or(0, |a| a.port());
             eprintln!("neuromapper: port {port} is in use; serving on port {free} instead");
             Ok(l)
         }

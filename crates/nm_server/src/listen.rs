@@ -76,14 +76,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, timeout: Du
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = slots.clone().acquire_owned().await.context("the connection limit was closed")?;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors, or a connection reset before it was accepted: such errors
-            // pass; wait a little rather than spin (as axum::serve does).
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        // Out of file descriptors, or a connection reset before it was accepted: such errors
+        // pass; wait a little rather than spin (as axum::serve does).
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {

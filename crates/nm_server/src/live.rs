@@ -47,7 +47,7 @@ fn signature(run: &Path) -> Signature {
             let m = e.metadata().ok();
             entries.push((
                 format!("epochs/{name}"),
-                m.as_ref().map_or(0, |m| m.len()),
+                m.as_ref().map_or(0, std::fs::Metadata::len),
                 m.and_then(|m| m.modified().ok()),
             ));
         }
@@ -59,8 +59,7 @@ fn signature(run: &Path) -> Signature {
 /// Whether `epochs/` holds anything that is not hidden (an epoch, complete or not, is there).
 fn has_visible_epoch(run: &Path) -> bool {
     std::fs::read_dir(run.join(nm_run::EPOCHS_DIR))
-        .map(|rd| rd.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
-        .unwrap_or(false)
+        .is_ok_and(|rd| rd.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
 }
 
 /// Starts the watcher thread: it sends [`LiveMsg::Changed`] whenever the run's folder looks
@@ -211,7 +210,7 @@ impl Worker {
 /// finished run), or why it failed.
 fn publish(state: &AppState, layer: &str, outcome: LayerOutcome, refined: bool) {
     let view = LIVE_VIEW;
-    match outcome.map(|emb| state.store_view(view, emb).map(|_| emb)) {
+    match outcome.map(|emb| state.store_view(view, emb).map(|()| emb)) {
         Ok(Ok(emb)) => state.emit(ServerEvent::Done { layer, view, epochs: &emb.epochs, refined }),
         Ok(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
         Err(e) => state.emit(ServerEvent::Failed { layer, view, error: e }),

@@ -96,7 +96,7 @@ pub struct AppState {
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (state stays usable).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs `f`, turning a panic (a bug deeper down) into an error message instead of a dead thread.
@@ -104,7 +104,7 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
         let msg = p
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         format!("internal error: {msg}")
@@ -131,7 +131,7 @@ impl AppState {
         overrides: ParamOverrides,
         events: tokio::sync::broadcast::Sender<Arc<str>>,
     ) -> Result<AppState, nm_pipeline::PipelineError> {
-        let finished = run.as_ref().is_some_and(|r| r.is_finished());
+        let finished = run.as_ref().is_some_and(nm_run::Run::is_finished);
         let state = AppState {
             path,
             run: RwLock::new(None),
@@ -149,7 +149,7 @@ impl AppState {
             pool: crate::jobs::Pool::default(),
         };
         match run {
-            Some(run) => state.set_run(run).map(|_| state),
+            Some(run) => state.set_run(run).map(|()| state),
             None => Ok(state),
         }
     }
@@ -157,7 +157,7 @@ impl AppState {
     /// The current run (cheap: an Arc clone; a live refresh swaps in a newly opened run). None only
     /// while a live run has no epoch yet.
     pub fn run(&self) -> Option<Arc<Run>> {
-        self.run.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.run.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     pub fn run_path(&self) -> &std::path::Path {
@@ -180,7 +180,7 @@ impl AppState {
             let key = self.default_view_key();
             lock(&self.params_by_key).entry(key).or_insert_with(|| p.clone());
         }
-        *self.run.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(run));
+        *self.run.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(run));
         *lock(&self.derived) = None;
         Ok(())
     }

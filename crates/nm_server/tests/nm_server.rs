@@ -133,7 +133,7 @@ impl Events {
                 Some(v) if pred(&v) => return v,
                 Some(v) => {
                     if v["type"] != "progress" {
-                        seen.push(v)
+                        seen.push(v);
                     }
                 }
                 None => break,

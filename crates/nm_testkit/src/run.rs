@@ -87,7 +87,7 @@ impl RunSpec {
     /// The class names (as many as classes).
     pub fn class_names(mut self, names: &[&str]) -> RunSpec {
         assert_eq!(names.len(), self.classes.len(), "one name per class");
-        self.classes = names.iter().map(|s| s.to_string()).collect();
+        self.classes = names.iter().map(std::string::ToString::to_string).collect();
         self
     }
 

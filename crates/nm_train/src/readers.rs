@@ -70,10 +70,10 @@ pub fn load_cifar10(dir: &Path) -> Result<(Dataset, Dataset), TrainError> {
             if names.len() == 10 {
                 names
             } else {
-                CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
+                CIFAR10_CLASSES.iter().map(std::string::ToString::to_string).collect()
             }
         }
-        None => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+        None => CIFAR10_CLASSES.iter().map(std::string::ToString::to_string).collect(),
     };
     let mut train = empty(32, 32, 3, classes.clone());
     for p in &train_paths {

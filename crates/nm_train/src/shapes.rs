@@ -77,7 +77,7 @@ pub fn generate(seed: u64, split: Split, n: usize) -> Dataset {
         channels: 3,
         pixels,
         labels: (0..n).map(|i| (i % CLASSES.len()) as u32).collect(),
-        classes: CLASSES.iter().map(|s| s.to_string()).collect(),
+        classes: CLASSES.iter().map(std::string::ToString::to_string).collect(),
     }
 }
 

@@ -176,7 +176,10 @@ fn create_run(
     let name = config.name.clone().unwrap_or_else(|| default_run_name(config));
     let manifest = Manifest {
         name: Some(name),
-        ..Manifest::new(Some(classes.to_vec()), Some(STAGE_NAMES.iter().map(|s| s.to_string()).collect()))
+        ..Manifest::new(
+            Some(classes.to_vec()),
+            Some(STAGE_NAMES.iter().map(std::string::ToString::to_string).collect()),
+        )
     };
     let inputs = Inputs {
         n: capture_set.n,

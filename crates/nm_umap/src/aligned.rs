@@ -118,7 +118,7 @@ pub(crate) fn scale_to_10(m: &mut Matrix) {
 }
 
 pub(crate) fn check_slices(slices: &[&Matrix], n0: Option<usize>, first_index: usize) -> Result<usize, UmapError> {
-    let n = n0.unwrap_or(slices.first().map(|m| m.n_rows).unwrap_or(0));
+    let n = n0.unwrap_or(slices.first().map_or(0, |m| m.n_rows));
     for (t, m) in slices.iter().enumerate() {
         let s = first_index + t;
         check_input(m, "the slice").map_err(|e| match e {

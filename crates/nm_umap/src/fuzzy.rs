@@ -88,7 +88,7 @@ pub fn smooth_knn_dist(knn: &Knn, local_connectivity: f64) -> (Vec<f64>, Vec<f64
                     rho = interp * nz[0];
                 }
             } else if !nz.is_empty() {
-                rho = nz.iter().cloned().fold(0.0, f64::max);
+                rho = nz.iter().copied().fold(0.0, f64::max);
             }
             let (mut lo, mut hi, mut mid) = (0.0f64, f64::INFINITY, 1.0f64);
             for _ in 0..SIGMA_BISECTION_STEPS {

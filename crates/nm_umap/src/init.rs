@@ -58,7 +58,7 @@ pub fn noisy_scale(m: &mut Matrix, max_coord: f32, noise: f64, seed: u64) {
     let big = m.data.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
     let s = if big > 0.0 { max_coord / big } else { 1.0 };
     let mut rng = Rng::keyed(seed, &[0xC1]);
-    for v in m.data.iter_mut() {
+    for v in &mut m.data {
         *v = *v * s + (noise * rng.normal()) as f32;
     }
 }
@@ -236,7 +236,8 @@ fn component_spectral(g: &Graph, vs: &[usize], dim: usize, seed: u64) -> Option<
         basis.push(std::mem::take(&mut q));
         let mut r = y.clone();
         // Full reorthogonalisation against the trivial vector and every Lanczos vector.
-        let refs: Vec<&[f64]> = std::iter::once(v0.as_slice()).chain(basis.iter().map(|b| b.as_slice())).collect();
+        let refs: Vec<&[f64]> =
+            std::iter::once(v0.as_slice()).chain(basis.iter().map(std::vec::Vec::as_slice)).collect();
         project_out(&mut r, &refs);
         let b = dot64(&r, &r).sqrt();
         if s + 1 == steps || b.is_nan() || b <= 1e-12 {

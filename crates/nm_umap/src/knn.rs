@@ -494,9 +494,9 @@ fn rp_split(x: &Matrix, node: Vec<u32>, seed: u64, tree: u64, path: u64, leaves:
     let mut right = Vec::new();
     for (&i, &s) in node.iter().zip(&sides) {
         if s {
-            right.push(i)
+            right.push(i);
         } else {
-            left.push(i)
+            left.push(i);
         }
     }
     if left.is_empty() || right.is_empty() {
@@ -505,9 +505,9 @@ fn rp_split(x: &Matrix, node: Vec<u32>, seed: u64, tree: u64, path: u64, leaves:
         right.clear();
         for &i in &node {
             if rng.next_u64() & 1 == 0 {
-                left.push(i)
+                left.push(i);
             } else {
-                right.push(i)
+                right.push(i);
             }
         }
         if left.is_empty() || right.is_empty() {

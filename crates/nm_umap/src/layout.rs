@@ -361,7 +361,7 @@ fn block_epoch_generic(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn block_epoch_avx2(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &EpochCtx) {
-    block_epoch_generic(blk, spec, out, cx)
+    block_epoch_generic(blk, spec, out, cx);
 }
 
 fn block_epoch(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &EpochCtx) {
@@ -371,7 +371,7 @@ fn block_epoch(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &EpochCtx
         unsafe { block_epoch_avx2(blk, spec, out, cx) };
         return;
     }
-    block_epoch_generic(blk, spec, out, cx)
+    block_epoch_generic(blk, spec, out, cx);
 }
 
 fn refresh(snap: &mut [Matrix], slot: usize, v0: usize, v1: usize, dim: usize, rows: &[f32]) {
@@ -436,7 +436,7 @@ pub fn optimize_with(
             }
             for blk in &blocks {
                 let slot = specs[blk.spec].slot;
-                rows.push(by_slot[slot].as_mut().and_then(|it| it.next()));
+                rows.push(by_slot[slot].as_mut().and_then(std::iter::Iterator::next));
             }
         }
         let alpha = p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);

@@ -183,7 +183,7 @@ fn gemm_abt_serial<M: MulAdd, const TA: usize, const TB: usize, const L: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_abt_avx2(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usize, out: &mut [f32], ldo: usize) {
-    gemm_abt_serial::<Fused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo)
+    gemm_abt_serial::<Fused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -230,13 +230,13 @@ pub(crate) fn gemm_abt_acc(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usiz
         unsafe { gemm_abt_avx2(a, na, b, nb, dim, out, ldo) };
         return;
     }
-    gemm_abt_serial::<Unfused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo)
+    gemm_abt_serial::<Unfused, GEMM_TILE_A, GEMM_TILE_B, LANES>(a, na, b, nb, dim, out, ldo);
 }
 
 /// Parallel `out = a · bᵀ`: `a` [na, dim], `b` [nb, dim], `out` [na, nb] (overwritten).
 pub(crate) fn gemm_abt(a: &[f32], na: usize, b: &[f32], nb: usize, dim: usize, out: &mut [f32]) {
     out[..na * nb].fill(0.0);
-    gemm_abt_par_acc(a, na, b, nb, dim, out)
+    gemm_abt_par_acc(a, na, b, nb, dim, out);
 }
 
 /// Parallel `out += a · bᵀ`: `a` [na, dim], `b` [nb, dim], `out` [na, nb].
@@ -480,7 +480,7 @@ pub(crate) fn orthonormalize(cols: &mut [Vec<f64>], seed: u64) {
             let (done, rest) = cols.split_at_mut(j);
             let col = &mut rest[0];
             let before = dot64(col, col).sqrt();
-            let basis: Vec<&[f64]> = done.iter().map(|c| c.as_slice()).collect();
+            let basis: Vec<&[f64]> = done.iter().map(std::vec::Vec::as_slice).collect();
             project_out(col, &basis);
             let norm = dot64(col, col).sqrt();
             if norm > 1e-10 * before.max(1e-300) && norm > 0.0 && tries < 5 {

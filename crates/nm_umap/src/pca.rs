@@ -209,7 +209,7 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
     for c in 0..k {
         let sv = vals[c].max(0.0).sqrt();
         let mut col: Vec<f64> = (0..n).map(|i| (0..l).map(|j| q[j][i] * vecs[j * l + c]).sum::<f64>() * sv).collect();
-        let big = col.iter().cloned().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+        let big = col.iter().copied().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
         if big < 0.0 {
             col.iter_mut().for_each(|v| *v = -*v);
         }

@@ -59,13 +59,12 @@ fn peak_rss_mib() -> f64 {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let mode = args.get(1).map_or("", String::as_str);
     let mut up = UmapParams::default();
     if let Some(k) = flag(&args, "--n-neighbors") {
         up.n_neighbors = k.parse().expect("--n-neighbors");
