@@ -19,7 +19,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt as _;
 
 use crate::events::ServerEvent;
-use crate::state::{guarded, lock, AppState};
+use crate::state::AppState;
+use crate::sync::{guarded, lock};
 use crate::{assets, encode, jobs};
 
 /// Largest request body accepted (a compute request is a few hundred bytes).

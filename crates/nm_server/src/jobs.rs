@@ -11,78 +11,22 @@
 //! refused whole ([`Busy`], answered 429). Per client the bound is structural: supersession leaves a
 //! client waiting on at most one task per layer.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use nm_pipeline::{EmbedParams, PipelineError};
 use nm_umap::{Control, Stage};
 
 use crate::events::ServerEvent;
-use crate::state::{guarded, lock, AppState, ProgressReporter, SERVER_CLIENT};
+use crate::progress::ProgressReporter;
+use crate::state::{AppState, SERVER_CLIENT};
+use crate::sync::{guarded, lock};
+use crate::tasks::Task;
 
 /// Embedding tasks running at once (each one uses the rayon pool inside); the rest wait in the queue.
 pub const WORKERS: usize = 2;
 /// Tasks queued or running at once, over all clients (raised to twice the run's layer count for runs
 /// with many layers, so the default views plus one client's request for every layer always fit).
 pub const MAX_PENDING_TASKS: usize = 64;
-
-pub struct Task {
-    pub layer: String,
-    pub key: String,
-    pub params: EmbedParams,
-    pub cancel: AtomicBool,
-    inner: Mutex<TaskInner>,
-}
-
-struct TaskInner {
-    clients: HashSet<String>,
-    stage: &'static str,
-    fraction: f32,
-}
-
-impl Task {
-    pub fn set_progress(&self, stage: &'static str, fraction: f32) {
-        let mut i = lock(&self.inner);
-        i.stage = stage;
-        i.fraction = fraction;
-    }
-
-    /// (stage, fraction, number of clients waiting).
-    pub fn status(&self) -> (&'static str, f32, usize) {
-        let i = lock(&self.inner);
-        (i.stage, i.fraction, i.clients.len())
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-}
-
-/// The compute workers and their queue (one per server, in [`AppState`]).
-#[derive(Default)]
-pub struct Pool {
-    queue: Mutex<PoolQueue>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct PoolQueue {
-    tasks: VecDeque<Arc<Task>>,
-    /// Workers started (lazily, on the first task: they need the `Arc<AppState>`).
-    started: bool,
-    stopped: bool,
-}
-
-impl Pool {
-    /// Stops the workers once their current task ends (cancel the tasks first); queued tasks are dropped.
-    pub fn stop(&self) {
-        let mut q = lock(&self.queue);
-        q.stopped = true;
-        q.tasks.clear();
-        self.wake.notify_all();
-    }
-}
 
 /// State of one (layer, view) after a request.
 #[derive(serde::Serialize, Debug)]
@@ -116,12 +60,7 @@ pub fn request(
         .count();
     let freed = tasks
         .iter()
-        .filter(|((layer, k), t)| {
-            !t.cancelled() && superseded(k, layer) && {
-                let i = lock(&t.inner);
-                i.clients.len() == 1 && i.clients.contains(client)
-            }
-        })
+        .filter(|((layer, k), t)| !t.cancelled() && superseded(k, layer) && t.wanted_only_by(client))
         .count();
     let pending = tasks.values().filter(|t| !t.cancelled()).count();
     let limit = MAX_PENDING_TASKS.max(2 * state.layer_names().len());
@@ -132,26 +71,13 @@ pub fn request(
     }
 
     lock(&state.params_by_key).insert(key.clone(), params.clone());
-    let mut dropped = Vec::new();
     for ((layer, k), task) in tasks.iter() {
         if superseded(k, layer) {
-            let mut inner = lock(&task.inner);
-            if inner.clients.remove(client) && inner.clients.is_empty() {
-                task.cancel.store(true, Ordering::Relaxed);
-            }
+            task.remove_client(client);
         }
     }
-    {
-        // Superseded tasks still in the queue are dropped now, so they take no room in it.
-        let mut q = lock(&state.pool.queue);
-        q.tasks.retain(|t| {
-            if t.cancelled() {
-                dropped.push(t.clone());
-            }
-            !t.cancelled()
-        });
-    }
-    for t in &dropped {
+    // Superseded tasks still in the queue are dropped now, so they take no room in it.
+    for t in &state.pool.drop_cancelled() {
         let id = (t.layer.clone(), t.key.clone());
         if tasks.get(&id).is_some_and(|x| Arc::ptr_eq(x, t)) {
             tasks.remove(&id);
@@ -167,21 +93,9 @@ pub fn request(
         }
         let id = (layer.clone(), key.clone());
         match tasks.get(&id) {
-            Some(t) if !t.cancelled() => {
-                lock(&t.inner).clients.insert(client.to_string());
-            }
+            Some(t) if !t.cancelled() => t.add_client(client),
             _ => {
-                let task = Arc::new(Task {
-                    layer: layer.clone(),
-                    key: key.clone(),
-                    params: params.clone(),
-                    cancel: AtomicBool::new(false),
-                    inner: Mutex::new(TaskInner {
-                        clients: HashSet::from([client.to_string()]),
-                        stage: "queued",
-                        fraction: 0.0,
-                    }),
-                });
+                let task = Arc::new(Task::new(layer, &key, params.clone(), client));
                 match enqueue(state, task.clone()) {
                     Ok(()) => {
                         tasks.insert(id, task);
@@ -199,12 +113,7 @@ pub fn request(
 
 /// Puts `task` in the queue, starting the workers the first time.
 fn enqueue(state: &Arc<AppState>, task: Arc<Task>) -> Result<(), String> {
-    let pool = &state.pool;
-    let mut q = lock(&pool.queue);
-    if q.stopped {
-        return Err("the server is stopping".into());
-    }
-    if !q.started {
+    state.pool.push(task, || {
         for i in 0..WORKERS {
             let st = state.clone();
             let spawned = std::thread::Builder::new().name(format!("nm-compute-{i}")).spawn(move || worker(&st));
@@ -216,28 +125,13 @@ fn enqueue(state: &Arc<AppState>, task: Arc<Task>) -> Result<(), String> {
                 break;
             }
         }
-        q.started = true;
-    }
-    q.tasks.push_back(task);
-    pool.wake.notify_one();
-    Ok(())
+        Ok(())
+    })
 }
 
 /// One compute worker: takes the oldest queued task, runs it, until the pool is stopped.
 fn worker(state: &Arc<AppState>) {
-    loop {
-        let task = {
-            let mut q = lock(&state.pool.queue);
-            loop {
-                if q.stopped {
-                    return;
-                }
-                if let Some(t) = q.tasks.pop_front() {
-                    break t;
-                }
-                q = state.pool.wake.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-        };
+    while let Some(task) = state.pool.next() {
         run_task(state, &task);
     }
 }

@@ -49,7 +49,10 @@ mod guard;
 mod jobs;
 mod listen;
 mod live;
+mod progress;
 mod state;
+mod sync;
+mod tasks;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

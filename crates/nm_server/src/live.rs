@@ -14,7 +14,9 @@ use nm_run::Run;
 use nm_umap::Stage;
 
 use crate::events::ServerEvent;
-use crate::state::{guarded, AppState, LiveMsg, ProgressReporter, LIVE_VIEW};
+use crate::progress::ProgressReporter;
+use crate::state::{AppState, LiveMsg, LIVE_VIEW};
+use crate::sync::guarded;
 
 /// How often the watcher looks at the run's folder. Polling one directory listing four times a
 /// second costs nothing measurable, works on every file system (network mounts included, where

@@ -1,20 +1,18 @@
-//! Shared server state: the run, computed views (encoded), running tasks, the event channel, and
-//! progress reporting. The live worker that follows a growing run is in `live.rs`.
+//! Shared server state: the run, computed views (encoded), the task table, the event channel and the
+//! data derived from the whole run. Scheduling is in `jobs`, progress in `progress`, the live worker in `live`.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
 
 use axum::body::Bytes;
 use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides};
 use nm_run::{Inputs, Run};
-use nm_umap::Stage;
 
 use crate::encode;
 use crate::events::ServerEvent;
-use crate::jobs::Task;
+use crate::sync::{guarded, lock};
+use crate::tasks::{Pool, Task};
 
 /// View key of the default view while following a run (grown incrementally as epochs appear).
 pub const LIVE_VIEW: &str = "live";
@@ -24,8 +22,6 @@ pub const SERVER_CLIENT: &str = "server";
 pub const EVENT_BUFFER: usize = 1024;
 /// Computed views (layer x parameters) kept in memory; the oldest non-default ones are dropped first.
 const MAX_STORED_VIEWS: usize = 64;
-/// Progress events per task are sent at most this often unless the stage changes.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 pub enum LiveMsg {
     /// The run's folder changed (new epochs, metrics, the finished marker): re-read it and embed
@@ -90,35 +86,8 @@ pub struct AppState {
     pub tasks: Mutex<HashMap<(String, String), Arc<Task>>>,
     derived: Mutex<Option<Arc<Derived>>>,
     inputs: OnceLock<Option<Arc<Inputs>>>,
-    /// The compute workers and their queue (`jobs`).
-    pub pool: crate::jobs::Pool,
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (state stays usable).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs `f`, turning a panic (a bug deeper down) into an error message instead of a dead thread.
-pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(std::string::ToString::to_string)
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        format!("internal error: {msg}")
-    })
-}
-
-pub fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Pca => "pca",
-        Stage::Neighbors => "neighbors",
-        Stage::FuzzyGraph => "fuzzy_graph",
-        Stage::Init => "init",
-        Stage::Layout => "layout",
-    }
+    /// The compute workers' queue (filled and drained by `jobs`).
+    pub pool: Pool,
 }
 
 impl AppState {
@@ -146,7 +115,7 @@ impl AppState {
             tasks: Mutex::new(HashMap::new()),
             derived: Mutex::new(None),
             inputs: OnceLock::new(),
-            pool: crate::jobs::Pool::default(),
+            pool: Pool::default(),
         };
         match run {
             Some(run) => state.set_run(run).map(|()| state),
@@ -285,41 +254,5 @@ impl AppState {
             t.cancel.store(true, Ordering::Relaxed);
         }
         self.pool.stop();
-    }
-}
-
-/// Progress reporting for one (layer, view): updates the task's state (if any) and emits throttled
-/// `progress` events.
-pub struct ProgressReporter<'a> {
-    pub state: &'a AppState,
-    pub layer: &'a str,
-    pub view: &'a str,
-    pub task: Option<&'a Task>,
-    last: Mutex<(Option<Stage>, Instant)>,
-}
-
-impl<'a> ProgressReporter<'a> {
-    pub fn new(state: &'a AppState, layer: &'a str, view: &'a str, task: Option<&'a Task>) -> Self {
-        ProgressReporter { state, layer, view, task, last: Mutex::new((None, Instant::now())) }
-    }
-
-    pub fn report(&self, stage: Stage, fraction: f32) {
-        let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
-        if let Some(t) = self.task {
-            t.set_progress(stage_name(stage), fraction);
-        }
-        let mut last = lock(&self.last);
-        let now = Instant::now();
-        if last.0 == Some(stage) && now.duration_since(last.1) < PROGRESS_INTERVAL && fraction < 1.0 {
-            return;
-        }
-        *last = (Some(stage), now);
-        drop(last);
-        self.state.emit(ServerEvent::Progress {
-            layer: self.layer,
-            view: self.view,
-            stage: stage_name(stage),
-            fraction,
-        });
     }
 }
