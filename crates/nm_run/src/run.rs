@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::array::{self, ArrayDesc, ScalarKind};
-use crate::files::{read_bounded, regular_file_meta, walk_files, writable_cache_dir};
+use crate::files::{read_bounded, regular_file_meta, walk_files};
 use crate::manifest::{parse_json, read_manifest};
 use crate::scan::{scan_epochs, Epoch};
 use crate::{
@@ -306,12 +306,6 @@ impl Run {
         })?;
         m.sort_by_key(|e| e.epoch);
         Ok(m)
-    }
-
-    /// `RUN/.neuromapper/`, created on demand; an error when it is not a real folder inside the
-    /// run (a symbolic link there is never written through).
-    pub fn cache_dir(&self) -> Result<PathBuf, RunError> {
-        writable_cache_dir(&self.path)
     }
 
     /// Whether writing to `path` would touch one of the run's files: `path` (or the folder it

@@ -862,14 +862,13 @@ fn owns_path_sees_through_links() {
 fn cache_dir_must_be_a_real_folder_in_the_run() {
     let root = scratch("cache_dir");
     write_run(&root);
-    let run = Run::open(&root).unwrap();
-    assert_eq!(run.cache_dir().unwrap(), root.join(".neuromapper"));
+    assert_eq!(nm_run::writable_cache_dir(&root).unwrap(), root.join(".neuromapper"));
     assert!(root.join(".neuromapper").is_dir());
     std::fs::remove_dir(root.join(".neuromapper")).unwrap();
     let elsewhere = scratch("cache_dir_target");
     std::os::unix::fs::symlink(&elsewhere, root.join(".neuromapper")).unwrap();
-    check_error(run.cache_dir().err().unwrap(), ".neuromapper", &["symbolic link"]);
+    check_error(nm_run::writable_cache_dir(&root).unwrap_err(), ".neuromapper", &["symbolic link"]);
     std::fs::remove_file(root.join(".neuromapper")).unwrap();
     write(&root, ".neuromapper", b"a file");
-    check_error(run.cache_dir().err().unwrap(), ".neuromapper", &["a real folder"]);
+    check_error(nm_run::writable_cache_dir(&root).unwrap_err(), ".neuromapper", &["a real folder"]);
 }
