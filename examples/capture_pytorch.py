@@ -13,6 +13,7 @@ neuromapper for the package and the binary):
 
     python examples/capture_pytorch.py                           # digits, 8 epochs, runs/digits-cnn
     python examples/capture_pytorch.py --epochs 20 --serve       # and watch it in the browser
+    python examples/capture_pytorch.py --model mlp               # an MLP instead, runs/digits-mlp
     python examples/capture_pytorch.py --dataset cifar10 --data-dir DIR   # ResNet-18; needs torchvision
                                                                  # and DIR/cifar-10-batches-py
 
@@ -48,6 +49,20 @@ class DigitsCNN(nn.Module):
         return self.head(self.fc(self.conv2(self.conv1(x))))
 
 
+class DigitsMLP(nn.Module):
+    """Three hidden layers on the flattened 8×8 image (64 → 256 → 128 → 64), and the classifier."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.fc1 = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Linear(256, 128), nn.ReLU())
+        self.fc3 = nn.Sequential(nn.Linear(128, 64), nn.ReLU())
+        self.head = nn.Linear(64, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc3(self.fc2(self.fc1(x))))
+
+
 def split_probe(y: np.ndarray, per_class: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """(train indices, probe indices): `per_class` random samples of each class are held out as the probe set."""
     rng = np.random.default_rng(seed)
@@ -57,8 +72,9 @@ def split_probe(y: np.ndarray, per_class: int, seed: int) -> Tuple[np.ndarray, n
     return train, probe
 
 
-def load_digits(per_class: int, seed: int):
-    """scikit-learn's digits: (train set, probe x, probe y, classes, model, layer names)."""
+def load_digits(per_class: int, seed: int, mlp: bool = False):
+    """scikit-learn's digits: (train set, probe x, probe y, classes, model, layer names); the CNN, or
+    with `mlp` the MLP."""
     try:
         from sklearn.datasets import load_digits as sk_digits
     except ImportError:
@@ -69,6 +85,8 @@ def load_digits(per_class: int, seed: int):
     train, probe = split_probe(d.target, per_class, seed)
     train_set = torch.utils.data.TensorDataset(x[train], y[train])
     classes = [str(c) for c in d.target_names]
+    if mlp:
+        return train_set, x[probe], y[probe], classes, DigitsMLP(len(classes)), ["fc1", "fc2", "fc3", "head"]
     return train_set, x[probe], y[probe], classes, DigitsCNN(len(classes)), ["conv1", "conv2", "fc", "head"]
 
 
@@ -96,6 +114,7 @@ def load_cifar10(data_dir: str, per_class: int):
 def main(argv: List[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["digits", "cifar10"], default="digits")
+    ap.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="digits only: the CNN or an MLP")
     ap.add_argument("--data-dir", default="data", help="cifar10 only: the folder holding cifar-10-batches-py")
     ap.add_argument("--out", help="the run folder (default runs/<dataset>-<model>)")
     ap.add_argument("--epochs", type=int, default=8, help="training epochs (epoch 0, the untrained model, is captured too)")
@@ -111,8 +130,10 @@ def main(argv: List[str] | None = None) -> None:
 
     thumbs = None  # digits: the Recorder derives thumbnails from the 8×8 probe images
     if args.dataset == "digits":
-        train_set, x_probe, y_probe, classes, model, layers = load_digits(args.probe_per_class, args.seed)
-        run_name = "digits-cnn"
+        train_set, x_probe, y_probe, classes, model, layers = load_digits(
+            args.probe_per_class, args.seed, mlp=args.model == "mlp"
+        )
+        run_name = f"digits-{args.model}"
     else:
         train_set, x_probe, y_probe, classes, model, layers, thumbs = load_cifar10(args.data_dir, args.probe_per_class)
         run_name = "cifar10-resnet18"

@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! bench_engine aligned RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1] [--epochs E]
-//!     Aligned UMAP over all epochs of LAYER; OUT.npy is float32 [E, N, 2].
+//!                      [--lambda 0.01] [--window 3]
+//!     Aligned UMAP over all epochs of LAYER; OUT.npy is float32 [E, N, 2]. --lambda and --window
+//!     set the alignment regularisation and window (the engine's defaults otherwise).
 //! bench_engine single RUN LAYER OUT.npy [--n-neighbors 15] [--min-dist 0.1]
 //!     One UMAP of the first epoch of LAYER; OUT.npy is float32 [1, N, 2].
 //! bench_engine pca FILE.npy K [OUT.npy]
@@ -95,7 +97,13 @@ fn main() {
             let embs: Vec<Matrix> = if mode == "single" {
                 vec![fit(&xs[0], &up, &ctl).unwrap_or_else(|e| panic!("{e}"))]
             } else {
-                let ap = AlignedParams { umap: up, ..AlignedParams::default() };
+                let mut ap = AlignedParams { umap: up, ..AlignedParams::default() };
+                if let Some(l) = flag(&args, "--lambda") {
+                    ap.alignment_regularisation = l.parse().expect("--lambda");
+                }
+                if let Some(w) = flag(&args, "--window") {
+                    ap.alignment_window_size = w.parse().expect("--window");
+                }
                 AlignedEmbedding::fit(&xs, &ap, &ctl).unwrap_or_else(|e| panic!("{e}")).embeddings().to_vec()
             };
             let secs = t0.elapsed().as_secs_f64();
@@ -117,7 +125,7 @@ fn main() {
             println!("nm_umap pca: {n} x {d} -> {k}: {secs:.2} s, peak RSS {:.0} MiB", peak_rss_mib());
         }
         _ => {
-            eprintln!("usage: bench_engine aligned|single RUN LAYER OUT.npy [--n-neighbors K] [--min-dist M] [--epochs E]\n       bench_engine pca FILE.npy K [OUT.npy]");
+            eprintln!("usage: bench_engine aligned|single RUN LAYER OUT.npy [--n-neighbors K] [--min-dist M] [--epochs E] [--lambda L] [--window W]\n       bench_engine pca FILE.npy K [OUT.npy]");
             std::process::exit(2);
         }
     }
