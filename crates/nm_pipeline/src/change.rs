@@ -53,7 +53,12 @@ pub fn sample_change(
     if let Some((header, payload)) = cache::read(&path) {
         if header["kind"].as_str() == Some("change") && payload.len() == expected {
             let values = payload.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            return Ok(SampleChange { layer: layer.to_string(), epochs: epochs.to_vec(), samples: samples.to_vec(), values });
+            return Ok(SampleChange {
+                layer: layer.to_string(),
+                epochs: epochs.to_vec(),
+                samples: samples.to_vec(),
+                values,
+            });
         }
     }
     let points: Vec<usize> = (0..n).collect();

@@ -29,7 +29,8 @@ pub struct PredictionValues {
 pub fn are_probabilities(scores: &[f32], c: usize) -> bool {
     c > 0
         && scores.chunks_exact(c).all(|row| {
-            row.iter().all(|&v| v >= 0.0) && (row.iter().map(|&v| f64::from(v)).sum::<f64>() - 1.0).abs() <= PROBABILITY_TOLERANCE
+            row.iter().all(|&v| v >= 0.0)
+                && (row.iter().map(|&v| f64::from(v)).sum::<f64>() - 1.0).abs() <= PROBABILITY_TOLERANCE
         })
 }
 

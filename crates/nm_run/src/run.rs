@@ -10,8 +10,9 @@ use crate::manifest::{parse_json, read_manifest};
 use crate::samples::read_samples_csv;
 use crate::scan::{scan_epochs, Epoch};
 use crate::{
-    npy, text, EpochMetrics, SamplesTable, SAMPLES_FILE, EpochStorage, LayerInfo, LayerReader, Manifest, RunError, CACHE_DIR, EPOCHS_DIR,
-    FINISHED_FILE, INPUTS_FILE, LABELS_FILE, MAX_IMPLICIT_CLASS_ID, MAX_METRICS_BYTES, METRICS_FILE,
+    npy, text, EpochMetrics, EpochStorage, LayerInfo, LayerReader, Manifest, RunError, SamplesTable, CACHE_DIR,
+    EPOCHS_DIR, FINISHED_FILE, INPUTS_FILE, LABELS_FILE, MAX_IMPLICIT_CLASS_ID, MAX_METRICS_BYTES, METRICS_FILE,
+    SAMPLES_FILE,
 };
 
 /// Thumbnails: [N, H, W, C] u8 with C = 1 or 3.
@@ -287,7 +288,11 @@ impl Run {
 
     /// Epochs whose predictions are `[N, C]` float scores (not class ids), ascending.
     pub fn score_epochs(&self) -> Vec<u32> {
-        self.epochs.iter().filter(|(_, e)| e.predictions.as_ref().is_some_and(|p| p.dtype.is_float())).map(|(&k, _)| k).collect()
+        self.epochs
+            .iter()
+            .filter(|(_, e)| e.predictions.as_ref().is_some_and(|p| p.dtype.is_float()))
+            .map(|(&k, _)| k)
+            .collect()
     }
 
     /// Epochs that have the per-sample value `name`, ascending.

@@ -42,7 +42,9 @@ impl SamplesTable {
                 .columns
                 .iter()
                 .map(|(_, c)| match c {
-                    SampleColumn::Numeric(v) => v.get(i).filter(|x| x.is_finite()).map(ToString::to_string).unwrap_or_default(),
+                    SampleColumn::Numeric(v) => {
+                        v.get(i).filter(|x| x.is_finite()).map(ToString::to_string).unwrap_or_default()
+                    }
                     SampleColumn::Text(v) => v.get(i).map(|s| quote(s)).unwrap_or_default(),
                 })
                 .collect();
@@ -90,7 +92,10 @@ pub(crate) fn read_samples_csv(path: &Path, n: usize) -> Result<Option<SamplesTa
             return Err(RunError::invalid(path, format!("column {} of the header row has no name", i + 1)));
         }
         if header[..i].contains(name) {
-            return Err(RunError::invalid(path, format!("column \"{}\" is named twice in the header row", text::clip(name))));
+            return Err(RunError::invalid(
+                path,
+                format!("column \"{}\" is named twice in the header row", text::clip(name)),
+            ));
         }
     }
     if data.len() != n {
@@ -118,7 +123,10 @@ pub(crate) fn read_samples_csv(path: &Path, n: usize) -> Result<Option<SamplesTa
                     if cell.is_empty() {
                         return Some(f32::NAN);
                     }
-                    cell.parse::<f64>().ok().filter(|v| v.is_finite() && v.abs() <= f64::from(f32::MAX)).map(|v| v as f32)
+                    cell.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite() && v.abs() <= f64::from(f32::MAX))
+                        .map(|v| v as f32)
                 })
                 .collect();
             let has_number = numbers.as_ref().is_some_and(|v| v.iter().any(|x| x.is_finite()));
@@ -161,7 +169,11 @@ fn parse_csv(s: &str) -> Result<Vec<Vec<String>>, String> {
                 in_quotes = true;
                 quoted = true;
             }
-            '"' => return Err(format!("line {line}: a quote inside an unquoted cell (quote the whole cell, with \"\" for a quote)")),
+            '"' => {
+                return Err(format!(
+                    "line {line}: a quote inside an unquoted cell (quote the whole cell, with \"\" for a quote)"
+                ))
+            }
             ',' => {
                 row.push(std::mem::take(&mut cell));
                 quoted = false;

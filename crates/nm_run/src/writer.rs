@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use crate::files::{temp_sibling, write_atomic, write_atomic_with};
 use crate::samples::column_len;
+use crate::SamplesTable;
 use crate::{
     npy, EpochMetrics, Inputs, Manifest, RunError, EPOCHS_DIR, FINISHED_FILE, FORMAT_V1, INPUTS_FILE, LABELS_FILE,
     MANIFEST_FILE, METRICS_FILE, PREDICTIONS, SAMPLES_FILE, VALUES_SUFFIX,
 };
-use crate::SamplesTable;
 
 /// Writes a run atomically: each file via temp + rename, each epoch folder built under a temp name
 /// and renamed into `epochs/<epoch>` so a reader (a live server) never sees half an epoch.
@@ -128,7 +128,10 @@ impl RunWriter {
                 ));
             }
             if v.len() != self.n {
-                return Err(RunError::invalid(file, format!("expected {} values, one per sample, got {}", self.n, v.len())));
+                return Err(RunError::invalid(
+                    file,
+                    format!("expected {} values, one per sample, got {}", self.n, v.len()),
+                ));
             }
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                 return Err(RunError::invalid(file, format!("value {} of sample {i} is not finite", v[i])));

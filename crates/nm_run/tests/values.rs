@@ -106,8 +106,11 @@ fn bad_values_files_are_refused_naming_the_file() {
     std::fs::write(dir.path().join("epochs/1/.values.npy"), npy("<f4", "(4,)", &f32_bytes(&[0.0; 4]))).unwrap();
     assert!(Run::open(dir.path()).is_ok(), "hidden files are ignored");
     // Integer values are numbers too.
-    std::fs::write(&file, npy("<i8", "(4,)", &[1i64, 2, 3, 4].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()))
-        .unwrap();
+    std::fs::write(
+        &file,
+        npy("<i8", "(4,)", &[1i64, 2, 3, 4].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()),
+    )
+    .unwrap();
     assert_eq!(Run::open(dir.path()).unwrap().values("difficulty", 1).unwrap(), Some(vec![1.0, 2.0, 3.0, 4.0]));
 }
 
@@ -133,7 +136,10 @@ fn samples_csv_numeric_columns_are_values_and_the_rest_text() {
     let table = SamplesTable {
         columns: vec![
             ("difficulty".into(), SampleColumn::Numeric(vec![0.5, 1.0, f32::NAN, 2.0])),
-            ("file".into(), SampleColumn::Text(vec!["a.png".into(), "b, c.png".into(), "\"d\".png".into(), "e".into()])),
+            (
+                "file".into(),
+                SampleColumn::Text(vec!["a.png".into(), "b, c.png".into(), "\"d\".png".into(), "e".into()]),
+            ),
         ],
     };
     w.write_samples(&table).unwrap();

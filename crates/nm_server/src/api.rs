@@ -296,7 +296,9 @@ async fn change(State(st): St, q: Result<Query<ChangeQuery>, QueryRejection>) ->
                 &json!({"id": "change", "layer": layer, "view": key, "epochs": c.epochs, "n": c.samples.len()}),
                 &c.values,
             )),
-            Ok(Err(e)) => Err(ApiError::internal(format!("cannot compute the neighbour change of layer `{layer}`: {e}"))),
+            Ok(Err(e)) => {
+                Err(ApiError::internal(format!("cannot compute the neighbour change of layer `{layer}`: {e}")))
+            }
             Err(e) => Err(ApiError::internal(e)),
         }
     })

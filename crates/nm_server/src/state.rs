@@ -74,7 +74,12 @@ impl Derived {
             Ok(t) => (t, None),
             Err(e) => (None, Some(e.to_string())),
         };
-        Ok(Derived { samples: encode::samples_bytes(labels, &preds, run.classes().len()), accuracy, table, table_error })
+        Ok(Derived {
+            samples: encode::samples_bytes(labels, &preds, run.classes().len()),
+            accuracy,
+            table,
+            table_error,
+        })
     }
 }
 
@@ -194,7 +199,13 @@ impl AppState {
         let mut views = lock(&self.views);
         views.insert(
             (emb.layer.clone(), key.to_string()),
-            StoredView { bytes, epochs: emb.epochs.clone(), n_points: emb.samples.len(), samples: emb.samples.clone(), seq },
+            StoredView {
+                bytes,
+                epochs: emb.epochs.clone(),
+                n_points: emb.samples.len(),
+                samples: emb.samples.clone(),
+                seq,
+            },
         );
         while views.len() > MAX_STORED_VIEWS {
             let oldest = views

@@ -33,8 +33,10 @@ pub fn value_list(run: &Run, table: Option<&SamplesTable>) -> Vec<Value> {
                         "description": "how much each sample's 15 nearest neighbours in this layer changed since the previous epoch (Jaccard distance: 0 = the same, 1 = all new)"}));
     }
     for name in run.value_names() {
-        out.push(json!({"id": format!("run:{name}"), "name": name, "source": "run", "per_epoch": true, "per_layer": false,
-                        "description": format!("the run's per-sample value `{name}` (epochs/<e>/{name}.values.npy)")}));
+        out.push(
+            json!({"id": format!("run:{name}"), "name": name, "source": "run", "per_epoch": true, "per_layer": false,
+                        "description": format!("the run's per-sample value `{name}` (epochs/<e>/{name}.values.npy)")}),
+        );
     }
     for (name, col) in table.map(|t| t.columns.as_slice()).unwrap_or_default() {
         if matches!(col, SampleColumn::Numeric(_)) {

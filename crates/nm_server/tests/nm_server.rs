@@ -288,7 +288,10 @@ fn per_sample_values_and_neighbour_change_are_served() {
     assert_eq!((v[0], v[90 + 5], v[180 + 89]), (100.0, 205.0, 389.0));
     let (h, v) = parse_values(&get(&server, "/api/values?id=csv:weight").body);
     assert_eq!((h["epochs"].clone(), v.len(), v[3]), (Value::Null, 90, 3.5));
-    assert_eq!(get(&server, "/api/sample-text").json(), json!({"columns": ["file"], "rows": [(0..90).map(|i| format!("f{i}.png")).collect::<Vec<_>>()]}));
+    assert_eq!(
+        get(&server, "/api/sample-text").json(),
+        json!({"columns": ["file"], "rows": [(0..90).map(|i| format!("f{i}.png")).collect::<Vec<_>>()]})
+    );
     assert_4xx(&get(&server, "/api/values?id=run:nope"), 404, "no per-sample value `nope`");
     assert_4xx(&get(&server, "/api/values?id=csv:file"), 404, "text, not numbers");
     assert_4xx(&get(&server, "/api/values"), 400, "id");
@@ -297,7 +300,10 @@ fn per_sample_values_and_neighbour_change_are_served() {
     assert_eq!(wait_for_view(&server, "block1", &key).status, 200);
     let r = get(&server, &format!("/api/change?layer=block1&view={key}"));
     let (h, v) = parse_values(&r.body);
-    assert_eq!((h["epochs"].clone(), h["n"].clone(), h["layer"].clone()), (json!([1, 2, 3]), json!(90), json!("block1")));
+    assert_eq!(
+        (h["epochs"].clone(), h["n"].clone(), h["layer"].clone()),
+        (json!([1, 2, 3]), json!(90), json!("block1"))
+    );
     assert!(v[..90].iter().all(|x| x.is_nan()), "nothing to compare with at the first epoch");
     assert!(v[90..].iter().all(|x| (0.0..=1.0).contains(x)), "Jaccard distances");
     assert_4xx(&get(&server, "/api/change?layer=nope"), 404, "unknown layer `nope`");
