@@ -37,7 +37,7 @@ pub fn are_probabilities(scores: &[f32], c: usize) -> bool {
 /// Confidence, margin and loss of every sample from its scores ([N, c] row-major) and label.
 pub fn prediction_values(labels: &[u32], c: usize, scores: &[f32]) -> PredictionValues {
     let probabilities = are_probabilities(scores, c);
-    let n = if c == 0 { 0 } else { scores.len() / c };
+    let n = scores.len().checked_div(c).unwrap_or(0);
     let mut out = PredictionValues {
         confidence: Vec::with_capacity(n),
         margin: Vec::with_capacity(n),
