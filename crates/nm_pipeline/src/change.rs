@@ -23,7 +23,7 @@ pub struct SampleChange {
     pub epochs: Vec<u32>,
     /// The view's samples (run sample indices); column `k` of `values` is sample `samples[k]`.
     pub samples: Vec<u32>,
-    /// [epochs, samples] row-major; the first epoch's row is NaN (nothing to compare with).
+    /// `[epochs, samples]` row-major; the first epoch's row is NaN (nothing to compare with).
     pub values: Vec<f32>,
 }
 

@@ -6,8 +6,8 @@
 //! softmax. Per sample, with p its probabilities:
 //! - confidence: max p (the predicted class's probability);
 //! - margin: the largest p minus the second largest (0 = a tie; with one column, the confidence);
-//! - loss: −ln p[label], the cross-entropy against the true label (from the logits directly, as
-//!   log-sum-exp − z[label], so a very wrong sample's loss is not clipped); NaN when the label has no
+//! - loss: −ln p(label), the cross-entropy against the true label (from the logits directly, as
+//!   log-sum-exp − z(label), so a very wrong sample's loss is not clipped); NaN when the label has no
 //!   column (a run may give fewer columns than classes).
 
 /// How far from 1 a row of non-negative scores may sum and still be read as probabilities.

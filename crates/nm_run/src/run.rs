@@ -308,7 +308,7 @@ impl Run {
         names
     }
 
-    /// The per-sample value `name` at `epoch` ([N] f32, checked finite: a NaN or infinity is an error
+    /// The per-sample value `name` at `epoch` (`[N]` f32, checked finite: a NaN or infinity is an error
     /// naming the file); None when that epoch does not have it.
     pub fn values(&self, name: &str, epoch: u32) -> Result<Option<Vec<f32>>, RunError> {
         let Some(e) = self.epochs.get(&epoch) else {

@@ -48,7 +48,7 @@ pub fn value_list(run: &Run, table: Option<&SamplesTable>) -> Vec<Value> {
 }
 
 /// The numbers of value `id` over every sample: (the epochs of its rows, None for one static row;
-/// the rows, [R, N] f32, NaN where unknown). Errors say what is wrong with the id or the data.
+/// the rows, `[R, N]` f32, NaN where unknown). Errors say what is wrong with the id or the data.
 pub fn value_data(run: &Run, id: &str, table: Option<&SamplesTable>) -> Result<(Option<Vec<u32>>, Vec<f32>), String> {
     let n = run.n_samples();
     if let Some(which) = id.strip_prefix("pred:") {
