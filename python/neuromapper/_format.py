@@ -12,5 +12,9 @@ METRICS_FILE = "metrics.json"
 FINISHED_FILE = "finished.json"
 EPOCHS_DIR = "epochs"
 PREDICTIONS_FILE = "predictions.npy"
+#: An epoch's `<name>.values.npy` ([N] float) is a per-sample value called `<name>`, not a layer.
+VALUES_SUFFIX = ".values"
+#: The optional static per-sample table (a header row, then one row per sample).
+SAMPLES_FILE = "samples.csv"
 #: neuromapper's own cache inside a run; writers never touch it.
 CACHE_DIR = ".neuromapper"

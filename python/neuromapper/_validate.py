@@ -234,6 +234,49 @@ def check_predictions(value: Any, n: int, n_classes: Optional[int]) -> Optional[
     raise ValueError(f"predictions must be [N] class ids or [N, C] logits; got shape {a.shape}")
 
 
+def check_values(values: Any, n: int, layers: Sequence[str]) -> dict:
+    """Per-sample values {name: [N] numbers} as {name: float32 [N]}: names file-name-safe, not a
+    layer's, not ending in ".values"; values finite."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise TypeError(f"values must be a dict of {{name: [N] array}}; got {type_name(values)}")
+    out = {}
+    for name, value in values.items():
+        check_name(name, "values name")
+        if name in layers or name.endswith(".values"):
+            raise ValueError(f"values name {name!r} is a layer's name or ends in '.values'; pick another name")
+        arg = f"values[{name!r}]"
+        a = as_array(value, arg)
+        if a.dtype.kind not in "iuf" or a.dtype.kind == "b":
+            raise ValueError(f"{arg} must be numeric (float or int); got dtype {a.dtype}")
+        if a.shape != (n,) and a.shape != (n, 1):
+            raise ValueError(f"{arg} must have one value per sample, shape [{n}]; got shape {a.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = np.ascontiguousarray(a.reshape(n), dtype=np.float32)
+        bad = np.flatnonzero(~np.isfinite(v))
+        if len(bad):
+            raise ValueError(f"{arg} has {len(bad)} NaN or infinite values, the first at sample {int(bad[0])}; every value must be finite")
+        out[name] = v
+    return out
+
+
+def check_samples(columns: Any, n: int) -> dict:
+    """samples.csv's columns {name: [N] values}: names non-empty strings, N cells each; numbers
+    (finite, or NaN for unknown) stay numbers, anything else becomes text."""
+    if not isinstance(columns, Mapping) or not columns:
+        raise TypeError(f"columns must be a non-empty dict of {{name: [N] values}}; got {type_name(columns)}")
+    out = {}
+    for name, value in columns.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"column names must be non-empty strings; got {name!r}")
+        cells = list(value.tolist() if hasattr(value, "tolist") else value)
+        if len(cells) != n:
+            raise ValueError(f"column {name!r} has {len(cells)} cells but the run has {n} samples")
+        out[name] = cells
+    return out
+
+
 def _scalar(value: Any) -> Any:
     """Unwraps numpy scalars, 0-d arrays and one-element torch tensors to Python numbers."""
     if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):

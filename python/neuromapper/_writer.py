@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import shutil
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -11,7 +14,7 @@ import numpy as np
 
 from . import _format as F
 from . import _validate as V
-from ._atomic import save_npy_atomic, write_json_atomic
+from ._atomic import save_npy_atomic, write_atomic, write_json_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -146,6 +149,7 @@ class RunWriter:
         activations: Mapping[str, Any],
         predictions: Any = None,
         metrics: Optional[Mapping[str, Any]] = None,
+        values: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Writes (or replaces) one epoch, atomically.
 
@@ -158,6 +162,9 @@ class RunWriter:
             metrics: optional {name: number} for this epoch, e.g. `train_accuracy`, `test_accuracy`,
                 `loss` (or `train_loss`); other names are kept too. Replaces the epoch's earlier
                 metrics; metrics.json holds one object per epoch, sorted by epoch.
+            values: optional {name: [N] numbers}, per-sample values of this epoch (a sample's loss,
+                an uncertainty score, ...), written as `<name>.values.npy`; the viewer colours by
+                them. Names follow the layer-name rules and may not be a layer's; values must be finite.
 
         Everything is checked before anything is written. An existing epoch of the same number is
         replaced. Raises RuntimeError after `finish()`.
@@ -171,8 +178,9 @@ class RunWriter:
         arrays = self._check_activations(activations)
         preds = V.check_predictions(predictions, self._n, self._n_classes)
         m = V.check_metrics(metrics)
+        vals = V.check_values(values, self._n, self.layers)
 
-        self._write_epoch_folder(e, arrays, preds)
+        self._write_epoch_folder(e, arrays, preds, vals)
         for layer, a in arrays.items():
             self._dims.setdefault(layer, a.shape[1])
         if m:
@@ -181,6 +189,33 @@ class RunWriter:
             self._metrics.pop(e, None)
         if m or os.path.exists(self._file(F.METRICS_FILE)):
             self._write_metrics()
+
+    def write_samples(self, columns: Mapping[str, Any]) -> str:
+        """Writes (replaces) `RUN/samples.csv`, the static per-sample table, atomically.
+
+        Args:
+            columns: {name: [N] values}, one cell per sample. A column whose cells are all numbers
+                (NaN or None for unknown) is a value the viewer colours by; any other column is
+                text, shown when hovering a sample (file names, captions, ...).
+
+        Returns the file's path.
+        """
+        cols = V.check_samples(columns, self._n)
+
+        def cell(v: Any) -> str:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return ""
+            return str(v)
+
+        text = io.StringIO()
+        w = csv.writer(text, lineterminator="\n")
+        w.writerow(list(cols))
+        for row in zip(*cols.values()):
+            w.writerow([cell(v) for v in row])
+        data = text.getvalue().encode("utf-8")
+        path = self._file(F.SAMPLES_FILE)
+        write_atomic(path, lambda f: f.write(data))
+        return path
 
     def finish(self) -> str:
         """Marks the run finished: writes `RUN/finished.json` (`{"format", "epochs"}`), atomically.
@@ -328,7 +363,9 @@ class RunWriter:
         if not skip_unchanged:
             write_json_atomic(self._file(F.MANIFEST_FILE), self._manifest)
 
-    def _write_epoch_folder(self, epoch: int, arrays: Dict[str, np.ndarray], preds: Optional[np.ndarray]) -> None:
+    def _write_epoch_folder(
+        self, epoch: int, arrays: Dict[str, np.ndarray], preds: Optional[np.ndarray], values: Dict[str, np.ndarray]
+    ) -> None:
         """Builds `epochs/.tmp-<epoch>-<pid>`, then renames it to `epochs/<epoch>` (replacing an older one)."""
         root = self._epochs_dir()
         os.makedirs(root, exist_ok=True)
@@ -342,6 +379,8 @@ class RunWriter:
                 np.save(os.path.join(tmp, f"{layer}.npy"), a, allow_pickle=False)
             if preds is not None:
                 np.save(os.path.join(tmp, F.PREDICTIONS_FILE), preds, allow_pickle=False)
+            for name, v in values.items():
+                np.save(os.path.join(tmp, f"{name}{F.VALUES_SUFFIX}.npy"), v, allow_pickle=False)
             # The same epoch under any spelling ("5", "005", "5.safetensors") is replaced; a folder
             # cannot be renamed over a non-empty one, so older entries are first moved aside.
             for i, name in enumerate(n for n in self._epoch_entries() if _epoch_number(n) == epoch):

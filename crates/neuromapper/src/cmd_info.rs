@@ -1,5 +1,5 @@
-//! `neuromapper info RUN`: samples, classes with counts, layers with dims, epochs, size on disk,
-//! cached embeddings.
+//! `neuromapper info RUN`: samples, classes with counts, layers with dims, epochs, per-sample
+//! values (`<name>.values.npy`, `samples.csv`), size on disk, cached embeddings.
 
 use std::path::PathBuf;
 
@@ -62,6 +62,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match run.inputs_shape() {
         Some((n, h, w, c)) => println!("inputs     {n} thumbnails {h}×{w}×{c}"),
         None => println!("inputs     none"),
+    }
+    let values: Vec<String> =
+        run.value_names().iter().map(|v| format!("{} (epochs {})", clip(v), ranges(&run.value_epochs(v)))).collect();
+    println!("values     {}", if values.is_empty() { "none".to_string() } else { values.join(", ") });
+    match run.samples_table()? {
+        Some(t) => {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .map(|(name, c)| {
+                    let kind = if matches!(c, nm_run::SampleColumn::Numeric(_)) { "number" } else { "text" };
+                    format!("{} ({kind})", clip(name))
+                })
+                .collect();
+            println!("samples.csv {}", cols.join(", "));
+        }
+        None => println!("samples.csv none"),
     }
     let metrics = run.metrics()?;
     println!(

@@ -31,16 +31,19 @@ use rayon::prelude::*;
 
 mod align;
 pub mod cache;
+mod change;
 pub mod export;
 mod joint;
 mod live;
 mod params;
 pub mod quality;
 mod sampling;
+pub mod scores;
 mod slices;
 mod store;
 
 pub use align::align_rigidly;
+pub use change::{sample_change, SampleChange};
 pub use joint::{embed_aligned_layers, LAYER_REGULARISATION};
 pub use live::{LayerOutcome, LiveLayer, LiveRun};
 pub use params::{

@@ -36,7 +36,7 @@ pub const KNN_K: usize = 10;
 pub const CHANGE_K: usize = 15;
 /// Bump when the same inputs would give different numbers (invalidates cached reports).
 const QUALITY_VERSION: u64 = 1;
-const QUALITY_DIR: &str = "quality";
+pub(crate) const QUALITY_DIR: &str = "quality";
 
 /// The numbers of one (layer, epoch).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,24 +195,34 @@ fn high_slices(
     points: &[usize],
     ctl: &Control,
 ) -> Result<Vec<Matrix>, PipelineError> {
-    let li = find_layer(run, &emb.layer)?;
-    let pca = params.uses_pca(run.layers()[li].dim, emb.samples.len());
+    emb.epochs.iter().map(|&epoch| high_slice(run, &emb.layer, epoch, &emb.samples, params, points, ctl)).collect()
+}
+
+/// The fitted space's rows of `points` (positions into `samples`) of one layer at one epoch:
+/// [m, p], the PCA pre-embed when the view used one (else the activations, L2-normalised for the
+/// cosine metric).
+pub(crate) fn high_slice(
+    run: &Run,
+    layer: &str,
+    epoch: u32,
+    samples: &[u32],
+    params: &EmbedParams,
+    points: &[usize],
+    ctl: &Control,
+) -> Result<Matrix, PipelineError> {
+    let li = find_layer(run, layer)?;
+    let pca = params.uses_pca(run.layers()[li].dim, samples.len());
     let cosine = params.metric_kind()? == Metric::Cosine;
-    emb.epochs
-        .iter()
-        .map(|&epoch| {
-            let full = load_slice(run, &emb.layer, epoch, &emb.samples, params, ctl)?;
-            let d = full.n_cols;
-            let mut data = Vec::with_capacity(points.len() * d);
-            for &p in points {
-                data.extend_from_slice(full.row(p));
-            }
-            if cosine && !pca {
-                crate::normalize_rows(&mut data, d);
-            }
-            Ok(Matrix::new(points.len(), d, data)?)
-        })
-        .collect()
+    let full = load_slice(run, layer, epoch, samples, params, ctl)?;
+    let d = full.n_cols;
+    let mut data = Vec::with_capacity(points.len() * d);
+    for &p in points {
+        data.extend_from_slice(full.row(p));
+    }
+    if cosine && !pca {
+        crate::normalize_rows(&mut data, d);
+    }
+    Ok(Matrix::new(points.len(), d, data)?)
 }
 
 /// The 2-D positions of `points` at slice `e`: [m, 2].
@@ -222,15 +232,15 @@ fn low_rows(emb: &LayerEmbedding, e: usize, points: &[usize]) -> Matrix {
     Matrix { n_rows: points.len(), n_cols: 2, data }
 }
 
-/// Each point's `k` nearest other points (Euclidean, exact), sorted by index: [m, k'] row-major,
-/// k' = min(k, m - 1).
-fn neighbour_sets(x: &Matrix, k: usize) -> Vec<u32> {
+/// Each point's `k` nearest other points (Euclidean; exact up to [`nm_umap::knn::EXACT_MAX_POINTS`]
+/// points, NN-descent with seed 0 above), sorted by index: [m, k'] row-major, k' = min(k, m - 1).
+pub(crate) fn neighbour_sets(x: &Matrix, k: usize) -> Vec<u32> {
     let m = x.n_rows;
     let k = k.min(m.saturating_sub(1));
     if k == 0 {
         return Vec::new();
     }
-    let knn = nm_umap::knn::exact(x, k + 1, Metric::Euclidean);
+    let knn = nm_umap::knn::nearest_neighbors(x, k + 1, Metric::Euclidean, 0);
     let mut out = Vec::with_capacity(m * k);
     for i in 0..m {
         let (idx, _) = knn.row(i);
@@ -241,19 +251,26 @@ fn neighbour_sets(x: &Matrix, k: usize) -> Vec<u32> {
     out
 }
 
-/// The mean over points of `f(|A ∩ B|)`, A and B a point's rows of `k` sorted neighbour indices in
-/// `a` and `b`; NaN when there are no rows or the two lists differ in length.
-fn mean_over_shared(a: &[u32], b: &[u32], k: usize, f: impl Fn(usize) -> f64) -> f64 {
+/// Per point, `f(|A ∩ B|)`, A and B the point's rows of `k` sorted neighbour indices in `a` and `b`;
+/// empty when there are no rows or the two lists differ in length.
+fn per_point_shared(a: &[u32], b: &[u32], k: usize, f: impl Fn(usize) -> f64) -> Vec<f64> {
     let m = a.len().checked_div(k).unwrap_or(0);
     if m == 0 || b.len() != a.len() {
-        return f64::NAN;
+        return Vec::new();
     }
-    let total: f64 = a
-        .chunks_exact(k)
+    a.chunks_exact(k)
         .zip(b.chunks_exact(k))
         .map(|(ra, rb)| f(rb.iter().filter(|j| ra.binary_search(j).is_ok()).count()))
-        .sum();
-    total / m as f64
+        .collect()
+}
+
+/// The mean of [`per_point_shared`]; NaN when it is empty.
+fn mean_over_shared(a: &[u32], b: &[u32], k: usize, f: impl Fn(usize) -> f64) -> f64 {
+    let v = per_point_shared(a, b, k, f);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 /// Mean over points of the share of a point's `k` neighbours in `a` that are also among its `k` in `b`.
@@ -261,10 +278,20 @@ fn overlap_share(a: &[u32], b: &[u32], k: usize) -> f64 {
     mean_over_shared(a, b, k, |shared| shared as f64 / k as f64)
 }
 
-/// Mean over points of the Jaccard distance 1 - |A ∩ B| / |A ∪ B| between a point's `k` neighbours
-/// in `a` and in `b`.
+/// The Jaccard distance 1 - |A ∩ B| / |A ∪ B| of two sets of `k` neighbours sharing `shared`.
+fn jaccard(shared: usize, k: usize) -> f64 {
+    1.0 - shared as f64 / (2 * k - shared) as f64
+}
+
+/// Mean over points of the Jaccard distance between a point's `k` neighbours in `a` and in `b`.
 fn jaccard_distance(a: &[u32], b: &[u32], k: usize) -> f64 {
-    mean_over_shared(a, b, k, |shared| 1.0 - shared as f64 / (2 * k - shared) as f64)
+    mean_over_shared(a, b, k, |shared| jaccard(shared, k))
+}
+
+/// Per point, the Jaccard distance between its `k` neighbours in `a` and in `b` (the numbers
+/// [`jaccard_distance`] averages); empty when the lists do not match.
+pub(crate) fn jaccard_per_point(a: &[u32], b: &[u32], k: usize) -> Vec<f64> {
+    per_point_shared(a, b, k, |shared| jaccard(shared, k))
 }
 
 /// Linear CKA of two representations of the same m points ([m, p] and [m, q]):

@@ -6,7 +6,8 @@
 //! finished marker `finished.json`, and `epochs/`, holding per epoch either a folder of
 //! `<layer>.npy` files (`[N, ...]` float, each row flattened to `[N, D]`) or one
 //! `<epoch>.safetensors` file with one tensor per layer; either may add `predictions` (`[N]` int
-//! or `[N, C]` float).
+//! or `[N, C]` float) and per-sample values (`<name>.values`, `[N]`); a static `samples.csv` may
+//! hold more per-sample columns.
 //!
 //! [`Run::open`] validates everything that headers tell (shapes, dtypes, the epoch/layer
 //! layout, labels against classes) without reading activations; activations are streamed on
@@ -14,7 +15,7 @@
 //! far larger than memory can be fed to a streaming PCA. [`RunWriter`] writes runs atomically.
 //!
 //! One module per job: `run` ([`Run::open`] and reading), `scan` (listing the epochs), `manifest`
-//! (the small JSON files), `writer` ([`RunWriter`]), `files` (regular files only, bounded reads,
+//! (the small JSON files), `samples` (`samples.csv`), `writer` ([`RunWriter`]), `files` (regular files only, bounded reads,
 //! atomic writes), `array` (array descriptions and streamed rows), [`npy`] and `st` (the two file
 //! formats' headers, each built on `array`), `error` ([`RunError`]) and [`text`] (quoting names
 //! from files safely).
@@ -39,6 +40,7 @@ mod files;
 mod manifest;
 pub mod npy;
 mod run;
+mod samples;
 mod scan;
 mod st;
 pub mod text;
@@ -49,6 +51,7 @@ pub use error::RunError;
 pub use files::{temp_sibling, writable_cache_dir, write_atomic, write_atomic_with};
 pub use manifest::{EpochMetrics, Manifest};
 pub use run::{Inputs, Run};
+pub use samples::{SampleColumn, SamplesTable};
 pub use scan::{EpochStorage, LayerInfo};
 pub use writer::RunWriter;
 
@@ -66,6 +69,13 @@ pub const FINISHED_FILE: &str = "finished.json";
 pub const CACHE_DIR: &str = ".neuromapper";
 /// The reserved array name for per-sample predictions.
 pub const PREDICTIONS: &str = "predictions";
+/// An epoch's array named `<name>.values` (file `<name>.values.npy`, or a tensor of that name) is
+/// not a layer but one number per sample, `[N]`: a per-sample value called `<name>`.
+pub const VALUES_SUFFIX: &str = ".values";
+/// The optional static per-sample table at the run's root (one header row, then one row per sample).
+pub const SAMPLES_FILE: &str = "samples.csv";
+/// Largest `samples.csv` read.
+pub const MAX_SAMPLES_CSV_BYTES: u64 = 256 << 20;
 
 /// Largest manifest (`neuromapper.json`) read: a manifest is a little JSON, even with many classes.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::array::{self, ArrayDesc, ScalarKind};
 use crate::files::{read_bounded, regular_file_meta, walk_files};
 use crate::manifest::{parse_json, read_manifest};
+use crate::samples::read_samples_csv;
 use crate::scan::{scan_epochs, Epoch};
 use crate::{
-    npy, text, EpochMetrics, EpochStorage, LayerInfo, LayerReader, Manifest, RunError, CACHE_DIR, EPOCHS_DIR,
-    FINISHED_FILE, INPUTS_FILE, LABELS_FILE, MAX_IMPLICIT_CLASS_ID, MAX_METRICS_BYTES, METRICS_FILE,
+    npy, text, EpochMetrics, EpochStorage, LayerInfo, LayerReader, Manifest, RunError, SamplesTable, CACHE_DIR,
+    EPOCHS_DIR, FINISHED_FILE, INPUTS_FILE, LABELS_FILE, MAX_IMPLICIT_CLASS_ID, MAX_METRICS_BYTES, METRICS_FILE,
+    SAMPLES_FILE,
 };
 
 /// Thumbnails: [N, H, W, C] u8 with C = 1 or 3.
@@ -109,6 +111,8 @@ impl Run {
         } else {
             None
         };
+        // samples.csv is read when asked for; here only its kind is checked (a regular file or none).
+        regular_file_meta(&path.join(SAMPLES_FILE))?;
         let name = manifest.name.clone().unwrap_or_else(|| {
             let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
             canon.file_name().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
@@ -267,6 +271,60 @@ impl Run {
             ));
         }
         Ok(Some(out))
+    }
+
+    /// Raw prediction scores at an epoch when they are given as `[N, C]` floats (logits or
+    /// probabilities): (C, the [N, C] row-major values, checked finite). None when the epoch has no
+    /// predictions or they are class ids.
+    pub fn prediction_scores(&self, epoch: u32) -> Result<Option<(usize, Vec<f32>)>, RunError> {
+        let Some(e) = self.epochs.get(&epoch) else {
+            return Err(RunError::invalid(self.path.join(EPOCHS_DIR), format!("no epoch {epoch}")));
+        };
+        let Some(p) = e.predictions.as_ref().filter(|p| p.dtype.is_float()) else { return Ok(None) };
+        let mut r = LayerReader::open(p)?;
+        let c = r.n_cols();
+        Ok(Some((c, r.read_all()?)))
+    }
+
+    /// Epochs whose predictions are `[N, C]` float scores (not class ids), ascending.
+    pub fn score_epochs(&self) -> Vec<u32> {
+        self.epochs
+            .iter()
+            .filter(|(_, e)| e.predictions.as_ref().is_some_and(|p| p.dtype.is_float()))
+            .map(|(&k, _)| k)
+            .collect()
+    }
+
+    /// Epochs that have the per-sample value `name`, ascending.
+    pub fn value_epochs(&self, name: &str) -> Vec<u32> {
+        self.epochs.iter().filter(|(_, e)| e.values.contains_key(name)).map(|(&k, _)| k).collect()
+    }
+
+    /// Names of the per-sample values any epoch has (`epochs/<e>/<name>.values.npy`), sorted.
+    pub fn value_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.epochs.values().flat_map(|e| e.values.keys().cloned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The per-sample value `name` at `epoch` (`[N]` f32, checked finite: a NaN or infinity is an error
+    /// naming the file); None when that epoch does not have it.
+    pub fn values(&self, name: &str, epoch: u32) -> Result<Option<Vec<f32>>, RunError> {
+        let Some(e) = self.epochs.get(&epoch) else {
+            return Err(RunError::invalid(self.path.join(EPOCHS_DIR), format!("no epoch {epoch}")));
+        };
+        let Some(d) = e.values.get(name) else { return Ok(None) };
+        if d.dtype.is_int() {
+            return Ok(Some(d.read_ints()?.into_iter().map(|v| v as f32).collect()));
+        }
+        Ok(Some(LayerReader::open(d)?.read_all()?))
+    }
+
+    /// The static per-sample table, `samples.csv` (None when the run has none), read and checked:
+    /// N data rows, one cell per header column.
+    pub fn samples_table(&self) -> Result<Option<SamplesTable>, RunError> {
+        read_samples_csv(&self.path.join(SAMPLES_FILE), self.labels.len())
     }
 
     /// Whether the run has thumbnails (inputs.npy).

@@ -1,11 +1,12 @@
 //! Listing a run's epochs: `epochs/<epoch>/<layer>.npy` folders and `epochs/<epoch>.safetensors`
-//! files, read by header only, checked for one layout (every epoch has every layer, with one D).
+//! files, read by header only, checked for one layout (every epoch has every layer, with one D),
+//! and the epochs' optional per-sample values (`<name>.values.npy`, or a tensor `<name>.values`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::array::ArrayDesc;
-use crate::{npy, st, text, RunError, EPOCHS_DIR, LABELS_FILE, PREDICTIONS};
+use crate::{npy, st, text, RunError, EPOCHS_DIR, LABELS_FILE, PREDICTIONS, VALUES_SUFFIX};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LayerInfo {
@@ -27,6 +28,8 @@ pub(crate) struct Epoch {
     pub storage: EpochStorage,
     pub arrays: BTreeMap<String, ArrayDesc>,
     pub predictions: Option<ArrayDesc>,
+    /// Per-sample values by name (the array name without [`VALUES_SUFFIX`]): `[N]` numbers.
+    pub values: BTreeMap<String, ArrayDesc>,
 }
 
 /// Parses an epoch name: decimal digits only (leading zeros allowed).
@@ -117,7 +120,8 @@ pub(crate) fn scan_epochs(
                 ));
             }
         }
-        epochs.insert(epoch, Epoch { storage, arrays, predictions });
+        let values = take_values(&mut arrays, n, &labels_path, manifest_layers)?;
+        epochs.insert(epoch, Epoch { storage, arrays, predictions, values });
     }
     if epochs.is_empty() {
         return Err(RunError::invalid(
@@ -179,6 +183,48 @@ pub(crate) fn scan_epochs(
         layers.push(LayerInfo { name, dim: dim.map_or(0, |d| d.0) });
     }
     Ok((epochs, layers))
+}
+
+/// Moves the per-sample values out of an epoch's arrays: every array whose name ends in
+/// [`VALUES_SUFFIX`], unless the manifest lists that name as a layer (so a run written before values
+/// existed, with a layer of such a name, reads as before). Each must be `[N]` (or `[N, 1]`) numbers.
+fn take_values(
+    arrays: &mut BTreeMap<String, ArrayDesc>,
+    n: usize,
+    labels_path: &Path,
+    manifest_layers: Option<&[String]>,
+) -> Result<BTreeMap<String, ArrayDesc>, RunError> {
+    let names: Vec<String> = arrays
+        .keys()
+        .filter(|k| k.ends_with(VALUES_SUFFIX) && !manifest_layers.is_some_and(|l| l.contains(k)))
+        .cloned()
+        .collect();
+    let mut values = BTreeMap::new();
+    for key in names {
+        let Some(desc) = arrays.remove(&key) else { continue };
+        let name = key.strip_suffix(VALUES_SUFFIX).unwrap_or(&key).to_string();
+        if name.is_empty() || name == PREDICTIONS {
+            return Err(RunError::invalid(
+                &desc.path,
+                format!("per-sample values need a name before \"{VALUES_SUFFIX}\" (and not \"{PREDICTIONS}\")"),
+            ));
+        }
+        desc.check_rows(n, labels_path)?;
+        let one_column = desc.shape.len() == 1 || (desc.shape.len() == 2 && desc.shape[1] == 1);
+        if !one_column || !(desc.dtype.is_float() || desc.dtype.is_int()) {
+            return Err(RunError::invalid(
+                &desc.path,
+                format!(
+                    "per-sample values `{}` must be [N] numbers (float or int), one per sample; found {:?} of {}",
+                    text::clip(&name),
+                    desc.shape,
+                    desc.dtype.describe()
+                ),
+            ));
+        }
+        values.insert(name, desc);
+    }
+    Ok(values)
 }
 
 fn epoch_dir_name(p: &Path) -> String {

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::files::{temp_sibling, write_atomic, write_atomic_with};
+use crate::samples::column_len;
+use crate::SamplesTable;
 use crate::{
     npy, EpochMetrics, Inputs, Manifest, RunError, EPOCHS_DIR, FINISHED_FILE, FORMAT_V1, INPUTS_FILE, LABELS_FILE,
-    MANIFEST_FILE, METRICS_FILE, PREDICTIONS,
+    MANIFEST_FILE, METRICS_FILE, PREDICTIONS, SAMPLES_FILE, VALUES_SUFFIX,
 };
 
 /// Writes a run atomically: each file via temp + rename, each epoch folder built under a temp name
@@ -77,6 +79,18 @@ impl RunWriter {
         layers: &[(&str, usize, &[f32])],
         predictions: Option<&[u32]>,
     ) -> Result<(), RunError> {
+        self.write_epoch_with_values(epoch, layers, predictions, &[])
+    }
+
+    /// [`RunWriter::write_epoch`], plus per-sample values: `epochs/<epoch>/<name>.values.npy`
+    /// (float32 `[N]`, finite) for each (name, values), in the same atomic folder.
+    pub fn write_epoch_with_values(
+        &self,
+        epoch: u32,
+        layers: &[(&str, usize, &[f32])],
+        predictions: Option<&[u32]>,
+        values: &[(&str, &[f32])],
+    ) -> Result<(), RunError> {
         let epochs_dir = self.path.join(EPOCHS_DIR);
         let final_dir = epochs_dir.join(epoch.to_string());
         for &(name, dim, data) in layers {
@@ -100,6 +114,29 @@ impl RunWriter {
                 ));
             }
         }
+        for (i, &(name, v)) in values.iter().enumerate() {
+            let file = final_dir.join(format!("{name}{VALUES_SUFFIX}.npy"));
+            let bad_name = name.is_empty()
+                || name.starts_with('.')
+                || name.contains(['/', '\\'])
+                || name == PREDICTIONS
+                || values[..i].iter().any(|(n, _)| *n == name);
+            if bad_name {
+                return Err(RunError::invalid(
+                    &final_dir,
+                    format!("value name \"{name}\" cannot be a file name (or is given twice)"),
+                ));
+            }
+            if v.len() != self.n {
+                return Err(RunError::invalid(
+                    file,
+                    format!("expected {} values, one per sample, got {}", self.n, v.len()),
+                ));
+            }
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(RunError::invalid(file, format!("value {} of sample {i} is not finite", v[i])));
+            }
+        }
         let tmp = temp_sibling(&final_dir);
         std::fs::create_dir_all(&tmp).map_err(|e| RunError::io(&tmp, e))?;
         let built = (|| {
@@ -116,6 +153,9 @@ impl RunWriter {
             }
             if let Some(p) = predictions {
                 npy::write(&tmp.join("predictions.npy"), &[self.n], p)?;
+            }
+            for &(name, v) in values {
+                npy::write(&tmp.join(format!("{name}{VALUES_SUFFIX}.npy")), &[self.n], v)?;
             }
             Ok::<(), RunError>(())
         })();
@@ -141,6 +181,23 @@ impl RunWriter {
     pub fn finish(&self, epochs: &[u32]) -> Result<(), RunError> {
         let json = serde_json::json!({"format": FORMAT_V1, "epochs": epochs});
         write_atomic(&self.path.join(FINISHED_FILE), json.to_string().as_bytes())
+    }
+
+    /// Writes (replaces) `samples.csv`, the static per-sample table; every column must have N cells.
+    pub fn write_samples(&self, table: &SamplesTable) -> Result<(), RunError> {
+        let p = self.path.join(SAMPLES_FILE);
+        for (i, (name, col)) in table.columns.iter().enumerate() {
+            if name.trim().is_empty() || table.columns[..i].iter().any(|(n, _)| n == name) {
+                return Err(RunError::invalid(&p, format!("column name \"{name}\" is empty or given twice")));
+            }
+            if column_len(col) != self.n {
+                return Err(RunError::invalid(
+                    &p,
+                    format!("column \"{name}\" has {} cells; expected {}, one per sample", column_len(col), self.n),
+                ));
+            }
+        }
+        write_atomic(&p, table.to_csv().as_bytes())
     }
 
     /// Writes (replaces) metrics.json.

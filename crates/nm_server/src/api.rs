@@ -21,7 +21,7 @@ use tokio_stream::StreamExt as _;
 use crate::events::ServerEvent;
 use crate::state::AppState;
 use crate::sync::{guarded, lock};
-use crate::{assets, encode, jobs};
+use crate::{assets, encode, jobs, values as sample_values};
 
 /// Largest request body accepted (a compute request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -65,6 +65,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/layers/{layer}/embedding", get(embedding))
         .route("/api/thumbs/{page}", get(thumbs))
         .route("/api/quality", get(quality))
+        .route("/api/values", get(values))
+        .route("/api/sample-text", get(sample_text))
+        .route("/api/change", get(change))
         .route("/api/compute", post(compute))
         .route("/api/events", get(events))
         .fallback(static_file)
@@ -103,12 +106,16 @@ fn summary_json(st: &AppState) -> serde_json::Value {
             "name": name, "n_samples": 0, "classes": [], "layers": [], "epochs": [], "thumbs": null, "accuracy": [],
             "metrics": [], "live": st.training.load(std::sync::atomic::Ordering::Relaxed), "training": st.training.load(std::sync::atomic::Ordering::Relaxed),
             "default_view": st.default_view_key(), "default_params": st.default_params(), "views": [], "tasks": [],
-            "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX}, "warning": null,
+            "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX}, "warning": null, "values": [],
         });
     };
-    let (accuracy, derived_error) = match st.derived() {
-        Ok(d) => (d.accuracy.iter().map(|(e, a)| json!({"epoch": e, "accuracy": a})).collect::<Vec<_>>(), None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+    let (accuracy, derived_error, values) = match st.derived() {
+        Ok(d) => (
+            d.accuracy.iter().map(|(e, a)| json!({"epoch": e, "accuracy": a})).collect::<Vec<_>>(),
+            d.table_error.clone(),
+            sample_values::value_list(&run, d.table.as_ref()),
+        ),
+        Err(e) => (Vec::new(), Some(e.to_string()), Vec::new()),
     };
     let metrics = match guarded(|| run.metrics()) {
         Ok(Ok(m)) => serde_json::to_value(m).unwrap_or(json!([])),
@@ -152,6 +159,7 @@ fn summary_json(st: &AppState) -> serde_json::Value {
         "tasks": tasks,
         "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX},
         "warning": derived_error,
+        "values": values,
     })
 }
 
@@ -226,6 +234,76 @@ async fn quality(State(st): St, q: Result<Query<ViewQuery>, QueryRejection>) -> 
     })
     .await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ValueQuery {
+    id: String,
+}
+
+/// One per-sample value over every sample (`values::value_data`), as binary (`encode::values_bytes`).
+async fn values(State(st): St, q: Result<Query<ValueQuery>, QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    let run = st.run().ok_or_else(no_epochs)?;
+    let bytes = blocking(move || {
+        let d = st.derived().map_err(|e| ApiError::internal(format!("cannot read the run: {e}")))?;
+        let (epochs, rows) = sample_values::value_data(&run, &q.id, d.table.as_ref()).map_err(ApiError::not_found)?;
+        Ok(encode::values_bytes(&json!({"id": q.id, "epochs": epochs, "n": run.n_samples()}), &rows))
+    })
+    .await?;
+    Ok(binary(bytes))
+}
+
+/// `samples.csv`'s text columns, for the tooltip.
+async fn sample_text(State(st): St) -> Result<Response, ApiError> {
+    let body = blocking(move || {
+        let d = st.derived().map_err(|e| ApiError::internal(format!("cannot read the run: {e}")))?;
+        Ok(sample_values::text_columns(d.table.as_ref()))
+    })
+    .await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ChangeQuery {
+    layer: String,
+    view: Option<String>,
+}
+
+/// Per-sample neighbour change of one layer over a stored view's samples and epochs
+/// (`nm_pipeline::sample_change`), as binary values in the order of the view's points.
+async fn change(State(st): St, q: Result<Query<ChangeQuery>, QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    if !has_layer(&st, &q.layer) {
+        return Err(unknown_layer(&st, &q.layer));
+    }
+    let key = q.view.unwrap_or_else(|| st.default_view_key());
+    let (samples, epochs) = st
+        .view_samples(&q.layer, &key)
+        .ok_or_else(|| ApiError::not_found(format!("no view `{key}` of layer `{}` (yet)", q.layer)))?;
+    let params = if key == crate::state::LIVE_VIEW {
+        Some(st.default_params())
+    } else {
+        lock(&st.params_by_key).get(&key).cloned()
+    }
+    .ok_or_else(|| ApiError::not_found(format!("no view `{key}`")))?;
+    let run = st.run().ok_or_else(no_epochs)?;
+    let layer = q.layer;
+    let bytes = blocking(move || {
+        let ctl = nm_umap::Control::default();
+        match guarded(|| nm_pipeline::sample_change(&run, &layer, &samples, &epochs, &params, &ctl)) {
+            Ok(Ok(c)) => Ok(encode::values_bytes(
+                &json!({"id": "change", "layer": layer, "view": key, "epochs": c.epochs, "n": c.samples.len()}),
+                &c.values,
+            )),
+            Ok(Err(e)) => {
+                Err(ApiError::internal(format!("cannot compute the neighbour change of layer `{layer}`: {e}")))
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    })
+    .await?;
+    Ok(binary(bytes))
 }
 
 async fn thumbs(State(st): St, Path(page): Path<String>) -> Result<Response, ApiError> {

@@ -11,6 +11,9 @@
 //!
 //! Samples (`NMSA`): header `{n, label_bytes, pred_epochs: [P], pred_bytes, absent}`, then
 //! `labels: u8|u16[n]`, then `predictions: u8|u16[P, n]` (each row padded to 4 bytes).
+//!
+//! Values (`NMVA`): header `{id, epochs: [R] | null, n, ...}`, then `values: f32[max(R, 1), n]`, one
+//! per-sample value (NaN where unknown) per epoch, or one static row when `epochs` is null.
 
 use axum::body::Bytes;
 use nm_pipeline::LayerEmbedding;
@@ -18,6 +21,7 @@ use nm_run::Inputs;
 
 pub const EMBEDDING_MAGIC: &[u8; 4] = b"NMEM";
 pub const SAMPLES_MAGIC: &[u8; 4] = b"NMSA";
+pub const VALUES_MAGIC: &[u8; 4] = b"NMVA";
 pub const FORMAT_VERSION: u32 = 1;
 /// Quantisation steps per axis per epoch.
 const Q_MAX: f32 = 65535.0;
@@ -99,6 +103,16 @@ pub fn embedding_bytes(view: &str, emb: &LayerEmbedding) -> Result<Bytes, String
     }
     pad4(&mut out);
     Ok(Bytes::from(out))
+}
+
+/// Encodes per-sample values: `header` (which must hold `n` and `epochs`) and `values`, f32 rows.
+pub fn values_bytes(header: &serde_json::Value, values: &[f32]) -> Bytes {
+    let mut out = preamble(VALUES_MAGIC, header);
+    out.reserve(values.len() * 4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    Bytes::from(out)
 }
 
 /// Width in bytes (1 or 2) needed for class ids below `max_exclusive`, keeping one value for "absent".

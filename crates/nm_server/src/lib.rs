@@ -14,6 +14,9 @@
 //! | `GET /api/layers/{layer}/embedding?view=K` | binary: one view's positions `[E, n, 2]` (u16) and samples |
 //! | `GET /api/thumbs/{page}.png`            | sprite atlas of `inputs.npy` thumbnails (PNG)               |
 //! | `GET /api/quality?view=K`               | JSON: trust, kNN, neighbour change, CKA per layer and epoch |
+//! | `GET /api/values?id=ID`                 | binary: one per-sample value `[R, N]` f32 (confidence, a run value, ...) |
+//! | `GET /api/sample-text`                  | JSON: `samples.csv`'s text columns                          |
+//! | `GET /api/change?layer=L&view=K`        | binary: per-sample neighbour change `[E, n]` f32 over a view's samples |
 //! | `POST /api/compute`                     | compute views with new parameters (JSON body)               |
 //! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
 //! | `GET /*`                                | the viewer (HTML/JS/CSS embedded in the binary)             |
@@ -53,6 +56,7 @@ mod progress;
 mod state;
 mod sync;
 mod tasks;
+mod values;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -37,6 +37,8 @@ pub struct StoredView {
     pub bytes: Bytes,
     pub epochs: Vec<u32>,
     pub n_points: usize,
+    /// The view's samples (run sample indices), in the order of its points.
+    pub samples: Vec<u32>,
     seq: u64,
 }
 
@@ -46,6 +48,10 @@ pub struct Derived {
     pub samples: Bytes,
     /// (epoch, fraction of samples whose prediction equals the label).
     pub accuracy: Vec<(u32, f32)>,
+    /// The run's `samples.csv`, parsed (None when it has none or it is malformed).
+    pub table: Option<nm_run::SamplesTable>,
+    /// Why `samples.csv` could not be read.
+    pub table_error: Option<String>,
 }
 
 impl Derived {
@@ -64,7 +70,16 @@ impl Derived {
                 }
             }
         }
-        Ok(Derived { samples: encode::samples_bytes(labels, &preds, run.classes().len()), accuracy })
+        let (table, table_error) = match run.samples_table() {
+            Ok(t) => (t, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Ok(Derived {
+            samples: encode::samples_bytes(labels, &preds, run.classes().len()),
+            accuracy,
+            table,
+            table_error,
+        })
     }
 }
 
@@ -184,7 +199,13 @@ impl AppState {
         let mut views = lock(&self.views);
         views.insert(
             (emb.layer.clone(), key.to_string()),
-            StoredView { bytes, epochs: emb.epochs.clone(), n_points: emb.samples.len(), seq },
+            StoredView {
+                bytes,
+                epochs: emb.epochs.clone(),
+                n_points: emb.samples.len(),
+                samples: emb.samples.clone(),
+                seq,
+            },
         );
         while views.len() > MAX_STORED_VIEWS {
             let oldest = views
@@ -206,6 +227,11 @@ impl AppState {
             .map(|v| (v.bytes.clone(), v.epochs.clone(), v.n_points))
     }
 
+    /// A stored view's (samples, epochs).
+    pub fn view_samples(&self, layer: &str, key: &str) -> Option<(Vec<u32>, Vec<u32>)> {
+        lock(&self.views).get(&(layer.to_string(), key.to_string())).map(|v| (v.samples.clone(), v.epochs.clone()))
+    }
+
     pub fn has_view(&self, layer: &str, key: &str) -> bool {
         lock(&self.views).contains_key(&(layer.to_string(), key.to_string()))
     }
@@ -223,7 +249,12 @@ impl AppState {
             return Ok(d.clone());
         }
         let Some(run) = self.run() else {
-            return Ok(Arc::new(Derived { samples: encode::empty_samples(), accuracy: Vec::new() }));
+            return Ok(Arc::new(Derived {
+                samples: encode::empty_samples(),
+                accuracy: Vec::new(),
+                table: None,
+                table_error: None,
+            }));
         };
         let d = Arc::new(Derived::of(&run)?);
         *lock(&self.derived) = Some(d.clone());

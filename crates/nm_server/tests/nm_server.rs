@@ -247,6 +247,70 @@ fn default_views_samples_and_thumbnails_are_served_as_binary() {
     server.shutdown().unwrap();
 }
 
+/// Parsed `NMVA` values: (header, f32 values).
+fn parse_values(b: &[u8]) -> (Value, Vec<f32>) {
+    assert_eq!(&b[..4], b"NMVA", "{}", String::from_utf8_lossy(b));
+    let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+    let h: Value = serde_json::from_slice(&b[12..12 + hl]).unwrap();
+    (h, b[12 + hl..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+}
+
+#[test]
+fn per_sample_values_and_neighbour_change_are_served() {
+    let run = make_run("values", 90, &[1, 2, 3]);
+    // Logits for the predictions (row i: 2 at class i % 3, else 0), a per-epoch value, samples.csv.
+    for e in [1u32, 2, 3] {
+        let dir = run.path().join(format!("epochs/{e}"));
+        let logits: Vec<f32> = (0..90).flat_map(|i| (0..3).map(move |c| if c == i % 3 { 2.0 } else { 0.0 })).collect();
+        nm_run::npy::write(&dir.join("predictions.npy"), &[90, 3], &logits).unwrap();
+        let v: Vec<f32> = (0..90).map(|i| i as f32 + e as f32 * 100.0).collect();
+        nm_run::npy::write(&dir.join("difficulty.values.npy"), &[90], &v).unwrap();
+    }
+    let mut csv = String::from("weight,file\n");
+    for i in 0..90 {
+        csv.push_str(&format!("{i}.5,f{i}.png\n"));
+    }
+    std::fs::write(run.path().join("samples.csv"), csv).unwrap();
+    let server = serve(run.path(), false);
+    let summary = get(&server, "/api/run").json();
+    let ids: Vec<&str> = summary["values"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["pred:confidence", "pred:margin", "pred:loss", "change", "run:difficulty", "csv:weight"]);
+
+    let (h, v) = parse_values(&get(&server, "/api/values?id=pred:confidence").body);
+    assert_eq!((h["epochs"].clone(), h["n"].clone()), (json!([1, 2, 3]), json!(90)));
+    let p = 2f32.exp() / (2f32.exp() + 2.0);
+    assert!(v.len() == 270 && v.iter().all(|x| (x - p).abs() < 1e-5), "softmax confidence {p}: {:?}", &v[..3]);
+    let (_, loss) = parse_values(&get(&server, "/api/values?id=pred:loss").body);
+    // Sample 1 (class 1) is predicted class 1: loss -ln p; labels are i % 3 like the logits' argmax.
+    assert!((loss[1] + p.ln()).abs() < 1e-5, "{}", loss[1]);
+    let (h, v) = parse_values(&get(&server, "/api/values?id=run:difficulty").body);
+    assert_eq!(h["epochs"], json!([1, 2, 3]));
+    assert_eq!((v[0], v[90 + 5], v[180 + 89]), (100.0, 205.0, 389.0));
+    let (h, v) = parse_values(&get(&server, "/api/values?id=csv:weight").body);
+    assert_eq!((h["epochs"].clone(), v.len(), v[3]), (Value::Null, 90, 3.5));
+    assert_eq!(
+        get(&server, "/api/sample-text").json(),
+        json!({"columns": ["file"], "rows": [(0..90).map(|i| format!("f{i}.png")).collect::<Vec<_>>()]})
+    );
+    assert_4xx(&get(&server, "/api/values?id=run:nope"), 404, "no per-sample value `nope`");
+    assert_4xx(&get(&server, "/api/values?id=csv:file"), 404, "text, not numbers");
+    assert_4xx(&get(&server, "/api/values"), 400, "id");
+
+    let key = summary["default_view"].as_str().unwrap().to_string();
+    assert_eq!(wait_for_view(&server, "block1", &key).status, 200);
+    let r = get(&server, &format!("/api/change?layer=block1&view={key}"));
+    let (h, v) = parse_values(&r.body);
+    assert_eq!(
+        (h["epochs"].clone(), h["n"].clone(), h["layer"].clone()),
+        (json!([1, 2, 3]), json!(90), json!("block1"))
+    );
+    assert!(v[..90].iter().all(|x| x.is_nan()), "nothing to compare with at the first epoch");
+    assert!(v[90..].iter().all(|x| (0.0..=1.0).contains(x)), "Jaccard distances");
+    assert_4xx(&get(&server, "/api/change?layer=nope"), 404, "unknown layer `nope`");
+    assert_4xx(&get(&server, "/api/change?layer=block1&view=nope"), 404, "no view `nope`");
+    server.shutdown().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad requests: 4xx with a message, never a panic, never a file outside the run
 

@@ -20,8 +20,11 @@ export function rng(seed) {
 /**
  * Writes a run and returns {dir, n, classes, layers, epochs, labels}.
  * opts: {n = 300, classes = ['cat','dog','ship','frog'], layers = ['block1','block2','block3'],
- *        epochs = [1,2,3,4], dim = 12, dir, metrics}; `metrics` (a list of {epoch, train_accuracy,
- *        test_accuracy, loss} records) is written as metrics.json.
+ *        epochs = [1,2,3,4], dim = 12, dir, metrics, logits, values, samplesCsv}; `metrics` (a list of
+ *        {epoch, train_accuracy, test_accuracy, loss} records) is written as metrics.json; `logits`
+ *        stores predictions as [n, C] logits (`logitsAt`) instead of class ids; `values` writes a
+ *        per-sample value `difficulty` per epoch (`difficultyAt`); `samplesCsv` (text) is written as
+ *        samples.csv.
  */
 export function makeRun(opts = {}) {
   const n = opts.n ?? 300;
@@ -47,8 +50,9 @@ export function makeRun(opts = {}) {
   }
   writeNpy(join(dir, 'inputs.npy'), inputs, [n, th, th, 3]);
   if (opts.metrics) writeFileSync(join(dir, 'metrics.json'), JSON.stringify(opts.metrics));
+  if (opts.samplesCsv) writeFileSync(join(dir, 'samples.csv'), opts.samplesCsv);
   const noise = new Float32Array(n * dim).map(() => rand() - 0.5);
-  const run = { dir, n, classes, layers, epochs, labels, dim, noise };
+  const run = { dir, n, classes, layers, epochs, labels, dim, noise, logits: !!opts.logits, values: !!opts.values };
   epochs.forEach((epoch, ei) => writeEpoch(run, epoch, ei));
   return run;
 }
@@ -76,8 +80,25 @@ export function writeEpoch(run, epoch, ei) {
   // Sample i is predicted wrongly when i % (ei + 2) == 1 (see `accuracyAt`).
   const preds = new Int32Array(n);
   for (let i = 0; i < n; i++) preds[i] = i % (ei + 2) === 1 ? (labels[i] + 1) % C : labels[i];
-  writeNpy(join(tmp, 'predictions.npy'), preds, [n]);
+  if (run.logits) writeNpy(join(tmp, 'predictions.npy'), logitsAt(preds, C, ei), [n, C]);
+  else writeNpy(join(tmp, 'predictions.npy'), preds, [n]);
+  if (run.values) writeNpy(join(tmp, 'difficulty.values.npy'), Float32Array.from({ length: n }, (_, i) => difficultyAt(i, ei)), [n]);
   renameSync(tmp, join(dir, 'epochs', String(epoch)));
+}
+
+/**
+ * The logits stored for predicted classes `preds` at epoch index ei: 0, and at the predicted class
+ * 1 + (i % 5) / 2 + ei / 4 (so confidence varies between samples and rises with the epochs).
+ */
+export function logitsAt(preds, C, ei) {
+  const out = new Float32Array(preds.length * C);
+  for (let i = 0; i < preds.length; i++) out[i * C + preds[i]] = 1 + (i % 5) / 2 + ei / 4;
+  return out;
+}
+
+/** The per-sample value `difficulty` of sample i at epoch index ei. */
+export function difficultyAt(i, ei) {
+  return (i % 7) + ei * 0.5;
 }
 
 /** The accuracy of the predictions `writeEpoch` stores at epoch index ei, over n samples. */

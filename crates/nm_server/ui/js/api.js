@@ -129,6 +129,42 @@ export async function fetchQuality(view) {
   return (await fetchOk(`/api/quality?view=${encodeURIComponent(view)}`)).json();
 }
 
+/**
+ * Decodes an `NMVA` answer (encode.rs `values_bytes`).
+ * @param {ArrayBuffer} buf
+ * @returns {import('./source.js').Values}
+ */
+function decodeValues(buf) {
+  const { header, offset } = parseHeader(buf, 'NMVA');
+  const rows = header.epochs ? header.epochs.length : 1;
+  return { id: header.id, epochs: header.epochs, n: header.n, data: new Float32Array(buf, offset, rows * header.n), bytes: buf.byteLength };
+}
+
+/**
+ * One per-sample value over every sample (`id` from the summary's `values`).
+ * @param {string} id
+ * @returns {Promise<import('./source.js').Values>}
+ */
+export async function fetchValues(id) {
+  return decodeValues(await (await fetchOk(`/api/values?id=${encodeURIComponent(id)}`)).arrayBuffer());
+}
+
+/**
+ * Per-sample neighbour change of `layer` over the points of `view`.
+ * @param {string} layer
+ * @param {string} view
+ * @returns {Promise<import('./source.js').Values>}
+ */
+export async function fetchChange(layer, view) {
+  const url = `/api/change?layer=${encodeURIComponent(layer)}&view=${encodeURIComponent(view)}`;
+  return decodeValues(await (await fetchOk(url)).arrayBuffer());
+}
+
+/** @returns {Promise<import('./source.js').SampleText>} samples.csv's text columns. */
+export async function fetchSampleText() {
+  return (await fetchOk('/api/sample-text')).json();
+}
+
 /** The event stream's URL (read through events.js). */
 export function eventsUrl() {
   return authed('/api/events');

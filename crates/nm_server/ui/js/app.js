@@ -63,9 +63,22 @@ import { createStore } from './store.js';
  * @property {number | null} focusClass   drawn on top: the hovered point's class, or the legend row's
  * @property {number} pointScale     times the automatic point radius
  * @property {number | null} opacity  of the points (null: automatic, from their number)
+ * @property {[number, number] | null} valueRange  the value filter: points of the colour mode's value
+ *   outside [lo, hi] are hidden (null: no filter)
+ * @property {ShowFilter} show       which samples are drawn by their predictions
+ * @property {number} valuesVersion  bumped when per-sample values arrive (values.js)
  */
 
-/** @typedef {'true' | 'pred' | 'correct'} ColorBy */
+/**
+ * The colour mode: true class, predicted class, correct / incorrect, or a per-sample value
+ * (`value:` and its id, source.js `ValueInfo`).
+ * @typedef {'true' | 'pred' | 'correct' | `value:${string}`} ColorBy
+ */
+/**
+ * Samples drawn by their predictions: all; misclassified at the shown epoch; or predicted
+ * differently at epochs a and b.
+ * @typedef {{kind: 'all'} | {kind: 'wrong'} | {kind: 'flipped', a: number, b: number}} ShowFilter
+ */
 /** @typedef {import('./store.js').Store<State>} AppStore */
 
 /**
@@ -78,6 +91,8 @@ import { createStore } from './store.js';
  * @property {ReturnType<typeof import('./widgets/selection.js').createSelectionPanel>} selectionPanel
  * @property {ReturnType<typeof import('./widgets/params.js').createParamsMenu>} params
  * @property {ReturnType<typeof import('./widgets/points.js').createPointControls>} points
+ * @property {ReturnType<typeof import('./widgets/scale.js').createScale>} scale
+ * @property {ReturnType<typeof import('./widgets/changes.js').createChanges>} changes
  */
 
 /**
@@ -99,6 +114,9 @@ import { createStore } from './store.js';
  * @property {number | null} titlesEpoch      the epoch the plot titles last showed
  * @property {Map<string, import('./source.js').QualityReport | 'pending'>} quality   per view: how far
  *   to trust its plots ('pending' while asked for; absent: not asked yet, or not ready when asked)
+ * @property {Map<string, import('./source.js').Values | 'pending' | Error>} values   per-sample values by
+ *   id, and neighbour change by `change|${layer}|${view}` (values.js)
+ * @property {import('./source.js').SampleText | null} sampleText   samples.csv's text columns, once read
  * @property {Set<string>} refined            layers refined after a live run finished
  * @property {boolean} started                the first load is over (later summaries re-sync plots)
  * @property {boolean} ready                  every plot has data
@@ -127,6 +145,9 @@ export function createAppStore() {
     focusClass: null,
     pointScale: 1,
     opacity: null,
+    valueRange: null,
+    show: { kind: 'all' },
+    valuesVersion: 0,
   }));
 }
 
@@ -143,6 +164,7 @@ export function createApp(source, store, renderer, ui) {
     source, store, renderer, ui,
     summary: null, samples: null, epochs: [], classes: [], colours: [],
     plots: [], rects: [], viewParams: {}, doneViews: new Set(), quality: new Map(), titlesEpoch: null, refined: new Set(),
+    values: new Map(), sampleText: null,
     started: false, ready: false, waitingShown: false, legendKey: '', lastHighlights: [],
     bytes: { samples: 0, embeddings: {} },
     frames: 0, frameTimes: [], drawMs: 0,

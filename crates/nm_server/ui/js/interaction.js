@@ -3,6 +3,7 @@
 // @ts-check
 
 import { $ } from './dom.js';
+import { valueIdOf, valueInfo, pointValues, formatValue } from './values.js';
 import { roundedEpoch, predictionsAt, samplesOf, summaryOf } from './app.js';
 import { epochPair, currentPositions, pickIndex } from './positions.js';
 import { pointStyle } from './pointstyle.js';
@@ -66,7 +67,29 @@ function showTooltip(app, x, y, plot, s) {
   app.ui.tooltip.show(x, y, {
     sample: s, layer: pl.layer, label: app.classes[lab] ?? String(lab), epoch,
     prediction: pred == null ? null : (app.classes[pred] ?? String(pred)), correct: pred === lab, thumb,
+    value: hoveredValue(app, pl, s, epoch), text: sampleTextOf(app, s),
   });
+}
+
+/**
+ * "name at epoch E: value" of the value coloured by, for sample s in plot pl, or null.
+ * @param {App} app @param {import('./app.js').Plot} pl @param {number} s @param {number | null} epoch
+ */
+function hoveredValue(app, pl, s, epoch) {
+  const id = valueIdOf(app.store.get().colorBy);
+  const f = id ? pointValues(app, pl, id, epoch) : null;
+  if (!id || !f || !pl.local || pl.local[s] < 0) return null;
+  const v = valueInfo(app, id);
+  return `${v ? v.name : id}${v && !v.per_epoch ? '' : ` at epoch ${epoch}`}: ${formatValue(f(pl.local[s]))}`;
+}
+
+/**
+ * samples.csv's text cells of sample s, as "column: cell" lines.
+ * @param {App} app @param {number} s
+ */
+function sampleTextOf(app, s) {
+  const t = app.sampleText;
+  return t ? t.columns.map((c, i) => `${c}: ${t.rows[i][s] ?? ''}`) : [];
 }
 
 /**
@@ -111,7 +134,7 @@ function selectPolygon(app, i, poly) {
     const x = xy[2 * k], y = xy[2 * k + 1];
     if (x < x0 || x > x1 || y < y0 || y > y1) continue;
     const s = pl.emb.samples[k];
-    if (hidden[labels[s]] === 1) continue;
+    if (hidden[labels[s]] === 1 || (pl.attrs && (pl.attrs[2 * k + 1] & 1) === 1)) continue;
     if (insidePolygon(dpoly, x, y)) { mask[s] = 1; count++; }
   }
   app.store.set({ selection: count ? mask : null });

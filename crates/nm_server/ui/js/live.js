@@ -8,6 +8,7 @@ import { pendingAt } from './progress.js';
 import { requestRender } from './render.js';
 import { runHeader, titles } from './panels.js';
 import { atNewest, followNewest } from './playback.js';
+import { forgetEpochValues } from './values.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./events.js').FailedEvent} FailedEvent */
@@ -27,6 +28,8 @@ export async function refreshSummary(app) {
   for (const v of summary.views) app.viewParams[v.key] = v.params;
   app.viewParams[summary.default_view] = summary.default_params;
   const wasAtEnd = atNewest(app);
+  // A grown run has more epochs of its per-epoch values: they are read again when next shown.
+  if (app.epochs.length && summary.epochs.length !== app.epochs.length) forgetEpochValues(app);
   app.epochs = summary.epochs;
   if (app.started) syncPlots(app);
   app.ui.timeline.setEpochs(app.epochs, summary.live && app.source.live);

@@ -6,11 +6,11 @@ import { $ } from './dom.js';
 import { createApp, createAppStore, summaryOf } from './app.js';
 import { httpSource } from './source.js';
 import { Renderer } from './renderer.js';
-import { computeAttrs } from './attrs.js';
+import { computeAttrs, paletteFor } from './attrs.js';
 import { setupPlots, syncPlots, requestView } from './plots.js';
 import { refreshSummary, eventHandlers, pollForViews } from './live.js';
 import { requestRender, layout } from './render.js';
-import { updateLegend, selectionCounts } from './panels.js';
+import { updateLegend, selectionCounts, selectionDetails, updateChanges } from './panels.js';
 import { togglePlay, seek } from './playback.js';
 import { installInteraction } from './interaction.js';
 import { createTimeline } from './widgets/timeline.js';
@@ -19,6 +19,9 @@ import { createTooltip } from './widgets/tooltip.js';
 import { SelectionTool, createSelectionPanel } from './widgets/selection.js';
 import { createParamsMenu } from './widgets/params.js';
 import { createPointControls } from './widgets/points.js';
+import { createScale } from './widgets/scale.js';
+import { createChanges, TOP_CHANGERS } from './widgets/changes.js';
+import { ensureValues, selectChangers, loadSampleText } from './values.js';
 import { fitAllEpochs, fitThisEpoch } from './framing.js';
 import { exportPng } from './export.js';
 import { installTestHook } from './testhook.js';
@@ -57,7 +60,7 @@ function create() {
       onSolo: (c) => { const h = new Uint8Array(app.classes.length).fill(1); h[c] = 0; setHidden(h); },
       onAll: () => setHidden(new Uint8Array(app.classes.length)),
       onNone: () => setHidden(new Uint8Array(app.classes.length).fill(1)),
-      onColorBy: (mode) => store.set({ colorBy: mode }),
+      onColorBy: (mode) => store.set({ colorBy: mode, valueRange: null }),
       onFocus: (c) => store.set({ focusClass: c }),
     }),
     tooltip: createTooltip($('#tooltip')),
@@ -70,6 +73,14 @@ function create() {
       onFitAll: () => fitAllEpochs(app),
       onFitEpoch: () => fitThisEpoch(app),
     }),
+    scale: createScale($('#scale'), { onRange: (valueRange) => store.set({ valueRange }) }),
+    changes: createChanges($('#changes'), {
+      onTop: (layer) => {
+        const pl = app.plots.find((p) => p.layer === layer);
+        if (pl) selectChangers(app, pl, TOP_CHANGERS).then((note) => app.ui.changes.note(note));
+      },
+      onShow: (show) => store.set({ show }),
+    }),
   };
   const app = createApp(httpSource({ events: !QUERY.has('snapshot') }), store, renderer, ui);
   return app;
@@ -80,13 +91,18 @@ function wire(app) {
   const { store, ui } = app;
   store.subscribe((st, changed) => {
     const has = (/** @type {string} */ k) => changed.includes(/** @type {keyof import('./app.js').State} */ (k));
-    if (has('hidden') || has('colorBy') || has('selection') || has('focusClass')) {
+    if (has('colorBy')) { app.renderer.setPalette(paletteFor(app)); ensureValues(app); }
+    const filters = has('valueRange') || has('show') || has('valuesVersion');
+    if (has('hidden') || has('colorBy') || has('selection') || has('focusClass') || filters) {
       for (const pl of app.plots) computeAttrs(app, pl);
       requestRender(app);
-      if (has('hidden') || has('colorBy') || has('selection')) updateLegend(app);
+      if (has('hidden') || has('colorBy') || has('selection') || filters) updateLegend(app);
     }
+    if (has('show') || has('target') || has('valuesVersion')) updateChanges(app);
     if (has('pointScale') || has('opacity')) { ui.points.render(st.pointScale, st.opacity); requestRender(app); }
-    if (has('selection')) ui.selectionPanel.render(selectionCounts(app), app.classes, app.colours);
+    if (has('selection') || has('colorBy') || has('target') || has('valuesVersion')) {
+      ui.selectionPanel.render(selectionCounts(app), app.classes, app.colours, selectionDetails(app));
+    }
     if (has('mode')) document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b instanceof HTMLElement && b.dataset.mode === st.mode));
     if (has('hover') || has('pinned') || has('target') || has('playing')) requestRender(app);
   });
@@ -111,6 +127,7 @@ async function start(app) {
     $('#status').textContent = `cannot load the run: ${/** @type {Error} */ (e).message}`;
     return;
   }
+  loadSampleText(app);
   const epochs = summaryOf(app).epochs;
   const wanted = QUERY.has('epoch') ? Number(QUERY.get('epoch')) : Infinity;
   const shown = Math.max(0, epochs.filter((e) => e <= wanted).length - 1);

@@ -11,6 +11,13 @@
 //   colour i never depends on the number of classes (adding classes moves no colour). Chroma is the
 //   largest up to MAX_CHROMA that fits in sRGB (a fixed-step bisection, so JavaScript and Rust agree).
 // The run format has no superclasses, so there is no grouping by them.
+//
+// Per-sample values (confidence, loss, neighbour change, ...) use a continuous scale, `rampColour`:
+// a path through OKLab whose lightness rises linearly from RAMP_L[0] (dark violet) to RAMP_L[1]
+// (yellow), its hue turning from RAMP_H[0] to RAMP_H[1] degrees through blue and teal (as viridis
+// does), chroma the largest up to RAMP_CHROMA that fits in sRGB. Lightness alone orders the scale,
+// so it reads the same under every colour-vision deficiency and in greyscale; the lightest end stays
+// dark enough to be seen on the plots' background.
 // @ts-check
 
 /** The background points are drawn on: renderer.js clears each plot to (0.985, 0.985, 0.98), a shade
@@ -61,13 +68,14 @@ function encode(x) {
   return Math.round(s * 255).toString(16).padStart(2, '0').toUpperCase();
 }
 
-/** Colour i of the generated sequence (for more than FIXED_CLASSES classes). @param {number} i */
-export function generatedColour(i) {
-  const h = (((H0_DEG + i * HUE_STEP_DEG) % 360) * Math.PI) / 180;
-  const L = LEVELS[i % LEVELS.length];
+/**
+ * The sRGB colour of OKLCH (L, the largest chroma up to `maxChroma` in gamut, hue h radians).
+ * @param {number} L @param {number} h @param {number} maxChroma
+ */
+function fittedColour(L, h, maxChroma) {
   const [ca, sa] = [Math.cos(h), Math.sin(h)];
-  let lo = 0, hi = MAX_CHROMA;
-  if (inGamut(oklabToLinear(L, MAX_CHROMA * ca, MAX_CHROMA * sa))) lo = MAX_CHROMA;
+  let lo = 0, hi = maxChroma;
+  if (inGamut(oklabToLinear(L, maxChroma * ca, maxChroma * sa))) lo = maxChroma;
   else {
     for (let k = 0; k < BISECTION_STEPS; k++) {
       const c = (lo + hi) / 2;
@@ -76,6 +84,38 @@ export function generatedColour(i) {
     }
   }
   return '#' + oklabToLinear(L, lo * ca, lo * sa).map(encode).join('');
+}
+
+/** Colour i of the generated sequence (for more than FIXED_CLASSES classes). @param {number} i */
+export function generatedColour(i) {
+  const h = (((H0_DEG + i * HUE_STEP_DEG) % 360) * Math.PI) / 180;
+  return fittedColour(LEVELS[i % LEVELS.length], h, MAX_CHROMA);
+}
+
+/** OKLab lightness at the low and high end of the value scale. */
+export const RAMP_L = [0.3, 0.8];
+/** Hue (degrees) at the low and high end: violet, through blue and teal, to yellow. */
+export const RAMP_H = [295, 95];
+export const RAMP_CHROMA = 0.15;
+/** Palette slots the value scale uses (0 .. RAMP_SLOTS - 1; the special slots stay). */
+export const RAMP_SLOTS = 250;
+
+/** The value scale's colour at t in [0, 1] (clamped). @param {number} t */
+export function rampColour(t) {
+  const u = Math.min(1, Math.max(0, t));
+  const L = RAMP_L[0] + u * (RAMP_L[1] - RAMP_L[0]);
+  const h = ((RAMP_H[0] + u * (RAMP_H[1] - RAMP_H[0])) * Math.PI) / 180;
+  return fittedColour(L, h, RAMP_CHROMA);
+}
+
+/** The value scale as RAMP_SLOTS colours, slot i at t = i / (RAMP_SLOTS - 1). @returns {string[]} */
+export function rampColours() {
+  return Array.from({ length: RAMP_SLOTS }, (_, i) => rampColour(i / (RAMP_SLOTS - 1)));
+}
+
+/** The palette slot of t in [0, 1] on the value scale. @param {number} t */
+export function rampSlot(t) {
+  return Math.round(Math.min(1, Math.max(0, t)) * (RAMP_SLOTS - 1));
 }
 
 /** One '#RRGGBB' per class. @param {number} nClasses @returns {string[]} */

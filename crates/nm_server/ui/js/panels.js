@@ -1,10 +1,13 @@
 // Keeps the HTML around the plots in step with the state: the header, the plot titles, the label
-// menu with its counts and key, the selection's counts and the footer's epoch readout.
+// menu with its counts and key (and a value's colour scale), the selection's counts and details,
+// the "What changed" panel and the footer's epoch readout.
 // @ts-check
 
 import { $ } from './dom.js';
 import { roundedEpoch, predictionsAt } from './app.js';
 import { renderTitles } from './widgets/titles.js';
+import { valueIdOf, valueInfo, valueScale, valueStats, valueProblem, pointValues, formatValue } from './values.js';
+import { flipLines, showMask } from './flips.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./source.js').Summary} Summary */
@@ -36,29 +39,113 @@ export function titles(app) {
 export function updateLegend(app) {
   if (!app.summary) return;
   const { colorBy, hidden } = app.store.get();
+  app.ui.legend.setValues(app.summary.values ?? []);
   /** @type {number[]} */
   const counts = new Array(app.classes.length).fill(0);
   const pl = app.plots.find((p) => p.emb);
   const emb = pl ? pl.emb : null;
   const epoch = roundedEpoch(app);
+  const vid = valueIdOf(colorBy);
   // What the key shows in the prediction modes: right / wrong / missing at the shown epoch, over
   // the samples drawn (those of the first plot with data; every plot of a view draws the same).
+  // In a value mode: points with a value (as `correct`) and without one, in the first plot.
   /** @type {import('./widgets/legend.js').KeyInfo | null} */
   let info = null;
-  if (emb && app.samples) {
+  if (emb && pl && app.samples) {
     const labels = app.samples.labels, absent = app.samples.absent;
-    const preds = colorBy === 'true' ? null : predictionsAt(app, epoch);
+    const preds = colorBy === 'true' || vid ? null : predictionsAt(app, epoch);
+    const values = vid ? pointValues(app, pl, vid, epoch) : null;
     info = { epoch, correct: 0, wrong: 0, absent: 0 };
     for (let k = 0; k < emb.n; k++) {
       const s = emb.samples[k], lab = labels[s];
       counts[lab]++;
       if (colorBy === 'true') continue;
+      if (vid) { if (values && Number.isFinite(values(k))) info.correct++; else info.absent++; continue; }
       const p = preds ? preds[s] : absent;
       if (p === absent) info.absent++; else if (p === lab) info.correct++; else info.wrong++;
     }
+    if (vid) info.caption = valueCaption(app, vid, epoch);
   }
   app.legendKey = `${colorBy}|${epoch}`;
   app.ui.legend.render(app.classes, app.colours, hidden, counts, colorBy, info);
+  updateScale(app, info);
+}
+
+/**
+ * What the key says in a value mode: the value, where it comes from, the epoch.
+ * @param {App} app @param {string} id @param {number | null} epoch
+ */
+function valueCaption(app, id, epoch) {
+  const v = valueInfo(app, id);
+  const name = v ? v.name : id;
+  const at = v && !v.per_epoch ? '' : ` at epoch ${epoch}`;
+  const where = id === 'change' ? ' (each plot its own layer\'s; dark: little change)' : '';
+  return `Colour: ${name}${at}${where}${v ? `: ${v.description}.` : '.'}`;
+}
+
+/**
+ * The value scale's key (hidden in the class modes): the range over every epoch, the filter, and
+ * how many points of the first plot are drawn.
+ * @param {App} app @param {import('./widgets/legend.js').KeyInfo | null} info
+ */
+function updateScale(app, info) {
+  const st = app.store.get();
+  const vid = valueIdOf(st.colorBy);
+  if (!vid) { app.ui.scale.render(null); return; }
+  const pl = app.plots.find((p) => p.emb);
+  const scale = valueScale(app, vid);
+  const problem = valueProblem(app, vid, pl);
+  const v = valueInfo(app, vid);
+  const note = problem === 'loading' ? 'loading…' : problem ? `cannot show it: ${problem}` : !scale ? 'no values' : '';
+  app.ui.scale.render({
+    name: `${v ? v.name : vid}, over every epoch${vid === 'change' ? ' and layer' : ''}`,
+    lo: scale ? scale.lo : 0, hi: scale ? scale.hi : 1, range: st.valueRange,
+    shown: st.valueRange ? (pl ? pl.visible : 0) : (info ? info.correct : 0),
+    total: pl && pl.emb ? pl.emb.n : 0, note,
+  });
+}
+
+/**
+ * What the selection panel says beside the counts: the value coloured by over the selection at the
+ * shown epoch, and the selection's prediction flips.
+ * @param {App} app
+ * @returns {import('./widgets/selection.js').SelectionDetails}
+ */
+export function selectionDetails(app) {
+  const { selection, colorBy } = app.store.get();
+  if (!selection || !app.samples) return { stat: null, flips: null };
+  const vid = valueIdOf(colorBy);
+  let stat = null;
+  if (vid) {
+    const v = valueInfo(app, vid);
+    const st = valueStats(app, vid, selection);
+    const epoch = roundedEpoch(app);
+    stat = st
+      ? `${v ? v.name : vid}${v && !v.per_epoch ? '' : ` at epoch ${epoch}`}${st.layer ? ` in ${st.layer}` : ''}: mean ${formatValue(st.mean)}, median ${formatValue(st.median)} (${st.count} with a value)`
+      : `${v ? v.name : vid}: no value for these samples at this epoch`;
+  }
+  const flips = app.samples.predEpochs.length > 1 ? flipLines(app, selection, FLIP_LINES) : null;
+  return { stat, flips };
+}
+
+/** Flip lines listed for a selection at most. */
+const FLIP_LINES = 50;
+
+/**
+ * The "What changed" panel: its choices (layers, epochs with predictions) and how many samples the
+ * show filter keeps.
+ * @param {App} app
+ */
+export function updateChanges(app) {
+  if (!app.samples) return;
+  app.ui.changes.setChoices(app.plots.map((p) => p.layer), app.samples.predEpochs);
+  const mask = showMask(app);
+  const show = app.store.get().show;
+  if (!mask) { app.ui.changes.count(''); return; }
+  let n = 0;
+  for (let s = 0; s < mask.length; s++) n += mask[s];
+  const what = show.kind === 'wrong' ? `misclassified at epoch ${roundedEpoch(app)}` : show.kind === 'flipped' ? `predicted differently at epochs ${show.a} and ${show.b}` : '';
+  app.ui.changes.count(`${n.toLocaleString()} of ${mask.length.toLocaleString()} samples ${what}`);
 }
 
 /** Two accuracies closer than this are the same number (the readout shows one decimal of a percent). */

@@ -6,10 +6,11 @@
 import { summaryOf } from './app.js';
 import { classColours } from './palette.js';
 import { fitCamera } from './layout.js';
-import { computeAttrs } from './attrs.js';
+import { computeAttrs, paletteFor } from './attrs.js';
+import { changeKey, ensureValues } from './values.js';
 import { pendingAt } from './progress.js';
 import { layout, requestRender } from './render.js';
-import { titles, updateLegend } from './panels.js';
+import { titles, updateLegend, updateChanges } from './panels.js';
 import { describeParams, describeParamsDetail } from './widgets/params.js';
 
 /** @typedef {import('./app.js').App} App */
@@ -39,7 +40,7 @@ export function setupPlots(app) {
   const names = s.layers.map((l) => l.name);
   app.classes = s.classes;
   app.colours = classColours(s.classes.length);
-  app.renderer.setPalette(app.colours);
+  app.renderer.setPalette(paletteFor(app));
   if (app.store.get().hidden.length !== s.classes.length) app.store.set({ hidden: new Uint8Array(s.classes.length) });
   app.renderer.dropPlotsFrom(0);
   app.plots = names.map((l, i) => makePlot(l, i));
@@ -104,10 +105,14 @@ export async function loadView(app, pl, view) {
     pl.params = params;
     app.renderer.setPlotData(pl.index, emb);
     app.bytes.embeddings[pl.layer] = emb.bytes;
+    // The neighbour change belongs to the view's points and epochs: asked again for the new ones.
+    if (app.values.get(changeKey(pl)) !== 'pending') app.values.delete(changeKey(pl));
+    ensureValues(app);
     computeAttrs(app, pl);
     if (pl.pending && pl.pending.view === view) pl.pending = null;
     titles(app);
     updateLegend(app);
+    updateChanges(app);
     checkReady(app);
     loadQuality(app, view);
     requestRender(app);

@@ -98,7 +98,9 @@ export function currentPositions(app, pl) {
 }
 
 /**
- * The plot's pick index at the current blend, skipping hidden classes (rebuilt when either changes).
+ * The plot's pick index at the current blend, skipping hidden points (hidden classes, and points the
+ * value or show filters hide: attrs.js's hidden flag); rebuilt when either changes (computeAttrs
+ * drops it).
  * @param {App} app
  * @param {Plot} pl
  * @returns {GridIndex}
@@ -109,7 +111,8 @@ export function pickIndex(app, pl) {
   if (pl.pick && pl.pick.xy === xy && pl.pick.hiddenRef === hidden) return pl.pick.index;
   const labels = app.samples ? app.samples.labels : new Uint8Array(0);
   const samples = pl.emb ? pl.emb.samples : new Uint32Array(0);
-  const index = new GridIndex(xy, (k) => hidden[labels[samples[k]]] === 1);
+  const attrs = pl.attrs && pl.attrs.length === 2 * samples.length ? pl.attrs : null;
+  const index = new GridIndex(xy, (k) => (attrs ? (attrs[2 * k + 1] & 1) === 1 : hidden[labels[samples[k]]] === 1));
   pl.pick = { xy, hiddenRef: hidden, index };
   return index;
 }

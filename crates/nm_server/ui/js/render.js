@@ -9,7 +9,7 @@ import { $ } from './dom.js';
 import { roundedEpoch } from './app.js';
 import { epochPair, positionOf, decode } from './positions.js';
 import { pointStyle } from './pointstyle.js';
-import { computeAttrs } from './attrs.js';
+import { computeAttrs, attrsFollowEpoch } from './attrs.js';
 import { advance } from './playback.js';
 import { titles, updateLegend, updateTimeline } from './panels.js';
 import { gridRects, fitCamera } from './layout.js';
@@ -65,7 +65,7 @@ export function draw(app) {
     /** @type {PlotFrame} */
     const none = { rect: rect || { x: 0, y: 0, w: 1, h: 1 }, cam: { cx: 0, cy: 0, scale: 1 }, ia: -1, ib: -1, blend: 0, boundsA: [], boundsB: [], radius: 1, opacity: 1 };
     if (!p || !rect || !pl.emb || !pl.cam) return none;
-    if (st.colorBy !== 'true' && pl.attrEpoch !== epochNow) computeAttrs(app, pl);
+    if (attrsFollowEpoch(app) && pl.attrEpoch !== epochNow) computeAttrs(app, pl);
     /** @type {PlotFrame} */
     const f = { rect, cam: pl.cam, ia: p.ia, ib: p.ib, blend: p.blend, boundsA: pl.emb.bounds[p.ia], boundsB: pl.emb.bounds[p.ib], ...pointStyle(app, pl, rect) };
     overlaysFor(app, pl, f);

@@ -69,7 +69,24 @@ import { subscribe } from './events.js';
  * @property {{layer: string, view: string, stage: string, fraction: number, clients: number}[]} tasks   computing now
  * @property {{n_neighbors_max: number, pca_dims_max: number}} limits
  * @property {string | null} warning               why labels or predictions could not be read
+ * @property {ValueInfo[]} [values]                per-sample values to colour by (absent: none)
  */
+
+/**
+ * A per-sample value the run offers (`nm_server::values`): `id` is `pred:confidence|margin|loss`,
+ * `run:<name>`, `csv:<column>` or `change` (per layer: neighbour change since the previous epoch).
+ * @typedef {{id: string, name: string, source: string, per_epoch: boolean, per_layer: boolean, description: string}} ValueInfo
+ */
+
+/**
+ * One per-sample value's numbers: `data` is [rows, n] (NaN: unknown); row r belongs to `epochs[r]`,
+ * or there is one static row when `epochs` is null. For `change`, n is a view's point count and
+ * column k is the view's k-th sample; otherwise column s is sample s.
+ * @typedef {{id: string, epochs: number[] | null, n: number, data: Float32Array, bytes: number}} Values
+ */
+
+/** `samples.csv`'s text columns: names, and per column one cell per sample.
+ * @typedef {{columns: string[], rows: string[][]}} SampleText */
 
 /**
  * Labels and predictions per sample. `absent` marks a sample with no prediction at an epoch.
@@ -129,6 +146,10 @@ import { subscribe } from './events.js';
  * @property {(layers: string[], params: ComputeParams) => Promise<ComputeAnswer>} compute
  *   asks for `params` on `layers`
  * @property {(handlers: EventHandlers) => void} events   starts delivering events to `handlers`
+ * @property {(id: string) => Promise<Values>} [values]   one per-sample value (absent: the source has none)
+ * @property {(layer: string, view: string) => Promise<Values>} [change]   per-sample neighbour change
+ *   of one layer over a view's points
+ * @property {() => Promise<SampleText>} [sampleText]   samples.csv's text columns
  */
 
 /**
@@ -149,6 +170,9 @@ export function httpSource({ events = true } = {}) {
     embedding: api.fetchEmbedding,
     thumbUrl: api.thumbUrl,
     quality: api.fetchQuality,
+    values: api.fetchValues,
+    change: api.fetchChange,
+    sampleText: api.fetchSampleText,
     compute: (layers, params) => api.requestCompute(client, layers, params),
     events(handlers) { if (events) subscribe(handlers); },
   };

@@ -71,6 +71,14 @@ export function installTestHook(app) {
     visibleCount: (i) => app.plots[i]?.visible ?? 0,
     /** Per plot: the sample highlighted by the hover ring in the last frame, or null. */
     highlights: () => app.plots.map((p, i) => (app.lastHighlights[i] ? { sample: app.lastHighlights[i].sample } : null)),
+    /** The selected samples, ascending. */
+    selectedSamples() { const sel = store.get().selection; const out = []; if (sel) for (let s = 0; s < sel.length; s++) if (sel[s]) out.push(s); return out; },
+    /** Selects `samples` (as a lasso would). @param {number[]} samples */
+    select(samples) { if (!app.samples) return; const m = new Uint8Array(app.samples.n); for (const s of samples) m[s] = 1; store.set({ selection: m }); },
+    /** Whether the per-sample values under `key` (an id, or `change|layer|view`) are loaded. @param {string} key */
+    valuesLoaded(key) { const v = app.values.get(key); return !!v && v !== 'pending' && !(v instanceof Error); },
+    /** Every plot's `change|layer|view` key. */
+    changeKeys: () => app.plots.map((p) => `change|${p.layer}|${p.view}`),
     tooltipText: () => { const t = $('#tooltip'); return t.hidden ? '' : t.textContent; },
     /** @param {number} t */
     setT(t) { store.set({ t, target: t, playing: false }); draw(app); },

@@ -1,7 +1,8 @@
 // Label menu: one entry per class (swatch, name, count); click toggles, "solo" shows only that
 // class, All / None buttons. Also the colour-by selector and a key saying what the colours mean in
-// the current mode: true class, predicted class (at the shown epoch) or correct / incorrect. With
-// more than SEARCH_FROM classes, a search box filters the list by name.
+// the current mode: true class, predicted class (at the shown epoch), correct / incorrect, or a
+// per-sample value (the run's values are offered as options; the scale widget draws their key).
+// With more than SEARCH_FROM classes, a search box filters the list by name.
 // @ts-check
 
 import { SLOT_COLOURS } from '../palette.js';
@@ -11,8 +12,9 @@ import { SLOT_COLOURS } from '../palette.js';
 /** The search box shows from this many classes on. */
 export const SEARCH_FROM = 21;
 /**
- * Right / wrong / missing predictions at the shown epoch, over the samples drawn.
- * @typedef {{epoch: number | null, correct: number, wrong: number, absent: number}} KeyInfo
+ * Right / wrong / missing predictions at the shown epoch, over the samples drawn; in a value mode,
+ * `absent` counts the points without a value and `caption` says what the value is.
+ * @typedef {{epoch: number | null, correct: number, wrong: number, absent: number, caption?: string}} KeyInfo
  */
 
 /**
@@ -24,7 +26,7 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
   root.innerHTML = `
     <div class="row"><label>Colour by <select class="colorby">
       <option value="true">true class</option><option value="pred">predicted class</option>
-      <option value="correct">correct / incorrect</option></select></label></div>
+      <option value="correct">correct / incorrect</option><optgroup class="value-options" label="per-sample value" hidden></optgroup></select></label></div>
     <div class="key"></div>
     <div class="row"><button class="all">All</button><button class="none">None</button></div>
     <div class="row search-row" hidden><input class="search" type="search" placeholder="Find a class" aria-label="find a class">
@@ -34,6 +36,7 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
   const list = q('.classes');
   const key = q('.key');
   const colorBy = /** @type {HTMLSelectElement} */ (q('.colorby'));
+  const valueOptions = q('.value-options');
   const searchRow = q('.search-row'), matches = q('.matches');
   const search = /** @type {HTMLInputElement} */ (q('.search'));
   /** Shows the rows whose class name contains the search text (any case). */
@@ -92,6 +95,11 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
       caption.textContent = 'Colour: each point\'s true class.';
       return;
     }
+    if (mode.startsWith('value:')) {
+      caption.textContent = info?.caption ?? '';
+      if (info && info.absent > 0) key.appendChild(keyRow('absent', SLOT_COLOURS.absent, 'no value here', info.absent, info.absent + info.correct));
+      return;
+    }
     const at = info && info.epoch != null ? ` at epoch ${info.epoch}` : '';
     const total = info ? info.correct + info.wrong + info.absent : 0;
     if (mode === 'pred') {
@@ -105,6 +113,24 @@ export function createLegend(root, { onToggle, onSolo, onAll, onNone, onColorBy,
   }
 
   return {
+    /**
+     * The per-sample values offered as colour modes (option value `value:<id>`).
+     * @param {import('../source.js').ValueInfo[]} values
+     */
+    setValues(values) {
+      const key = values.map((v) => `${v.id}=${v.name}`).join('|');
+      if (valueOptions.dataset.key === key) return;
+      valueOptions.dataset.key = key;
+      valueOptions.innerHTML = '';
+      for (const v of values) {
+        const o = document.createElement('option');
+        o.value = `value:${v.id}`;
+        o.textContent = v.name;
+        o.title = v.description;
+        valueOptions.appendChild(o);
+      }
+      valueOptions.hidden = values.length === 0;
+    },
     /**
      * @param {string[]} classes @param {string[]} colours @param {Uint8Array} hidden
      * @param {number[] | null} counts per class, over the samples drawn @param {ColorBy} mode @param {KeyInfo | null} info

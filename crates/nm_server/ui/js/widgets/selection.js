@@ -1,5 +1,6 @@
 // Lasso / box selection: draws the outline on the 2-D overlay canvas while dragging, and the panel
-// with the selection's counts per class.
+// with the selection's counts per class, the statistics of the value coloured by, and the
+// selection's prediction flips.
 // @ts-check
 
 /** @typedef {[number, number]} Point */
@@ -58,20 +59,39 @@ export class SelectionTool {
 }
 
 /**
+ * What the panel says beside the counts: the value coloured by over the selection, and the
+ * selection's prediction flips (null: the run has no predictions).
+ * @typedef {{stat: string | null, flips: {lines: string[], total: number, samples: number} | null}} SelectionDetails
+ */
+
+/**
  * @param {HTMLElement} root
  * @param {{onClear: () => void}} handlers
  */
 export function createSelectionPanel(root, { onClear }) {
-  root.innerHTML = `<div class="sel-head"><span class="sel-total"></span> <button class="clear">clear</button></div><ul class="sel-counts"></ul>`;
+  root.innerHTML = `<div class="sel-head"><span class="sel-total"></span> <button class="clear">clear</button></div><ul class="sel-counts"></ul>
+    <div class="sel-stat"></div><div class="sel-flips"><div class="flips-head"></div><ul class="flips"></ul></div>`;
   const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (root.querySelector(s));
   q('.clear').addEventListener('click', onClear);
   const list = q('.sel-counts');
   const total = q('.sel-total');
+  const stat = q('.sel-stat'), flipsHead = q('.flips-head'), flips = q('.flips');
   return {
-    /** @param {number[] | null} counts per class (null: no selection) @param {string[]} classes @param {string[]} colours */
-    render(counts, classes, colours) {
+    /**
+     * @param {number[] | null} counts per class (null: no selection) @param {string[]} classes @param {string[]} colours
+     * @param {SelectionDetails} [details]
+     */
+    render(counts, classes, colours, details) {
       root.hidden = !counts;
       if (!counts) return;
+      stat.textContent = details?.stat ?? '';
+      stat.hidden = !details?.stat;
+      const f = details?.flips;
+      flipsHead.textContent = !f ? '' : f.total
+        ? `${f.total} prediction flip${f.total === 1 ? '' : 's'} in ${f.samples} sample${f.samples === 1 ? '' : 's'}${f.total > f.lines.length ? ` (the first ${f.lines.length})` : ''}:`
+        : 'No prediction flips: every selected sample keeps its predicted class.';
+      flips.innerHTML = '';
+      for (const line of f ? f.lines : []) { const li = document.createElement('li'); li.textContent = line; flips.appendChild(li); }
       const sum = counts.reduce((a, b) => a + b, 0);
       const max = Math.max(1, ...counts);
       total.textContent = `${sum} selected`;

@@ -1,4 +1,5 @@
-// Hover tooltip: sample index, label, prediction at this epoch, and the input thumbnail.
+// Hover tooltip: sample index, label, prediction at this epoch, the value coloured by, samples.csv's
+// text columns, and the input thumbnail.
 // @ts-check
 
 /**
@@ -7,7 +8,7 @@
  */
 /**
  * What the tooltip says about one sample.
- * @typedef {{sample: number, label: string, prediction: string | null, correct: boolean, epoch: number | null, layer: string, thumb: ThumbRef | null}} TooltipInfo
+ * @typedef {{sample: number, label: string, prediction: string | null, correct: boolean, epoch: number | null, layer: string, thumb: ThumbRef | null, value?: string | null, text?: string[]}} TooltipInfo
  */
 
 /** @param {HTMLElement} el */
@@ -23,6 +24,8 @@ export function createTooltip(el) {
       if (info.prediction != null) {
         lines.push(`predicted at epoch ${info.epoch}: <b class="${info.correct ? 'ok' : 'bad'}">${escapeHtml(info.prediction)}</b> ${info.correct ? '✓' : '✗'}`);
       }
+      if (info.value) lines.push(escapeHtml(info.value));
+      for (const t of info.text ?? []) lines.push(`<span class="muted">${escapeHtml(t)}</span>`);
       text.innerHTML = lines.join('<br>');
       if (info.thumb) {
         const t = info.thumb, k = Math.max(1, Math.floor(64 / Math.max(t.w, t.h)));
