@@ -66,9 +66,7 @@ struct Grid {
 fn parse_grid(items: &[String]) -> anyhow::Result<Grid> {
     fn values<T>(name: &str, text: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> anyhow::Result<Vec<T>> {
         text.split(',')
-            .map(|v| {
-                parse(v.trim()).with_context(|| format!("--grid {name}: `{}` is not {what}", escape(v)))
-            })
+            .map(|v| parse(v.trim()).with_context(|| format!("--grid {name}: `{}` is not {what}", escape(v))))
             .collect()
     }
     let mut g = Grid::default();
@@ -161,9 +159,24 @@ fn grid_views(run: &Run, grid: &Grid, flags: &ParamOverrides) -> anyhow::Result<
             .into_iter()
             .flat_map(|c| -> Vec<ParamOverrides> {
                 match *axis {
-                    "n_neighbors" => grid.n_neighbors.iter().flatten().map(|&v| ParamOverrides { n_neighbors: Some(v), ..c.clone() }).collect(),
-                    "min_dist" => grid.min_dist.iter().flatten().map(|&v| ParamOverrides { min_dist: Some(v), ..c.clone() }).collect(),
-                    _ => grid.metric.iter().flatten().map(|v| ParamOverrides { metric: Some(v.clone()), ..c.clone() }).collect(),
+                    "n_neighbors" => grid
+                        .n_neighbors
+                        .iter()
+                        .flatten()
+                        .map(|&v| ParamOverrides { n_neighbors: Some(v), ..c.clone() })
+                        .collect(),
+                    "min_dist" => grid
+                        .min_dist
+                        .iter()
+                        .flatten()
+                        .map(|&v| ParamOverrides { min_dist: Some(v), ..c.clone() })
+                        .collect(),
+                    _ => grid
+                        .metric
+                        .iter()
+                        .flatten()
+                        .map(|v| ParamOverrides { metric: Some(v.clone()), ..c.clone() })
+                        .collect(),
                 }
             })
             .collect();
@@ -194,7 +207,11 @@ fn axes(grid: &Grid) -> Vec<GridAxis> {
             "n_neighbors" => json(grid.n_neighbors.iter().flatten().map(|&v| Value::from(v)).collect(), name),
             // As written (0.1, not the f32's 0.10000000149011612).
             "min_dist" => json(
-                grid.min_dist.iter().flatten().map(|v| v.to_string().parse::<f64>().map_or(Value::Null, Value::from)).collect(),
+                grid.min_dist
+                    .iter()
+                    .flatten()
+                    .map(|v| v.to_string().parse::<f64>().map_or(Value::Null, Value::from))
+                    .collect(),
                 name,
             ),
             _ => json(grid.metric.iter().flatten().map(|v| Value::from(v.clone())).collect(), name),
@@ -279,7 +296,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let mut embeddings = Vec::with_capacity(layers.len());
         for o in outcomes {
-            embeddings.push(o.result.with_context(|| format!("layer `{}` of view {}", escape(&o.layer), params.describe()))?);
+            embeddings
+                .push(o.result.with_context(|| format!("layer `{}` of view {}", escape(&o.layer), params.describe()))?);
         }
         let quality = match nm_pipeline::quality(&run, &embeddings, params, &nm_umap::Control::default()) {
             Ok(q) => Some(q.to_json()),
@@ -301,7 +319,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         nm_server::site::write_file(&args.out, &html)?;
-        println!("wrote {out}: one page, {} ({:.1} s); open it in a browser", human_bytes(html.len() as u64), start.elapsed().as_secs_f64());
+        println!(
+            "wrote {out}: one page, {} ({:.1} s); open it in a browser",
+            human_bytes(html.len() as u64),
+            start.elapsed().as_secs_f64()
+        );
     } else {
         let total: u64 = site.folder_files()?.iter().map(|(_, b)| b.len() as u64).sum();
         if let Some(l) = limit_mb {
@@ -316,7 +338,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             human_bytes(site.data_bytes()),
             start.elapsed().as_secs_f64()
         );
-        println!("serve it with any static file server, e.g. `python3 -m http.server -d {out}`, and open its index.html");
+        println!(
+            "serve it with any static file server, e.g. `python3 -m http.server -d {out}`, and open its index.html"
+        );
     }
     Ok(())
 }

@@ -555,8 +555,10 @@ fn site_writes_a_folder_with_every_view_of_the_grid() {
     let r = root.to_str().unwrap();
     let out = tmp.join("site");
     let o = out.to_str().unwrap();
-    let (stdout, stderr) =
-        check(&["site", r, "--out", o, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0", "--min-dist", "0.5"], 0);
+    let (stdout, stderr) = check(
+        &["site", r, "--out", o, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0", "--min-dist", "0.5"],
+        0,
+    );
     assert!(stdout.contains("files") && stdout.contains("http.server"), "{stdout}");
     assert!(stderr.contains("view 4/4"), "progress per view on stderr: {stderr}");
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("site.json")).unwrap()).unwrap();
@@ -565,7 +567,8 @@ fn site_writes_a_folder_with_every_view_of_the_grid() {
     assert_eq!(index["grid"]["axes"][1]["values"], serde_json::json!([0.1, 0.5]));
     let views = index["grid"]["views"].as_array().unwrap();
     assert_eq!(views.len(), 4);
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("data/run.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("data/run.json")).unwrap()).unwrap();
     assert_eq!(summary["views"].as_array().unwrap().len(), 4);
     // The view shown first: --min-dist picks 0.5; n_neighbors is not the run's default 15, so the first.
     assert_eq!(summary["default_params"]["min_dist"], 0.5);
@@ -617,7 +620,10 @@ fn site_refuses_a_bad_out_a_bad_grid_and_a_site_over_its_size_limit() {
         (vec!["site", r, "--out", root.join("site").to_str().unwrap()], "choose an --out outside the run's folder"),
         (vec!["site", r, "--out", p, "--grid", "perplexity=5"], "the grid can vary n_neighbors, min_dist and metric"),
         (vec!["site", r, "--out", p, "--grid", "n_neighbors=5,500"], "n_neighbors"),
-        (vec!["site", r, "--out", p, "--grid", "n_neighbors=5,10", "--n-neighbors", "7"], "--n-neighbors 7 is not among"),
+        (
+            vec!["site", r, "--out", p, "--grid", "n_neighbors=5,10", "--n-neighbors", "7"],
+            "--n-neighbors 7 is not among",
+        ),
         (vec!["site", r, "--out", p, "--layers", "nope"], "unknown layer `nope`"),
         (vec!["site", r, "--out", p, "--single-file", "--max-size", "0"], "--max-size must be a positive number"),
         // Known before any work: the positions alone are over the limit.

@@ -125,10 +125,8 @@ pub fn build(
     }
     summary["layers"] = Value::Array(shown_layers);
     summary["tasks"] = json!([]);
-    summary["views"] = views
-        .iter()
-        .map(|v| json!({"key": v.params.cache_key(), "layers": layers, "params": v.params}))
-        .collect();
+    summary["views"] =
+        views.iter().map(|v| json!({"key": v.params.cache_key(), "layers": layers, "params": v.params})).collect();
     let run_file = add("data/run.json".into(), "application/json", serde_json::to_vec(&summary)?);
 
     let derived = st.derived().context("cannot read the run's labels or predictions")?;
@@ -156,9 +154,17 @@ pub fn build(
         anyhow::ensure!(!view_files.contains_key(&key), "the view {} is in the grid twice", v.params.describe());
         let mut per_layer = serde_json::Map::new();
         for (i, (layer, emb)) in layers.iter().zip(&v.embeddings).enumerate() {
-            anyhow::ensure!(&emb.layer == layer, "view {}: embedding of `{}` where `{layer}` was expected", key, emb.layer);
+            anyhow::ensure!(
+                &emb.layer == layer,
+                "view {}: embedding of `{}` where `{layer}` was expected",
+                key,
+                emb.layer
+            );
             let bytes = encode::embedding_bytes(&key, emb).map_err(|m| anyhow::anyhow!("layer `{layer}`: {m}"))?;
-            per_layer.insert(layer.clone(), add(format!("data/views/{key}/{i}.bin"), "application/octet-stream", bytes.to_vec()));
+            per_layer.insert(
+                layer.clone(),
+                add(format!("data/views/{key}/{i}.bin"), "application/octet-stream", bytes.to_vec()),
+            );
         }
         let quality = match &v.quality {
             Some(q) => add(format!("data/views/{key}/quality.json"), "application/json", serde_json::to_vec(q)?),
@@ -234,8 +240,11 @@ impl Site {
     /// The whole site as one HTML page (see the module's header).
     pub fn single_html(&self) -> anyhow::Result<Vec<u8>> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let urls: BTreeMap<&str, String> =
-            self.data.iter().map(|f| (f.path.as_str(), format!("data:{};base64,{}", f.mime, b64.encode(&f.bytes)))).collect();
+        let urls: BTreeMap<&str, String> = self
+            .data
+            .iter()
+            .map(|f| (f.path.as_str(), format!("data:{};base64,{}", f.mime, b64.encode(&f.bytes))))
+            .collect();
         let mut index = self.index.clone();
         inline_files(&mut index["files"], &urls)?;
 
@@ -259,7 +268,8 @@ impl Site {
         let css = css.context("the viewer has no style.css")?;
         anyhow::ensure!(!css.contains("</"), "the viewer's style.css contains `</`, which cannot be inlined");
         let page = page_with_marker(page, "inline")?;
-        let page = replace_once(&page, r#"<link rel="stylesheet" href="style.css">"#, &format!("<style>\n{css}</style>"))?;
+        let page =
+            replace_once(&page, r#"<link rel="stylesheet" href="style.css">"#, &format!("<style>\n{css}</style>"))?;
         let scripts = format!(
             "<script type=\"importmap\">{}</script>\n  <script type=\"application/json\" id=\"{MARKER_META}\">{}</script>\n  \
              <script type=\"module\">import '{MODULE_PREFIX}js/main.js';</script>",
@@ -292,7 +302,8 @@ fn script_json(v: &Value) -> String {
 fn inline_files(v: &mut Value, urls: &BTreeMap<&str, String>) -> anyhow::Result<()> {
     match v {
         Value::String(path) => {
-            let url = urls.get(path.as_str()).with_context(|| format!("the site's index names a missing file {path}"))?;
+            let url =
+                urls.get(path.as_str()).with_context(|| format!("the site's index names a missing file {path}"))?;
             *v = Value::String(url.clone());
         }
         Value::Array(items) => items.iter_mut().try_for_each(|x| inline_files(x, urls))?,
@@ -401,7 +412,11 @@ pub fn check_out_file(out: &Path) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("--out {}: cannot read it", out.display())),
     };
     anyhow::ensure!(!meta.file_type().is_symlink(), "--out {}: is a link; give the file itself", out.display());
-    anyhow::ensure!(meta.is_file(), "--out {}: is a folder; with --single-file, --out names an HTML file", out.display());
+    anyhow::ensure!(
+        meta.is_file(),
+        "--out {}: is a folder; with --single-file, --out names an HTML file",
+        out.display()
+    );
     let mut head = Vec::new();
     std::fs::File::open(out)
         .and_then(|f| f.take(MARKER_SCAN_BYTES).read_to_end(&mut head))
@@ -442,8 +457,11 @@ mod tests {
 
     #[test]
     fn every_viewer_module_import_resolves_to_a_module_in_the_map() {
-        let names: Vec<String> =
-            assets::files().iter().filter(|(p, _)| p.ends_with(".js")).map(|(p, _)| format!("{MODULE_PREFIX}{p}")).collect();
+        let names: Vec<String> = assets::files()
+            .iter()
+            .filter(|(p, _)| p.ends_with(".js"))
+            .map(|(p, _)| format!("{MODULE_PREFIX}{p}"))
+            .collect();
         assert!(names.contains(&"nm/js/main.js".to_string()));
         for (path, bytes) in assets::files().iter().filter(|(p, _)| p.ends_with(".js")) {
             let out = rewrite_imports(path, std::str::from_utf8(bytes).unwrap());
