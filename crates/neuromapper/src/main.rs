@@ -13,6 +13,7 @@ mod cmd_info;
 mod cmd_plot;
 mod cmd_quality;
 mod cmd_serve;
+mod cmd_site;
 #[cfg(feature = "train")]
 mod cmd_train;
 mod embedding;
@@ -49,6 +50,8 @@ enum Command {
     Quality(cmd_quality::Args),
     /// Serve the viewer for a run.
     Serve(cmd_serve::Args),
+    /// Write a static viewer (a folder for any static host, or one HTML file) with a grid of views precomputed.
+    Site(cmd_site::Args),
     /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
     Cache(cmd_cache::Args),
     /// Train a small ResNet and write a run (optionally serving it live).
@@ -100,6 +103,7 @@ fn main() {
         Command::Plot(a) => cmd_plot::run(a),
         Command::Quality(a) => cmd_quality::run(a),
         Command::Serve(a) => cmd_serve::run(a),
+        Command::Site(a) => cmd_site::run(a),
         Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd_train::run(a),

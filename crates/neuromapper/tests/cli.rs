@@ -534,3 +534,109 @@ fn plot_without_a_font_still_draws_the_points_and_says_so() {
     assert_eq!(&a[16..24], &b[16..24], "same width and height");
     assert_ne!(a, b, "text makes a difference");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `site`: a static viewer
+
+/// Bytes of `NMEM` embedding file `b` as the encoder lays them out: 12-byte preamble, its JSON
+/// header, then u32 samples [n] and u16 positions [E, n, 2] (both multiples of 4 bytes).
+fn expected_embedding_len(b: &[u8]) -> usize {
+    assert_eq!(&b[..4], b"NMEM");
+    let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+    let h: serde_json::Value = serde_json::from_slice(&b[12..12 + hl]).unwrap();
+    let (n, e) = (h["n"].as_u64().unwrap() as usize, h["epochs"].as_array().unwrap().len());
+    12 + hl + 4 * n + 4 * e * n
+}
+
+#[test]
+fn site_writes_a_folder_with_every_view_of_the_grid() {
+    let (tmp, root) = scratch("site");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let out = tmp.join("site");
+    let o = out.to_str().unwrap();
+    let (stdout, stderr) = check(
+        &["site", r, "--out", o, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0", "--min-dist", "0.5"],
+        0,
+    );
+    assert!(stdout.contains("files") && stdout.contains("http.server"), "{stdout}");
+    assert!(stderr.contains("view 4/4"), "progress per view on stderr: {stderr}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("site.json")).unwrap()).unwrap();
+    assert_eq!(index["format"], "neuromapper-site/1");
+    assert_eq!(index["grid"]["axes"][0]["name"], "n_neighbors");
+    assert_eq!(index["grid"]["axes"][1]["values"], serde_json::json!([0.1, 0.5]));
+    let views = index["grid"]["views"].as_array().unwrap();
+    assert_eq!(views.len(), 4);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("data/run.json")).unwrap()).unwrap();
+    assert_eq!(summary["views"].as_array().unwrap().len(), 4);
+    // The view shown first: --min-dist picks 0.5; n_neighbors is not the run's default 15, so the first.
+    assert_eq!(summary["default_params"]["min_dist"], 0.5);
+    assert_eq!(summary["default_params"]["n_neighbors"], 5);
+    let mut bins = 0;
+    for v in views {
+        let key = v["key"].as_str().unwrap();
+        for (i, layer) in ["conv", "fc"].iter().enumerate() {
+            let file = index["files"]["views"][key]["layers"][layer].as_str().unwrap();
+            assert_eq!(file, format!("data/views/{key}/{i}.bin"));
+            let b = std::fs::read(out.join(file)).unwrap();
+            assert_eq!(b.len(), expected_embedding_len(&b), "{file}");
+            bins += 1;
+        }
+        let q = index["files"]["views"][key]["quality"].as_str().expect("quality numbers for each view");
+        let q: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(q)).unwrap()).unwrap();
+        assert_eq!(q["layers"]["fc"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(bins, 8);
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains(r#"<meta name="neuromapper-site" content="site.json">"#));
+    assert!(out.join("js/static.js").is_file() && out.join("style.css").is_file());
+    // Nothing written into the run but its cache; the same command again replaces the site.
+    let run_files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!run_files.iter().any(|f| f.to_string_lossy().contains("site")), "{run_files:?}");
+    check(&["site", r, "--out", o, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0"], 0);
+
+    // One file, under the default limit.
+    let page = tmp.join("view.html");
+    let (stdout, _) = check(&["site", r, "--out", page.to_str().unwrap(), "--single-file", "--pca", "0"], 0);
+    assert!(stdout.contains("one page"), "{stdout}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#"<meta name="neuromapper-site" content="inline">"#) && html.contains("type=\"importmap\""));
+}
+
+#[test]
+fn site_refuses_a_bad_out_a_bad_grid_and_a_site_over_its_size_limit() {
+    let (tmp, root) = scratch("site_bad");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let foreign = tmp.join("mine");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), b"keep me").unwrap();
+    let page = tmp.join("v.html");
+    let p = page.to_str().unwrap();
+    for (args, expected) in [
+        (vec!["site", r, "--out", foreign.to_str().unwrap()], "not a site neuromapper wrote"),
+        (vec!["site", r, "--out", foreign.join("notes.txt").to_str().unwrap()], "is a file, not a folder"),
+        (vec!["site", r, "--out", root.join("site").to_str().unwrap()], "choose an --out outside the run's folder"),
+        (vec!["site", r, "--out", p, "--grid", "perplexity=5"], "the grid can vary n_neighbors, min_dist and metric"),
+        (vec!["site", r, "--out", p, "--grid", "n_neighbors=5,500"], "n_neighbors"),
+        (
+            vec!["site", r, "--out", p, "--grid", "n_neighbors=5,10", "--n-neighbors", "7"],
+            "--n-neighbors 7 is not among",
+        ),
+        (vec!["site", r, "--out", p, "--layers", "nope"], "unknown layer `nope`"),
+        (vec!["site", r, "--out", p, "--single-file", "--max-size", "0"], "--max-size must be a positive number"),
+        // Known before any work: the positions alone are over the limit.
+        (vec!["site", r, "--out", p, "--single-file", "--max-size", "0.001"], "would take at least"),
+        // Known once built: the page with the viewer's code is over it.
+        (vec!["site", r, "--out", p, "--single-file", "--max-size", "0.02", "--pca", "0"], "would be"),
+    ] {
+        let (_, err) = check(&args, 1);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        if expected.contains("would") {
+            assert!(err.contains("--samples-per-class") && err.contains("--layers"), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"keep me");
+    assert!(!page.exists() && !root.join("site").exists(), "nothing written");
+}

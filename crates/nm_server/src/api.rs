@@ -99,7 +99,7 @@ async fn summary(State(st): St) -> Result<Response, ApiError> {
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-fn summary_json(st: &AppState) -> serde_json::Value {
+pub(crate) fn summary_json(st: &AppState) -> serde_json::Value {
     let Some(run) = st.run() else {
         let name = st.run_path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         return json!({

@@ -34,3 +34,21 @@ fn content_type(path: &str) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+/// Every embedded file: (path relative to `ui/`, `/`-separated, bytes), sorted by path.
+pub fn files() -> Vec<(&'static str, &'static [u8])> {
+    fn walk(dir: &'static Dir<'static>, out: &mut Vec<(&'static str, &'static [u8])>) {
+        for f in dir.files() {
+            if let Some(p) = f.path().to_str() {
+                out.push((p, f.contents()));
+            }
+        }
+        for d in dir.dirs() {
+            walk(d, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&UI, &mut out);
+    out.sort_by_key(|(p, _)| *p);
+    out
+}

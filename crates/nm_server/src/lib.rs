@@ -21,6 +21,9 @@
 //! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
 //! | `GET /*`                                | the viewer (HTML/JS/CSS embedded in the binary)             |
 //!
+//! [`site`] writes the answers of the GET routes for a grid of views as static files (`neuromapper
+//! site`), which the same viewer reads with no server.
+//!
 //! Compute tasks are keyed by (layer, parameters): clients asking the same thing share one task; a
 //! newer request from a client supersedes its older running requests for the same layers (a task
 //! nobody wants any more is cancelled through the engine's cancel flag). They run on a fixed pool of
@@ -53,6 +56,7 @@ mod jobs;
 mod listen;
 mod live;
 mod progress;
+pub mod site;
 mod state;
 mod sync;
 mod tasks;

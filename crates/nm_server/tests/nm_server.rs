@@ -937,3 +937,114 @@ fn many_distinct_computations_keep_the_threads_bounded_and_the_server_answering(
     assert!(slowest < Duration::from_secs(3), "GET /api/run took {slowest:?} under load");
     server.shutdown().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Static sites (nm_server::site): the same bytes as the API
+
+/// Views of every layer of `run` laid out by hand (no engine): point k of epoch e at (k + e, k * e).
+fn hand_embeddings(epochs: &[u32], n: usize) -> Vec<nm_server::LayerEmbedding> {
+    LAYERS
+        .iter()
+        .map(|(layer, _)| nm_server::LayerEmbedding {
+            layer: (*layer).to_string(),
+            epochs: epochs.to_vec(),
+            samples: (0..n as u32).collect(),
+            positions: epochs
+                .iter()
+                .flat_map(|&e| (0..n).flat_map(move |k| [k as f32 + e as f32, (k * e as usize) as f32]))
+                .collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_sites_files_are_the_bytes_the_api_sends() {
+    let run = make_run("site_bytes", 60, &[1, 2]);
+    let embeddings = hand_embeddings(&[1, 2], 60);
+    let server = nm_server::start_with_embeddings(
+        run.path().to_path_buf(),
+        ServeOptions { port: Some(0), open_browser: false, ..Default::default() },
+        embeddings.clone(),
+    )
+    .unwrap();
+    let opened = run.open();
+    let params = nm_server::ParamOverrides::default().resolve(&opened).unwrap();
+    let layers: Vec<String> = LAYERS.iter().map(|(l, _)| (*l).to_string()).collect();
+    let views = [nm_server::site::SiteView { params: params.clone(), embeddings, quality: None }];
+    let site = nm_server::site::build(opened, &layers, &views, 0, vec![]).unwrap();
+    let files: std::collections::HashMap<String, Vec<u8>> = site.folder_files().unwrap().into_iter().collect();
+    let key = params.cache_key();
+
+    assert_eq!(files["data/run.json"], get(&server, "/api/run").body, "the summary");
+    assert_eq!(files["data/samples.bin"], get(&server, "/api/samples").body, "the samples");
+    assert_eq!(files["data/thumbs/0.png"], get(&server, "/api/thumbs/0.png").body, "the thumbnails");
+    for (i, layer) in layers.iter().enumerate() {
+        let api = get(&server, &format!("/api/layers/{layer}/embedding?view={key}"));
+        assert_eq!(api.status, 200);
+        assert_eq!(files[&format!("data/views/{key}/{i}.bin")], api.body, "layer {layer}");
+    }
+    for asset in ["style.css", "js/main.js", "js/static.js", "js/widgets/grid.js"] {
+        assert_eq!(files[asset], get(&server, &format!("/{asset}")).body, "{asset}");
+    }
+    let index: Value = serde_json::from_slice(&files["site.json"]).unwrap();
+    assert_eq!(index["format"], nm_server::site::SITE_FORMAT);
+    assert_eq!(index["files"]["views"][&key]["layers"]["block2"], format!("data/views/{key}/1.bin"));
+    let page = String::from_utf8(files["index.html"].clone()).unwrap();
+    assert!(page.contains(r#"<meta name="neuromapper-site" content="site.json">"#), "{page}");
+    server.shutdown().unwrap();
+
+    // One file: no reference to any other file, every data file a data: URL.
+    let html = String::from_utf8(site.single_html().unwrap()).unwrap();
+    assert!(html.contains(r#"<meta name="neuromapper-site" content="inline">"#));
+    assert!(!html.contains("href=\"style.css\"") && !html.contains("src=\"js/"), "the page still links a file");
+    assert!(!html.contains("\"data/"), "a data file was not inlined");
+    assert!(html.contains("\"nm/js/main.js\":\"data:text/javascript;base64,"));
+    assert!(html.len() as u64 > site.data_bytes(), "{} bytes for {} of data", html.len(), site.data_bytes());
+}
+
+#[test]
+fn a_site_goes_only_where_it_may() {
+    let run = make_run("site_out", 30, &[1]);
+    let opened = run.open();
+    let params = nm_server::ParamOverrides::default().resolve(&opened).unwrap();
+    let layers: Vec<String> = LAYERS.iter().map(|(l, _)| (*l).to_string()).collect();
+    let views = [nm_server::site::SiteView { params, embeddings: hand_embeddings(&[1], 30), quality: None }];
+    let site = nm_server::site::build(opened, &layers, &views, 0, vec![]).unwrap();
+    let tmp = TempDir::new("nm_server_site_out");
+    let out = tmp.join("nested/site");
+    use nm_server::site::{check_out_file, check_out_folder};
+    check_out_folder(&out).unwrap();
+    let (count, bytes) = site.write_folder(&out).unwrap();
+    assert!(out.join("index.html").is_file() && out.join("data/samples.bin").is_file());
+    assert_eq!(count, site.folder_files().unwrap().len());
+    assert!(bytes > site.data_bytes());
+    // Ours: written again, in place, with nothing left beside it.
+    check_out_folder(&out).unwrap();
+    std::fs::write(out.join("stale.txt"), b"from the old site").unwrap();
+    site.write_folder(&out).unwrap();
+    assert!(!out.join("stale.txt").exists(), "the old site was not replaced");
+    let siblings: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(siblings, vec![std::ffi::OsString::from("site")], "temp folders left behind");
+
+    // Someone else's folder, a file, a link: refused with the reason.
+    let foreign = tmp.join("photos");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("cat.jpg"), b"x").unwrap();
+    let e = format!("{:#}", check_out_folder(&foreign).unwrap_err());
+    assert!(e.contains("not a site neuromapper wrote") && e.contains("photos"), "{e}");
+    let e = format!("{:#}", check_out_folder(&foreign.join("cat.jpg")).unwrap_err());
+    assert!(e.contains("is a file") && e.contains("--single-file"), "{e}");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&out, tmp.join("link")).unwrap();
+        assert!(format!("{:#}", check_out_folder(&tmp.join("link")).unwrap_err()).contains("is a link"));
+    }
+    // One file: new, or a page of ours, never another file or a folder.
+    let page = tmp.join("view.html");
+    check_out_file(&page).unwrap();
+    nm_server::site::write_file(&page, &site.single_html().unwrap()).unwrap();
+    check_out_file(&page).unwrap();
+    let e = format!("{:#}", check_out_file(&foreign.join("cat.jpg")).unwrap_err());
+    assert!(e.contains("not a page neuromapper wrote"), "{e}");
+    assert!(format!("{:#}", check_out_file(&foreign).unwrap_err()).contains("is a folder"));
+}

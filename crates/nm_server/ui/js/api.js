@@ -1,5 +1,6 @@
 // The server's HTTP API: its JSON and binary endpoints and the event stream's URL (read through
-// source.js's `httpSource`). Binary layouts are documented in crates/nm_server/src/encode.rs.
+// source.js's `httpSource`), and the decoders of its binary forms (static.js reads the same files).
+// Binary layouts are documented in crates/nm_server/src/encode.rs.
 // @ts-check
 
 /** @typedef {import('./source.js').Summary} Summary */
@@ -70,7 +71,15 @@ export async function fetchSummary() {
 
 /** @returns {Promise<Samples>} labels and predictions. */
 export async function fetchSamples() {
-  const buf = await (await fetchOk('/api/samples')).arrayBuffer();
+  return decodeSamples(await (await fetchOk('/api/samples')).arrayBuffer());
+}
+
+/**
+ * Labels and predictions from the samples form (`NMSA`).
+ * @param {ArrayBuffer} buf
+ * @returns {Samples}
+ */
+export function decodeSamples(buf) {
   const { header, offset } = parseHeader(buf, 'NMSA');
   const n = header.n;
   const T = header.label_bytes === 1 ? Uint8Array : Uint16Array;
@@ -94,7 +103,15 @@ export async function fetchSamples() {
  */
 export async function fetchEmbedding(layer, view) {
   const url = `/api/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
-  const buf = await (await fetchOk(url)).arrayBuffer();
+  return decodeEmbedding(await (await fetchOk(url)).arrayBuffer());
+}
+
+/**
+ * One view of one layer from the embedding form (`NMEM`).
+ * @param {ArrayBuffer} buf
+ * @returns {Embedding}
+ */
+export function decodeEmbedding(buf) {
   const { header, offset } = parseHeader(buf, 'NMEM');
   const n = header.n;
   const E = header.epochs.length;

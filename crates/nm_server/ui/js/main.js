@@ -5,6 +5,7 @@
 import { $ } from './dom.js';
 import { createApp, createAppStore, summaryOf } from './app.js';
 import { httpSource } from './source.js';
+import { siteMarker, staticSource } from './static.js';
 import { Renderer } from './renderer.js';
 import { computeAttrs, paletteFor } from './attrs.js';
 import { setupPlots, syncPlots, requestView } from './plots.js';
@@ -18,6 +19,7 @@ import { createLegend } from './widgets/legend.js';
 import { createTooltip } from './widgets/tooltip.js';
 import { SelectionTool, createSelectionPanel } from './widgets/selection.js';
 import { createParamsMenu } from './widgets/params.js';
+import { createGridMenu } from './widgets/grid.js';
 import { createPointControls } from './widgets/points.js';
 import { createScale } from './widgets/scale.js';
 import { createChanges, TOP_CHANGERS } from './widgets/changes.js';
@@ -34,6 +36,8 @@ import { installTestHook } from './testhook.js';
  * last one at or before it) instead of the newest.
  */
 const QUERY = new URLSearchParams(location.search);
+/** A static site (`neuromapper site`) names its index in a `<meta>`; null: served by neuromapper. */
+const SITE = siteMarker();
 
 /** The App, or null when this browser has no WebGL2 (the page says so). */
 function create() {
@@ -46,6 +50,7 @@ function create() {
     Object.assign(window, { __nm: { ready: false, error: 'no-webgl2' } });
     return null;
   }
+  const source = SITE ? staticSource(SITE) : httpSource({ events: !QUERY.has('snapshot') });
   const store = createAppStore();
   /** @param {Uint8Array} hidden */
   const setHidden = (hidden) => store.set({ hidden });
@@ -66,7 +71,9 @@ function create() {
     tooltip: createTooltip($('#tooltip')),
     selectionTool: new SelectionTool(/** @type {HTMLCanvasElement} */ ($('#overlay'))),
     selectionPanel: createSelectionPanel($('#selection'), { onClear: () => store.set({ selection: null }) }),
-    params: createParamsMenu($('#params'), { onApply: (p, layer) => requestView(app, p, layer) }),
+    params: source.grid
+      ? createGridMenu($('#params'), source.grid(), { onApply: (p, layer) => requestView(app, p, layer) })
+      : createParamsMenu($('#params'), { onApply: (p, layer) => requestView(app, p, layer) }),
     points: createPointControls($('#points'), {
       onScale: (pointScale) => store.set({ pointScale }),
       onOpacity: (opacity) => store.set({ opacity }),
@@ -82,7 +89,7 @@ function create() {
       onShow: (show) => store.set({ show }),
     }),
   };
-  const app = createApp(httpSource({ events: !QUERY.has('snapshot') }), store, renderer, ui);
+  const app = createApp(source, store, renderer, ui);
   return app;
 }
 
@@ -109,7 +116,7 @@ function wire(app) {
   ui.points.render(store.get().pointScale, store.get().opacity);
   installInteraction(app);
   const paramsSection = $('#params').closest('section');
-  if (paramsSection instanceof HTMLElement) paramsSection.hidden = !app.source.canCompute;
+  if (paramsSection instanceof HTMLElement) paramsSection.hidden = !app.source.canCompute && !app.source.grid;
   $('#modes').addEventListener('click', (e) => {
     const b = /** @type {HTMLElement | null} */ (e.target instanceof Element ? e.target.closest('button') : null);
     if (b) store.set({ mode: /** @type {import('./app.js').State['mode']} */ (b.dataset.mode) });

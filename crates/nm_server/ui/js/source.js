@@ -1,7 +1,8 @@
 // Where the viewer's data comes from: the `DataSource` interface (every read of the run goes through
 // it: summary, samples, embeddings, thumbnails, compute requests and the event stream), the shapes
 // of what it returns, and `httpSource`, its implementation over the server's HTTP API (api.js,
-// events.js). main.js picks the implementation; nothing else talks to the server.
+// events.js); static.js has the other, over a static site's files. main.js picks the implementation;
+// nothing else talks to the server.
 // @ts-check
 
 import * as api from './api.js';
@@ -129,8 +130,16 @@ import { subscribe } from './events.js';
  */
 
 /**
- * Everything the viewer reads. An implementation over static files (a site exported once) would
- * set `canCompute` and `live` to false, reject `compute`, and make `events` a no-op.
+ * A static site's precomputed views (`neuromapper site --grid`): the parameters the grid varies,
+ * each with its values, and every view with its key and parameters.
+ * @typedef {{axes: {name: 'n_neighbors' | 'min_dist' | 'metric', values: (number | string)[]}[],
+ *   views: {key: string, params: EmbedParams}[]}} Grid
+ */
+
+/**
+ * Everything the viewer reads. `httpSource` (below) reads the server; static.js's `staticSource`
+ * reads a site exported once: `canCompute` and `live` false, `compute` answering only with the
+ * grid's views, `events` a no-op.
  * Errors: every method rejects with an Error whose message says what failed; `embedding` rejects
  * with an Error whose `status` is 404 when that view does not exist (yet): the viewer then waits
  * for its `done` event instead of showing an error.
@@ -150,6 +159,7 @@ import { subscribe } from './events.js';
  * @property {(layer: string, view: string) => Promise<Values>} [change]   per-sample neighbour change
  *   of one layer over a view's points
  * @property {() => Promise<SampleText>} [sampleText]   samples.csv's text columns
+ * @property {() => Promise<Grid>} [grid]   a static site's precomputed views: the menu offers them
  */
 
 /**
