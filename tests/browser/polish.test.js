@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { makeRun, accuracyAt } from './helpers/run.js';
-import { startServer, launchBrowser } from './helpers/env.js';
+import { startServer, launchBrowser, openViewer } from './helpers/env.js';
 
 const READY_MS = 120000;
 const N = 300;
@@ -22,11 +22,7 @@ before(async () => {
   run = makeRun({ n: N, layers: ['block1', 'block2'], epochs: EPOCHS, metrics: METRICS });
   server = await startServer(['serve', run.dir, '--port', '0', '--no-open']);
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(server.url);
-  await page.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: READY_MS });
+  page = await openViewer(browser, server.url, { width: 1280, height: 800 }, consoleErrors, READY_MS);
 });
 
 after(async () => {

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { makeRun, logitsAt, difficultyAt } from './helpers/run.js';
-import { startServer, launchBrowser } from './helpers/env.js';
+import { startServer, launchBrowser, openViewer } from './helpers/env.js';
 import { rampColours, BACKGROUND } from '../../crates/nm_server/ui/js/palette.js';
 import { contrast, lab, labSeen, distance, CVD_KINDS } from './helpers/colour.js';
 
@@ -33,11 +33,7 @@ before(async () => {
   run = makeRun({ n: N, classes: CLASSES, layers: ['block1', 'block2'], epochs: EPOCHS, logits: true, values: true, samplesCsv: CSV });
   server = await startServer(['serve', run.dir, '--port', '0', '--no-open', '--no-follow']);
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(server.url);
-  await page.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: READY_MS });
+  page = await openViewer(browser, server.url, { width: 1280, height: 900 }, consoleErrors, READY_MS);
 });
 
 after(async () => {

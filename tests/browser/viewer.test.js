@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { makeRun } from './helpers/run.js';
-import { startServer, launchBrowser } from './helpers/env.js';
+import { startServer, launchBrowser, openViewer } from './helpers/env.js';
 
 const READY_MS = 120000;
 let run, server, browser, page;
@@ -14,11 +14,7 @@ before(async () => {
   run = makeRun({ n: 300, layers: ['block1', 'block2', 'block3'], epochs: [1, 2, 3, 4] });
   server = await startServer(['serve', run.dir, '--port', '0', '--no-open']);
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(server.url);
-  await page.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: READY_MS });
+  page = await openViewer(browser, server.url, { width: 1280, height: 800 }, consoleErrors, READY_MS);
 });
 
 after(async () => {

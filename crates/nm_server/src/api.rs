@@ -203,6 +203,12 @@ async fn embedding(
     })
 }
 
+/// The parameters of view `key` (the live view's are the defaults); 404 for a view never computed.
+fn view_params(st: &AppState, key: &str) -> Result<EmbedParams, ApiError> {
+    if key == crate::state::LIVE_VIEW { Some(st.default_params()) } else { lock(&st.params_by_key).get(key).cloned() }
+        .ok_or_else(|| ApiError::not_found(format!("no view `{key}`")))
+}
+
 /// How far to trust each plot of a view: `nm_pipeline::quality`'s report as JSON (`{"points",
 /// "layers": {LAYER: [{"epoch", "trust15", "knn10", "change15", "cka_prev_epoch",
 /// "cka_next_layer"}]}}`), over every layer. Answered once every layer's embedding of the view is
@@ -210,12 +216,7 @@ async fn embedding(
 async fn quality(State(st): St, q: Result<Query<ViewQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     let key = q.view.unwrap_or_else(|| st.default_view_key());
-    let params = if key == crate::state::LIVE_VIEW {
-        Some(st.default_params())
-    } else {
-        lock(&st.params_by_key).get(&key).cloned()
-    }
-    .ok_or_else(|| ApiError::not_found(format!("no view `{key}`")))?;
+    let params = view_params(&st, &key)?;
     let run = st.run().ok_or_else(no_epochs)?;
     let body = blocking(move || {
         let embeddings: Option<Vec<_>> =
@@ -281,12 +282,7 @@ async fn change(State(st): St, q: Result<Query<ChangeQuery>, QueryRejection>) ->
     let (samples, epochs) = st
         .view_samples(&q.layer, &key)
         .ok_or_else(|| ApiError::not_found(format!("no view `{key}` of layer `{}` (yet)", q.layer)))?;
-    let params = if key == crate::state::LIVE_VIEW {
-        Some(st.default_params())
-    } else {
-        lock(&st.params_by_key).get(&key).cloned()
-    }
-    .ok_or_else(|| ApiError::not_found(format!("no view `{key}`")))?;
+    let params = view_params(&st, &key)?;
     let run = st.run().ok_or_else(no_epochs)?;
     let layer = q.layer;
     let bytes = blocking(move || {

@@ -58,3 +58,18 @@ export async function launchBrowser() {
   });
   return browser;
 }
+
+/** A page of `browser` on the viewer at `url`, ready (window.__nm.ready), whose console errors and
+ *  uncaught exceptions are pushed to `errors`.
+ *  @param {import('playwright-core').Browser} browser
+ *  @param {string} url
+ *  @param {{width: number, height: number}} viewport
+ *  @param {string[]} errors */
+export async function openViewer(browser, url, viewport, errors, timeoutMs = 120000) {
+  const page = await browser.newPage({ viewport });
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForFunction(() => window.__nm && window.__nm.ready, null, { timeout: timeoutMs });
+  return page;
+}
