@@ -63,7 +63,8 @@ pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metad
     Ok((file, meta))
 }
 
-/// The whole of a small regular file (`None` when absent), refusing one larger than `max` bytes.
+/// The whole of a small regular file (`None` when absent), refusing one larger than `max` bytes;
+/// `what` says what the file should be, for the error ("metrics.json is small JSON").
 pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>, RunError> {
     if regular_file_meta(path)?.is_none() {
         return Ok(None);
@@ -72,7 +73,7 @@ pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Option<V
     if meta.len() > max {
         return Err(RunError::invalid(
             path,
-            format!("is {} bytes; {what} is small JSON (at most {max} bytes): is this the right file?", meta.len()),
+            format!("is {} bytes; {what} (at most {max} bytes): is this the right file?", meta.len()),
         ));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -80,7 +81,7 @@ pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Option<V
     std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
         .map_err(|e| RunError::io(path, e))?;
     if bytes.len() as u64 > max {
-        return Err(RunError::invalid(path, format!("is more than {max} bytes; {what} is small JSON")));
+        return Err(RunError::invalid(path, format!("is more than {max} bytes; {what}")));
     }
     Ok(Some(bytes))
 }

@@ -71,7 +71,7 @@ impl From<MetricsRecord> for EpochMetrics {
 
 pub(crate) fn read_manifest(root: &Path) -> Result<Manifest, RunError> {
     let p = root.join(MANIFEST_FILE);
-    let Some(bytes) = read_bounded(&p, MAX_MANIFEST_BYTES, "a manifest")? else {
+    let Some(bytes) = read_bounded(&p, MAX_MANIFEST_BYTES, "a manifest is small JSON")? else {
         return Err(RunError::invalid(
             &p,
             format!(

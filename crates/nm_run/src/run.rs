@@ -355,7 +355,9 @@ impl Run {
     /// Per-epoch metrics from `metrics.json` (empty when the file is absent), sorted by epoch.
     pub fn metrics(&self) -> Result<Vec<EpochMetrics>, RunError> {
         let p = self.path.join(METRICS_FILE);
-        let Some(bytes) = read_bounded(&p, MAX_METRICS_BYTES, "metrics.json")? else { return Ok(Vec::new()) };
+        let Some(bytes) = read_bounded(&p, MAX_METRICS_BYTES, "metrics.json is small JSON")? else {
+            return Ok(Vec::new());
+        };
         let mut m: Vec<EpochMetrics> = parse_json(&bytes).map_err(|e| {
             RunError::invalid(
                 &p,

@@ -2,10 +2,9 @@
 //! sample, in sample order). A column whose every cell is a finite number (or empty: unknown) is
 //! numeric, a value the viewer can colour by; any other column is text, shown beside the sample.
 
-use std::io::Read;
 use std::path::Path;
 
-use crate::files::{open_regular, regular_file_meta};
+use crate::files::read_bounded;
 use crate::{text, RunError, MAX_SAMPLES_CSV_BYTES};
 
 /// One column of `samples.csv`.
@@ -65,21 +64,9 @@ pub(crate) fn column_len(c: &SampleColumn) -> usize {
 
 /// Reads and checks `path` (`samples.csv`) for a run of `n` samples; None when there is no such file.
 pub(crate) fn read_samples_csv(path: &Path, n: usize) -> Result<Option<SamplesTable>, RunError> {
-    if regular_file_meta(path)?.is_none() {
+    let Some(bytes) = read_bounded(path, MAX_SAMPLES_CSV_BYTES, "samples.csv is a small table")? else {
         return Ok(None);
-    }
-    let (file, meta) = open_regular(path)?;
-    if meta.len() > MAX_SAMPLES_CSV_BYTES {
-        return Err(RunError::invalid(
-            path,
-            format!("is {} bytes; samples.csv may be at most {MAX_SAMPLES_CSV_BYTES} bytes", meta.len()),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_SAMPLES_CSV_BYTES + 1).read_to_end(&mut bytes).map_err(|e| RunError::io(path, e))?;
-    if bytes.len() as u64 > MAX_SAMPLES_CSV_BYTES {
-        return Err(RunError::invalid(path, format!("is more than {MAX_SAMPLES_CSV_BYTES} bytes")));
-    }
+    };
     let body = String::from_utf8(bytes).map_err(|e| {
         RunError::invalid(path, format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
     })?;
