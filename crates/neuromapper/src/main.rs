@@ -47,7 +47,7 @@ enum Command {
     Plot(cmd_plot::Args),
     /// How far to trust each plot: neighbour preservation, neighbour change and CKA per layer and epoch.
     Quality(cmd_quality::Args),
-    /// Serve the viewer for a run.
+    /// Serve the viewer for a run, or for several side by side.
     Serve(cmd_serve::Args),
     /// List a run's cached embeddings and pre-embeds (size, current or stale), or clear them.
     Cache(cmd_cache::Args),

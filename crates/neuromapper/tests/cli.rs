@@ -534,3 +534,28 @@ fn plot_without_a_font_still_draws_the_points_and_says_so() {
     assert_eq!(&a[16..24], &b[16..24], "same width and height");
     assert_ne!(a, b, "text makes a difference");
 }
+
+#[test]
+fn serving_runs_side_by_side_needs_the_same_samples() {
+    let (_ta, a) = scratch("compare_a");
+    make_run(&a);
+    let (_tb, b) = scratch("compare_b");
+    // The same 90 samples in blocks of 30 per class, where `make_run` has 0, 1, 2, 0, …
+    RunSpec::new(90, 3)
+        .class_names(&["ant", "bee", "cow"])
+        .class_counts(&[30, 30, 30])
+        .layers(&[("conv", 40), ("fc", 6)])
+        .epochs(&[1])
+        .write(&b);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (_, err) = check(&["serve", a, b, "--no-open", "--port", "0", "--no-follow"], 1);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("do not share their probe set") && err.contains("sample 1 has label 1"), "{err}");
+    assert!(err.contains(a) && err.contains(b), "{err}");
+    let seven = vec![a; 7];
+    let mut args = vec!["serve"];
+    args.extend(seven);
+    args.extend(["--no-open", "--port", "0"]);
+    let (_, err) = check(&args, 1);
+    assert!(err.contains("at most 6 runs"), "{err}");
+}

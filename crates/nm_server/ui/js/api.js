@@ -1,5 +1,6 @@
 // The server's HTTP API: its JSON and binary endpoints and the event stream's URL (read through
 // source.js's `httpSource`). Binary layouts are documented in crates/nm_server/src/encode.rs.
+// Every per-run endpoint takes the run's `base`: '/api' (run 0, the default) or '/api/runs/{i}'.
 // @ts-check
 
 /** @typedef {import('./source.js').Summary} Summary */
@@ -63,14 +64,36 @@ async function fetchOk(url, init) {
   return res;
 }
 
-/** @returns {Promise<Summary>} the run's summary. */
-export async function fetchSummary() {
-  return (await fetchOk('/api/run')).json();
+/**
+ * The URL prefix of run `run`'s endpoints (undefined: run 0 at the unprefixed routes).
+ * @param {number} [run]
+ */
+export function runBase(run) {
+  return run == null ? '/api' : `/api/runs/${run}`;
 }
 
-/** @returns {Promise<Samples>} labels and predictions. */
-export async function fetchSamples() {
-  const buf = await (await fetchOk('/api/samples')).arrayBuffer();
+/**
+ * The runs the server shows side by side (one for a single run).
+ * @returns {Promise<import('./source.js').RunEntry[]>}
+ */
+export async function fetchRuns() {
+  return (await (await fetchOk('/api/runs')).json()).runs;
+}
+
+/**
+ * @param {string} [base]
+ * @returns {Promise<Summary>} the run's summary.
+ */
+export async function fetchSummary(base = '/api') {
+  return (await fetchOk(`${base}/run`)).json();
+}
+
+/**
+ * @param {string} [base]
+ * @returns {Promise<Samples>} labels and predictions.
+ */
+export async function fetchSamples(base = '/api') {
+  const buf = await (await fetchOk(`${base}/samples`)).arrayBuffer();
   const { header, offset } = parseHeader(buf, 'NMSA');
   const n = header.n;
   const T = header.label_bytes === 1 ? Uint8Array : Uint16Array;
@@ -90,10 +113,11 @@ export async function fetchSamples() {
  * One view of one layer. Positions stay quantised; the renderer uploads them as is.
  * @param {string} layer
  * @param {string} view
+ * @param {string} [base]
  * @returns {Promise<Embedding>}
  */
-export async function fetchEmbedding(layer, view) {
-  const url = `/api/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
+export async function fetchEmbedding(layer, view, base = '/api') {
+  const url = `${base}/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
   const buf = await (await fetchOk(url)).arrayBuffer();
   const { header, offset } = parseHeader(buf, 'NMEM');
   const n = header.n;
@@ -108,10 +132,11 @@ export async function fetchEmbedding(layer, view) {
  * @param {string} client
  * @param {string[]} layers
  * @param {import('./source.js').ComputeParams} params
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').ComputeAnswer>}
  */
-export async function requestCompute(client, layers, params) {
-  const res = await fetchOk('/api/compute', {
+export async function requestCompute(client, layers, params, base = '/api') {
+  const res = await fetchOk(`${base}/compute`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ client, layers, params }),
@@ -123,10 +148,11 @@ export async function requestCompute(client, layers, params) {
  * How far to trust each plot of `view`: {points, layers: {LAYER: [{epoch, trust15, knn10, change15,
  * cka_prev_epoch, cka_next_layer}]}}. Rejects with status 404 until every layer's view is cached.
  * @param {string} view
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').QualityReport>}
  */
-export async function fetchQuality(view) {
-  return (await fetchOk(`/api/quality?view=${encodeURIComponent(view)}`)).json();
+export async function fetchQuality(view, base = '/api') {
+  return (await fetchOk(`${base}/quality?view=${encodeURIComponent(view)}`)).json();
 }
 
 /** The event stream's URL (read through events.js). */
@@ -137,7 +163,8 @@ export function eventsUrl() {
 /**
  * URL of thumbnail atlas page `page`.
  * @param {number} page
+ * @param {string} [base]
  */
-export function thumbUrl(page) {
-  return authed(`/api/thumbs/${page}.png`);
+export function thumbUrl(page, base = '/api') {
+  return authed(`${base}/thumbs/${page}.png`);
 }

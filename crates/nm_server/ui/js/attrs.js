@@ -21,7 +21,7 @@ export function computeAttrs(app, pl) {
   if (!pl.emb || !app.samples) return;
   const { colorBy, hidden, selection, focusClass } = app.store.get();
   const n = pl.emb.n, samples = pl.emb.samples, labels = app.samples.labels, absent = app.samples.absent;
-  const preds = colorBy === 'true' ? null : predictionsAt(app, roundedEpoch(app));
+  const preds = colorBy === 'true' ? null : predictionsAt(app, roundedEpoch(app), pl.run);
   const attrs = pl.attrs && pl.attrs.length === 2 * n ? pl.attrs : new Uint8Array(2 * n);
   let visible = 0, onTop = 0;
   for (let k = 0; k < n; k++) {

@@ -23,6 +23,12 @@ export function installTestHook(app) {
     get ready() { return app.ready; },
     plotCount: () => app.plots.length,
     layers: () => app.plots.map((p) => p.layer),
+    /** Per plot: the run it shows (its row) and its column. */
+    plotCells: () => app.plots.map((p) => ({ run: p.run, col: p.col, layer: p.layer })),
+    /** The runs shown side by side: label and epochs as last read. */
+    runs: () => app.runs.map((r) => ({ label: r.entry.label, epochs: r.summary ? r.summary.epochs.slice() : [] })),
+    /** Per plot: the text of its title's message (progress, errors, the missing-epoch note). */
+    titleNotes: () => Array.from(document.querySelectorAll('#titles .plot-title .msg')).map((m) => m.textContent),
     epochs: () => app.epochs.slice(),
     views: () => app.plots.map((p) => p.view),
     /** Per plot: the epochs of the view it draws. */
