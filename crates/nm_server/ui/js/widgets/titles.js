@@ -95,7 +95,9 @@ export function renderTitles(root, plots, rects, qualityOf = () => null, epoch =
       msg.innerHTML = escapeHtml(`${pl.pending.stage || 'queued'} ${Math.round(100 * (pl.pending.fraction || 0))}%`);
     } else {
       prog.hidden = true;
-      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : noteOf(pl));
+      const note = pl.error || !pl.emb ? '' : noteOf(pl);
+      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : note);
+      msg.classList.toggle('note', !!note);
     }
     msg.classList.toggle('error', !!pl.error && !pl.pending);
   });
