@@ -969,9 +969,11 @@ fn runs_are_listed_and_each_has_every_route_under_its_prefix() {
     let runs = get(&server, "/api/runs").json();
     let runs = runs["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
-    let folder = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(runs[0]["label"], folder(a.path()));
-    assert_eq!(runs[1]["label"], folder(b.path()));
+    // Both folders are named `run` (nm_testkit): the labels add their parents' names.
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let label = |p: &Path| format!("{}/{}", name(p.parent().unwrap()), name(p));
+    assert_eq!(runs[0]["label"], label(a.path()));
+    assert_eq!(runs[1]["label"], label(b.path()));
     assert_eq!(runs[0]["epochs"], json!([1, 2, 3]));
     assert_eq!(runs[1]["epochs"], json!([1, 2]));
     assert_eq!(runs[1]["layers"], json!(["block1", "block2"]));
