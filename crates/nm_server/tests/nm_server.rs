@@ -998,7 +998,9 @@ fn runs_are_listed_and_each_has_every_route_under_its_prefix() {
         &json!({"client": "t", "layers": ["block1"], "params": {"n_neighbors": 7}}),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let done = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["layer"] == "block1");
+    // Run 0's default views may still be finishing: wait for this view's `done`, which names run 1.
+    let view = r.json()["view"].clone();
+    let done = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["view"] == view);
     assert_eq!(done["run"], 1, "{done}");
     server.shutdown().unwrap();
 }
