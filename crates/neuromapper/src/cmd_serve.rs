@@ -1,4 +1,5 @@
-//! `neuromapper serve RUN`: the browser viewer for a run, following it as it grows.
+//! `neuromapper serve RUN [RUN…]`: the browser viewer for a run, following it as it grows; several
+//! runs that share their probe set are shown side by side, a row per run.
 
 use std::path::PathBuf;
 
@@ -8,8 +9,10 @@ use crate::threads::init_threads;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The run folder (with neuromapper.json).
-    pub run: PathBuf,
+    /// The run folder (with neuromapper.json); several runs that record the same samples (at most
+    /// 6) are shown side by side, a row each, turned onto the first's
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
     #[command(flatten)]
     pub server: ServerFlags,
     /// Show the run as it is now; do not follow epochs written later
@@ -23,7 +26,7 @@ pub struct Args {
     pub threads: Option<usize>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
     init_threads(args.threads)?;
     // A followed run's view grows epoch by epoch, one layer at a time, so it cannot be aligned across
     // layers: with --align-layers a finished run is served as it is (the aligned view), and a run
@@ -31,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // aligned view of the epochs written so far).
     let mut follow = !args.no_follow;
     if args.params.align_layers {
-        let finished = nm_run::Run::open(&args.run).is_ok_and(|r| r.is_finished());
+        let finished = args.runs.iter().all(|run| nm_run::Run::open(run).is_ok_and(|r| r.is_finished()));
         if finished {
             follow = false;
         } else if follow {
@@ -42,7 +45,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let opts = nm_server::ServeOptions { params: args.params.overrides(), ..args.server.options(follow) };
-    let server = nm_server::start(args.run, opts)?;
+    anyhow::ensure!(
+        args.runs.len() <= nm_server::MAX_RUNS,
+        "at most {} runs can be served side by side; {} were given",
+        nm_server::MAX_RUNS,
+        args.runs.len()
+    );
+    let server = if args.runs.len() == 1 {
+        nm_server::start(args.runs.swap_remove(0), opts)?
+    } else {
+        nm_server::start_runs(args.runs, opts)?
+    };
     println!("{}", server.url());
     server.wait()
 }

@@ -48,7 +48,7 @@ enum Command {
     Plot(cmd_plot::Args),
     /// How far to trust each plot: neighbour preservation, neighbour change and CKA per layer and epoch.
     Quality(cmd_quality::Args),
-    /// Serve the viewer for a run.
+    /// Serve the viewer for a run, or for several side by side.
     Serve(cmd_serve::Args),
     /// Write a static viewer (a folder for any static host, or one HTML file) with a grid of views precomputed.
     Site(cmd_site::Args),

@@ -640,3 +640,31 @@ fn site_refuses_a_bad_out_a_bad_grid_and_a_site_over_its_size_limit() {
     assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"keep me");
     assert!(!page.exists() && !root.join("site").exists(), "nothing written");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runs side by side
+
+#[test]
+fn serving_runs_side_by_side_needs_the_same_samples() {
+    let (_ta, a) = scratch("compare_a");
+    make_run(&a);
+    let (_tb, b) = scratch("compare_b");
+    // The same 90 samples in blocks of 30 per class, where `make_run` has 0, 1, 2, 0, …
+    RunSpec::new(90, 3)
+        .class_names(&["ant", "bee", "cow"])
+        .class_counts(&[30, 30, 30])
+        .layers(&[("conv", 40), ("fc", 6)])
+        .epochs(&[1])
+        .write(&b);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (_, err) = check(&["serve", a, b, "--no-open", "--port", "0", "--no-follow"], 1);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("do not share their probe set") && err.contains("sample 1 has label 1"), "{err}");
+    assert!(err.contains(a) && err.contains(b), "{err}");
+    let seven = vec![a; 7];
+    let mut args = vec!["serve"];
+    args.extend(seven);
+    args.extend(["--no-open", "--port", "0"]);
+    let (_, err) = check(&args, 1);
+    assert!(err.contains("at most 6 runs"), "{err}");
+}

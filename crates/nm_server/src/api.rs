@@ -58,21 +58,37 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// Every route: run 0's under `/api/…` (what a single-run server has always answered), each run's
+/// under `/api/runs/{i}/…`, the list of runs at `/api/runs`, and the viewer's files.
+pub fn router(states: &[Arc<AppState>]) -> Router {
+    let all: Arc<[Arc<AppState>]> = states.into();
+    let mut router =
+        Router::new().route("/api/runs", get(move || runs(all.clone()))).nest("/api", run_routes(states[0].clone()));
+    for (i, st) in states.iter().enumerate() {
+        router = router.nest(&format!("/api/runs/{i}"), run_routes(st.clone()));
+    }
+    router.fallback(static_file).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The routes of one run (see the table in lib.rs), relative to its prefix.
+fn run_routes(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/api/run", get(summary))
-        .route("/api/samples", get(samples))
-        .route("/api/layers/{layer}/embedding", get(embedding))
-        .route("/api/thumbs/{page}", get(thumbs))
-        .route("/api/quality", get(quality))
-        .route("/api/values", get(values))
-        .route("/api/sample-text", get(sample_text))
-        .route("/api/change", get(change))
-        .route("/api/compute", post(compute))
-        .route("/api/events", get(events))
-        .fallback(static_file)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/run", get(summary))
+        .route("/samples", get(samples))
+        .route("/layers/{layer}/embedding", get(embedding))
+        .route("/thumbs/{page}", get(thumbs))
+        .route("/quality", get(quality))
+        .route("/values", get(values))
+        .route("/sample-text", get(sample_text))
+        .route("/change", get(change))
+        .route("/compute", post(compute))
+        .route("/events", get(events))
         .with_state(state)
+}
+
+async fn runs(states: Arc<[Arc<AppState>]>) -> Result<Response, ApiError> {
+    let body = blocking(move || Ok(crate::runs::runs_json(&states))).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 fn unknown_layer(state: &AppState, layer: &str) -> ApiError {
@@ -190,6 +206,12 @@ async fn embedding(
         return Err(unknown_layer(&st, &layer));
     }
     let key = q.view.unwrap_or_else(|| st.default_view_key());
+    if st.reference().is_some() {
+        let (s, l, k) = (st.clone(), layer.clone(), key.clone());
+        if let Some(bytes) = blocking(move || Ok(crate::runs::aligned_view(&s, &l, &k))).await? {
+            return Ok(binary(bytes));
+        }
+    }
     if let Some((bytes, _, _)) = st.view(&layer, &key) {
         return Ok(binary(bytes));
     }

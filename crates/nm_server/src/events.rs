@@ -52,6 +52,18 @@ impl ServerEvent<'_> {
         serde_json::to_string(self)
             .unwrap_or_else(|e| format!(r#"{{"type":"error","error":"cannot encode an event: {e}"}}"#))
     }
+
+    /// The event's JSON text, with `"run": i` when it is about run `i` of several served together.
+    pub fn to_json_of(&self, run: Option<usize>) -> String {
+        let Some(i) = run else { return self.to_json() };
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.insert("run".into(), i.into());
+                serde_json::Value::Object(m).to_string()
+            }
+            _ => self.to_json(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +83,8 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&ServerEvent::TrainingFinished { refining: false }.to_json()).unwrap();
         assert_eq!(v, serde_json::json!({"type": "training_finished", "refining": false}));
+        let v: serde_json::Value =
+            serde_json::from_str(&ServerEvent::Epochs { epochs: &[3] }.to_json_of(Some(2))).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "epochs", "epochs": [3], "run": 2}));
     }
 }

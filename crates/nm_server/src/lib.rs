@@ -19,7 +19,13 @@
 //! | `GET /api/change?layer=L&view=K`        | binary: per-sample neighbour change `[E, n]` f32 over a view's samples |
 //! | `POST /api/compute`                     | compute views with new parameters (JSON body)               |
 //! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
+//! | `GET /api/runs`                         | JSON: the runs served side by side (name, label, layers, epochs) |
+//! | `* /api/runs/{i}/…`                     | every route above but the viewer's files, for run `i`       |
 //! | `GET /*`                                | the viewer (HTML/JS/CSS embedded in the binary)             |
+//!
+//! The unprefixed routes mean run 0, so a single-run server and its clients are unchanged; with
+//! several runs ([`start_runs`], module `runs`) each run has its own state, views, tasks and live
+//! worker, every event carries `"run": i`, and run i's views are served turned rigidly onto run 0's.
 //!
 //! [`site`] writes the answers of the GET routes for a grid of views as static files (`neuromapper
 //! site`), which the same viewer reads with no server.
@@ -56,6 +62,7 @@ mod jobs;
 mod listen;
 mod live;
 mod progress;
+mod runs;
 pub mod site;
 mod state;
 mod sync;
@@ -71,6 +78,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 pub use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, Sampling};
 
+pub use runs::{start_runs, MAX_RUNS};
 pub use state::LIVE_VIEW;
 
 /// The port tried first when none is given.
@@ -95,6 +103,10 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's head (and, separately, its body), and how long
     /// an idle keep-alive connection stays open. Default 30 s.
     pub client_timeout: std::time::Duration,
+    /// Following: serve a run folder that does not exist yet, or holds no run yet (no manifest),
+    /// and show it once its first epoch is written (`demo --compare` serves runs before training
+    /// them). Off: such a folder is an error.
+    pub wait_for_missing: bool,
 }
 
 impl Default for ServeOptions {
@@ -107,6 +119,7 @@ impl Default for ServeOptions {
             params: ParamOverrides::default(),
             token: None,
             client_timeout: listen::CLIENT_TIMEOUT,
+            wait_for_missing: false,
         }
     }
 }
@@ -117,9 +130,10 @@ impl Default for ServeOptions {
 /// to block on it or [`ServerHandle::shutdown`] to stop it.
 pub struct ServerHandle {
     url: String,
-    state: Arc<state::AppState>,
-    live_tx: mpsc::Sender<state::LiveMsg>,
-    /// Stops the folder watcher.
+    /// One per run served (run 0 first).
+    states: Vec<Arc<state::AppState>>,
+    live_txs: Vec<mpsc::Sender<state::LiveMsg>>,
+    /// Stops the folder watchers.
     stop_watching: Arc<AtomicBool>,
     stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
@@ -131,25 +145,27 @@ impl ServerHandle {
         &self.url
     }
 
-    /// Following: epoch `epoch` has been written to the run; embed it and push it to browsers now
-    /// (the folder watcher would notice within its polling interval). Returns at once (the work
-    /// happens on the server's live worker thread).
+    /// Following: epoch `epoch` has been written to the run (run 0); embed it and push it to
+    /// browsers now (the folder watcher would notice within its polling interval). Returns at once
+    /// (the work happens on the server's live worker thread).
     pub fn epoch_added(&self, _epoch: u32) {
-        let _ = self.live_tx.send(state::LiveMsg::Changed);
+        let _ = self.live_txs[0].send(state::LiveMsg::Changed);
     }
 
-    /// Following: training is over, as the run's finished marker says (browsers are told, the
-    /// views are refined and cached).
+    /// Following: training is over (run 0), as the run's finished marker says (browsers are told,
+    /// the views are refined and cached).
     pub fn training_finished(&self) {
-        let _ = self.live_tx.send(state::LiveMsg::Finished);
+        let _ = self.live_txs[0].send(state::LiveMsg::Finished);
     }
 
     /// Blocks until every epoch announced with [`ServerHandle::epoch_added`] so far has been embedded
     /// and announced to browsers (or failed). Useful for trainers that end right after the last epoch.
     pub fn wait_live_idle(&self) {
-        let (tx, rx) = mpsc::channel();
-        if self.live_tx.send(state::LiveMsg::Sync(tx)).is_ok() {
-            let _ = rx.recv();
+        for live_tx in &self.live_txs {
+            let (tx, rx) = mpsc::channel();
+            if live_tx.send(state::LiveMsg::Sync(tx)).is_ok() {
+                let _ = rx.recv();
+            }
         }
     }
 
@@ -164,7 +180,9 @@ impl ServerHandle {
     /// Stops the server: cancels running computations, closes connections, joins the thread.
     pub fn shutdown(mut self) -> anyhow::Result<()> {
         self.stop_watching.store(true, Ordering::Relaxed);
-        self.state.cancel_all();
+        for state in &self.states {
+            state.cancel_all();
+        }
         if let Some(tx) = self.stop_tx.take() {
             let _ = tx.send(());
         }
@@ -178,7 +196,8 @@ impl ServerHandle {
 /// be opened). Without live mode, the default view of every layer is computed (or loaded from the
 /// run's cache) in the background right away.
 pub fn start(run: PathBuf, opts: ServeOptions) -> anyhow::Result<ServerHandle> {
-    start_inner(run, opts, None)
+    let opened = open_run(&run, &opts)?;
+    start_inner(vec![(run, opened)], opts, None)
 }
 
 /// Like [`start`], but serves `embeddings` (one per layer) as the default view instead of computing
@@ -188,59 +207,92 @@ pub fn start_with_embeddings(
     opts: ServeOptions,
     embeddings: Vec<LayerEmbedding>,
 ) -> anyhow::Result<ServerHandle> {
-    start_inner(run, opts, Some(embeddings))
+    let opened = open_run(&run, &opts)?;
+    start_inner(vec![(run, opened)], opts, Some(embeddings))
 }
 
+/// Opens the run at `path`. Following, a run that has no epoch yet (or, with
+/// `opts.wait_for_missing`, no folder or manifest yet) is None: served, and picked up when its
+/// first epoch comes.
+fn open_run(path: &std::path::Path, opts: &ServeOptions) -> anyhow::Result<Option<nm_run::Run>> {
+    match nm_run::Run::open(path) {
+        Ok(run) => Ok(Some(run)),
+        Err(e) if opts.follow && path.join(nm_run::MANIFEST_FILE).is_file() => {
+            eprintln!("neuromapper: waiting for the first epoch of {} ({e})", path.display());
+            Ok(None)
+        }
+        Err(_) if opts.follow && opts.wait_for_missing && !path.join(nm_run::MANIFEST_FILE).exists() => {
+            eprintln!("neuromapper: waiting for the run {} to be written", path.display());
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot open the run {}", path.display())),
+    }
+}
+
+/// Serves `runs` (path, the run opened, or None while waiting for it), run 0 first; `runs::start_runs`
+/// has checked that they share their probe set. `preloaded`: run 0's default view.
 fn start_inner(
-    run_path: PathBuf,
+    runs: Vec<(PathBuf, Option<nm_run::Run>)>,
     opts: ServeOptions,
     preloaded: Option<Vec<LayerEmbedding>>,
 ) -> anyhow::Result<ServerHandle> {
-    let run = match nm_run::Run::open(&run_path) {
-        Ok(run) => Some(run),
-        // A run being written may not have its first epoch yet: serve, and pick it up when it comes.
-        Err(e) if opts.follow && run_path.join(nm_run::MANIFEST_FILE).is_file() => {
-            eprintln!("neuromapper: waiting for the run's first epoch ({e})");
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot open the run {}", run_path.display())),
-    };
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     let (access, url) = guard::setup(addr, opts.token.clone())?;
 
+    // One event channel for every run: a browser keeps one stream open, each event tagged with its run.
     let (event_tx, _) = tokio::sync::broadcast::channel(state::EVENT_BUFFER);
-    let state = state::AppState::new(run_path.clone(), run, opts.follow, opts.params.clone(), event_tx)
-        .with_context(|| format!("cannot serve the run {}", run_path.display()))?;
-    let state = Arc::new(state);
-    let (live_tx, live_rx) = mpsc::channel();
-    live::spawn_worker(state.clone(), live_rx)?;
+    let several = runs.len() > 1;
+    let probe = runs::ProbeSet::new();
     let stop_watching = Arc::new(AtomicBool::new(false));
-
-    match preloaded {
-        Some(embeddings) => {
-            for emb in embeddings {
-                state.store_view(&state.default_view_key(), &emb)?;
+    let mut states: Vec<Arc<state::AppState>> = Vec::new();
+    let mut live_txs = Vec::new();
+    let mut paths = Vec::new();
+    let mut preloaded = preloaded;
+    // Every run there is now is checked before anything starts (no worker left behind on error).
+    for (run_path, run) in &runs {
+        if let Some(run) = run {
+            probe.check(run_path, run).map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
+    for (i, (run_path, run)) in runs.into_iter().enumerate() {
+        let mut state = state::AppState::new(run_path.clone(), run, opts.follow, opts.params.clone(), event_tx.clone())
+            .with_context(|| format!("cannot serve the run {}", run_path.display()))?;
+        if several {
+            state.set_peers(i, probe.clone(), states.first().cloned());
+        }
+        let state = Arc::new(state);
+        let (live_tx, live_rx) = mpsc::channel();
+        live::spawn_worker(state.clone(), live_rx)?;
+        match preloaded.take() {
+            Some(embeddings) => {
+                for emb in embeddings {
+                    state.store_view(&state.default_view_key(), &emb)?;
+                }
+            }
+            None if opts.follow => {
+                live::spawn_watcher(run_path.clone(), live_tx.clone(), stop_watching.clone())?;
+                // Embed whatever epochs the run already has.
+                let _ = live_tx.send(state::LiveMsg::Changed);
+            }
+            None => {
+                let layers = state.layer_names();
+                let params = state.default_params();
+                // The server's own request is never refused as busy.
+                let _ = jobs::request(&state, state::SERVER_CLIENT, &layers, params);
             }
         }
-        None if opts.follow => {
-            live::spawn_watcher(run_path.clone(), live_tx.clone(), stop_watching.clone())?;
-            // Embed whatever epochs the run already has.
-            let _ = live_tx.send(state::LiveMsg::Changed);
-        }
-        None => {
-            let layers = state.layer_names();
-            let params = state.default_params();
-            // The server's own request is never refused as busy.
-            let _ = jobs::request(&state, state::SERVER_CLIENT, &layers, params);
-        }
+        paths.push(run_path);
+        states.push(state);
+        live_txs.push(live_tx);
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = api::router(state.clone());
+    let app = api::router(&states);
     let thread = listen::spawn(listener, app, access, opts.client_timeout, stop_rx)?;
 
-    eprintln!("neuromapper: viewer for {} at {url}", run_path.display());
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    eprintln!("neuromapper: viewer for {} at {url}", shown.join(", "));
     if opts.open_browser {
         let u = url.clone();
         std::thread::spawn(move || {
@@ -249,7 +301,7 @@ fn start_inner(
             }
         });
     }
-    Ok(ServerHandle { url, state, live_tx, stop_watching, stop_tx: Some(stop_tx), thread: Some(thread) })
+    Ok(ServerHandle { url, states, live_txs, stop_watching, stop_tx: Some(stop_tx), thread: Some(thread) })
 }
 
 /// Binds `opts.host:opts.port`; when that port is taken, binds a free one and says so on stderr.

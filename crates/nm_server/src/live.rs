@@ -161,7 +161,11 @@ impl Worker {
             }
             Err(e) => return self.error(e),
         };
-        // A different probe set is refused before it replaces the run the views were made of.
+        // A different probe set is refused before it replaces the run the views were made of, and
+        // so is one that differs from the runs served beside it.
+        if let Err(e) = state.check_probe(&run) {
+            return self.error(e);
+        }
         if let Some(Err(e)) = self.live.as_mut().map(|l| l.check_samples(&run)) {
             return self.error(e.to_string());
         }

@@ -11,6 +11,7 @@ use nm_run::{Inputs, Run};
 
 use crate::encode;
 use crate::events::ServerEvent;
+use crate::runs::ProbeSet;
 use crate::sync::{guarded, lock};
 use crate::tasks::{Pool, Task};
 
@@ -33,12 +34,15 @@ pub enum LiveMsg {
     Sync(mpsc::Sender<()>),
 }
 
+/// A run's views turned onto run 0's: (layer, key) -> (own seq, run 0's seq, bytes).
+pub type AlignedViews = HashMap<(String, String), (u64, u64, Bytes)>;
+
 pub struct StoredView {
     pub bytes: Bytes,
+    /// The positions as computed (what run i's views are turned onto run 0's with).
+    pub emb: Arc<LayerEmbedding>,
     pub epochs: Vec<u32>,
     pub n_points: usize,
-    /// The view's samples (run sample indices), in the order of its points.
-    pub samples: Vec<u32>,
     seq: u64,
 }
 
@@ -103,6 +107,14 @@ pub struct AppState {
     inputs: OnceLock<Option<Arc<Inputs>>>,
     /// The compute workers' queue (filled and drained by `jobs`).
     pub pool: Pool,
+    /// Served beside other runs (`runs`): this run's index, tagged on its events.
+    run_index: Option<usize>,
+    /// The probe set every run served together must share (checked as runs appear).
+    probe: Option<Arc<ProbeSet>>,
+    /// Run 0, onto whose views this run's are turned (None for run 0 and a single run).
+    reference: Option<Arc<AppState>>,
+    /// This run's views turned onto run 0's: (layer, key) -> (own seq, run 0's seq, bytes).
+    pub aligned: Mutex<AlignedViews>,
 }
 
 impl AppState {
@@ -131,11 +143,34 @@ impl AppState {
             derived: Mutex::new(None),
             inputs: OnceLock::new(),
             pool: Pool::default(),
+            run_index: None,
+            probe: None,
+            reference: None,
+            aligned: Mutex::new(HashMap::new()),
         };
         match run {
             Some(run) => state.set_run(run).map(|()| state),
             None => Ok(state),
         }
+    }
+
+    /// Marks this state as run `index` of several served together: its events carry the index,
+    /// every run it reads is checked against `probe`, and its views are turned onto `reference`'s
+    /// (run 0; None for run 0 itself).
+    pub fn set_peers(&mut self, index: usize, probe: Arc<ProbeSet>, reference: Option<Arc<AppState>>) {
+        self.run_index = Some(index);
+        self.probe = Some(probe);
+        self.reference = reference;
+    }
+
+    /// Run 0's state when this is a later run served beside it.
+    pub fn reference(&self) -> Option<&Arc<AppState>> {
+        self.reference.as_ref()
+    }
+
+    /// Whether `run` has the probe set of the runs served with it (always, for a single run).
+    pub fn check_probe(&self, run: &Run) -> Result<(), String> {
+        self.probe.as_ref().map_or(Ok(()), |p| p.check(&self.path, run))
     }
 
     /// The current run (cheap: an Arc clone; a live refresh swaps in a newly opened run). None only
@@ -188,7 +223,7 @@ impl AppState {
 
     /// Sends an event to every connected browser (dropped when none is connected).
     pub fn emit(&self, event: ServerEvent) {
-        let _ = self.events.send(Arc::from(event.to_json()));
+        let _ = self.events.send(Arc::from(event.to_json_of(self.run_index)));
     }
 
     /// Encodes and keeps `emb` as view `key` of its layer.
@@ -201,9 +236,9 @@ impl AppState {
             (emb.layer.clone(), key.to_string()),
             StoredView {
                 bytes,
+                emb: Arc::new(emb.clone()),
                 epochs: emb.epochs.clone(),
                 n_points: emb.samples.len(),
-                samples: emb.samples.clone(),
                 seq,
             },
         );
@@ -229,7 +264,12 @@ impl AppState {
 
     /// A stored view's (samples, epochs).
     pub fn view_samples(&self, layer: &str, key: &str) -> Option<(Vec<u32>, Vec<u32>)> {
-        lock(&self.views).get(&(layer.to_string(), key.to_string())).map(|v| (v.samples.clone(), v.epochs.clone()))
+        lock(&self.views).get(&(layer.to_string(), key.to_string())).map(|v| (v.emb.samples.clone(), v.epochs.clone()))
+    }
+
+    /// View `key` of `layer` as computed, and its version (a number that grows with each store).
+    pub fn raw_view(&self, layer: &str, key: &str) -> Option<(Arc<LayerEmbedding>, u64)> {
+        lock(&self.views).get(&(layer.to_string(), key.to_string())).map(|v| (v.emb.clone(), v.seq))
     }
 
     pub fn has_view(&self, layer: &str, key: &str) -> bool {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nm_run::EpochMetrics;
-use nm_server::{ServeOptions, ServerHandle};
+use nm_server::{ParamOverrides, ServeOptions, ServerHandle};
 use nm_testkit::{Predictions, RunSpec, TempDir, TestRun};
 use serde_json::{json, Value};
 
@@ -1047,4 +1047,198 @@ fn a_site_goes_only_where_it_may() {
     let e = format!("{:#}", check_out_file(&foreign.join("cat.jpg")).unwrap_err());
     assert!(e.contains("not a page neuromapper wrote"), "{e}");
     assert!(format!("{:#}", check_out_file(&foreign).unwrap_err()).contains("is a folder"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs side by side
+
+fn serve_runs(paths: &[&Path], opts: ServeOptions) -> anyhow::Result<ServerHandle> {
+    nm_server::start_runs(
+        paths.iter().map(|p| p.to_path_buf()).collect(),
+        ServeOptions { port: Some(0), open_browser: false, ..opts },
+    )
+}
+
+/// Like `make_run`, with another seed for the activations' noise: the same samples (labels) as
+/// `make_run`'s, embedded differently.
+fn make_run_seeded(tag: &str, n: usize, epochs: &[u32], seed: u64) -> TestRun {
+    RunSpec::new(n, 3)
+        .class_names(&["cat", "dog", "ship"])
+        .layers(&LAYERS)
+        .epochs(epochs)
+        .separation(1.0, 1.0)
+        .noise(0.5)
+        .seed(seed)
+        .predictions(Predictions::improving())
+        .write_temp(&format!("nm_server_test_{tag}"))
+}
+
+/// Polls `target` until it answers 200 (or two minutes pass).
+fn wait_for(server: &ServerHandle, target: &str) -> Reply {
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = get(server, target);
+        if r.status == 200 || Instant::now() > end {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Decoded positions `[E][n][2]` of an `NMEM` embedding (dequantised within each epoch's bounds).
+fn positions(b: &[u8]) -> (Vec<u32>, Vec<Vec<[f64; 2]>>) {
+    let (h, samples, q) = parse_embedding(b);
+    let n = samples.len();
+    let bounds = h["bounds"].as_array().unwrap();
+    let per_epoch = bounds
+        .iter()
+        .enumerate()
+        .map(|(e, bd)| {
+            let bd: Vec<f64> = bd.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            (0..n)
+                .map(|k| {
+                    let (x, y) = (f64::from(q[(e * n + k) * 2]), f64::from(q[(e * n + k) * 2 + 1]));
+                    [bd[0] + x / 65535.0 * (bd[2] - bd[0]), bd[1] + y / 65535.0 * (bd[3] - bd[1])]
+                })
+                .collect()
+        })
+        .collect();
+    (samples, per_epoch)
+}
+
+/// RMS distance between two position sets over their first `epochs` epochs.
+fn rms(a: &[Vec<[f64; 2]>], b: &[Vec<[f64; 2]>], epochs: usize) -> f64 {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for e in 0..epochs {
+        for (p, q) in a[e].iter().zip(&b[e]) {
+            sum += (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+            count += 1;
+        }
+    }
+    (sum / count as f64).sqrt()
+}
+
+#[test]
+fn runs_with_different_probe_sets_are_refused_naming_both_and_where_they_differ() {
+    let a = make_run("probe_a", 60, &[1]);
+    // Same N, labels in blocks (0 × 20, 1 × 20, 2 × 20) where `a` has 0, 1, 2, 0, …: sample 1 differs.
+    let b = RunSpec::new(60, 3).class_counts(&[20, 20, 20]).layers(&LAYERS).write_temp("nm_server_test_probe_b");
+    let c = make_run("probe_c", 45, &[1]);
+    let opts = || ServeOptions { follow: false, ..Default::default() };
+    let msg = format!("{:#}", serve_runs(&[a.path(), b.path()], opts()).err().expect("labels differ"));
+    assert!(msg.contains("do not share their probe set"), "{msg}");
+    assert!(msg.contains(&a.path().display().to_string()) && msg.contains(&b.path().display().to_string()), "{msg}");
+    assert!(msg.contains("sample 1 has label 1"), "{msg}");
+    let msg = format!("{:#}", serve_runs(&[a.path(), c.path()], opts()).err().expect("N differs"));
+    assert!(msg.contains("has 60 samples") && msg.contains("has 45"), "{msg}");
+    let seven: Vec<&Path> = std::iter::repeat_n(a.path(), nm_server::MAX_RUNS + 1).collect();
+    let msg = format!("{:#}", serve_runs(&seven, opts()).err().expect("too many"));
+    assert!(msg.contains(&format!("at most {}", nm_server::MAX_RUNS)), "{msg}");
+}
+
+#[test]
+fn runs_are_listed_and_each_has_every_route_under_its_prefix() {
+    let a = make_run("list_a", 60, &[1, 2, 3]);
+    let b = make_run_seeded("list_b", 60, &[1, 2], 9);
+    let server = serve_runs(&[a.path(), b.path()], ServeOptions::default()).unwrap();
+    let runs = get(&server, "/api/runs").json();
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    // Both folders are named `run` (nm_testkit): the labels add their parents' names.
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let label = |p: &Path| format!("{}/{}", name(p.parent().unwrap()), name(p));
+    assert_eq!(runs[0]["label"], label(a.path()));
+    assert_eq!(runs[1]["label"], label(b.path()));
+    assert_eq!(runs[0]["epochs"], json!([1, 2, 3]));
+    assert_eq!(runs[1]["epochs"], json!([1, 2]));
+    assert_eq!(runs[1]["layers"], json!(["block1", "block2"]));
+    // The unprefixed routes are run 0's; each run has its own summary, samples, views and compute.
+    assert_eq!(get(&server, "/api/run").json()["epochs"], json!([1, 2, 3]));
+    assert_eq!(get(&server, "/api/runs/0/run").json()["epochs"], json!([1, 2, 3]));
+    let s1 = get(&server, "/api/runs/1/run").json();
+    assert_eq!(s1["epochs"], json!([1, 2]));
+    assert_eq!(get(&server, "/api/runs/1/samples").status, 200);
+    let key = s1["default_view"].as_str().unwrap().to_string();
+    let r = wait_for(&server, &format!("/api/runs/1/layers/block2/embedding?view={key}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(parse_embedding(&r.body).0["epochs"], json!([1, 2]));
+    assert_eq!(get(&server, "/api/runs/2/run").status, 404);
+    let r = post_json(&server, "/api/runs/1/compute", &json!({"client": "t", "layers": ["nope"]}));
+    assert_4xx(&r, 404, "unknown layer `nope`");
+    // Events name their run.
+    let mut events = Events::open(&server);
+    let r = post_json(
+        &server,
+        "/api/runs/1/compute",
+        &json!({"client": "t", "layers": ["block1"], "params": {"n_neighbors": 7}}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Run 0's default views may still be finishing: wait for this view's `done`, which names run 1.
+    let view = r.json()["view"].clone();
+    let done = events.until(Duration::from_secs(120), |v| v["type"] == "done" && v["view"] == view);
+    assert_eq!(done["run"], 1, "{done}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_later_runs_views_are_turned_rigidly_onto_the_first_runs() {
+    let a = make_run("align_a", 90, &[1, 2, 3]);
+    let b = make_run_seeded("align_b", 90, &[1, 2, 3], 4);
+    let server = serve_runs(&[a.path(), b.path()], ServeOptions::default()).unwrap();
+    let key = get(&server, "/api/run").json()["default_view"].as_str().unwrap().to_string();
+    for layer in ["block1", "block2"] {
+        let r0 = wait_for(&server, &format!("/api/layers/{layer}/embedding?view={key}"));
+        assert_eq!(r0.status, 200);
+        let r1 = wait_for(&server, &format!("/api/runs/1/layers/{layer}/embedding?view={key}"));
+        assert_eq!(r1.status, 200);
+        let (s0, p0) = positions(&r0.body);
+        let (s1, p1) = positions(&r1.body);
+        assert_eq!(s0, s1);
+        // Run 1 as computed: the pipeline's view of the same parameters (the server cached it).
+        let run_b = b.open();
+        let params = ParamOverrides::default().resolve(&run_b).unwrap();
+        let own = nm_pipeline::embed_layer(&run_b, layer, &params, &nm_umap::Control::default()).unwrap();
+        let n = own.samples.len();
+        let raw: Vec<Vec<[f64; 2]>> = (0..own.epochs.len())
+            .map(|e| own.slice(e).chunks(2).map(|c| [f64::from(c[0]), f64::from(c[1])]).collect())
+            .collect();
+        let (before, after) = (rms(&raw, &p0, 3), rms(&p1, &p0, 3));
+        eprintln!("{layer}: RMS distance to run 0 {before:.3} unaligned, {after:.3} turned onto it");
+        assert!(after < before, "{layer}: {after} not below {before}");
+        // A rigid motion: distances within run 1 are unchanged (up to the u16 quantisation).
+        let span = p1[0].iter().fold(0.0f64, |m, p| m.max(p[0].abs()).max(p[1].abs()));
+        for e in 0..3 {
+            for k in (0..n).step_by(7) {
+                let j = (k * 13 + 5) % n;
+                let d = |p: &[[f64; 2]]| ((p[k][0] - p[j][0]).powi(2) + (p[k][1] - p[j][1]).powi(2)).sqrt();
+                assert!((d(&p1[e]) - d(&raw[e])).abs() < 1e-3 * (1.0 + span), "{layer} epoch {e}: not rigid");
+            }
+        }
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_run_not_written_yet_is_served_and_shown_once_its_first_epoch_comes() {
+    let a = make_run("wait_a", 60, &[0, 1]);
+    let tmp = TempDir::new("nm_server_test_wait_b");
+    let later = tmp.join("later");
+    let opts = ServeOptions { follow: true, wait_for_missing: true, ..Default::default() };
+    let server = serve_runs(&[a.path(), &later], opts).unwrap();
+    let s1 = get(&server, "/api/runs/1/run").json();
+    assert_eq!(s1["epochs"], json!([]));
+    assert_eq!(get(&server, "/api/runs").json()["runs"][1]["label"], "later");
+    RunSpec::new(60, 3).class_names(&["cat", "dog", "ship"]).layers(&LAYERS).epochs(&[0]).seed(3).write(&later);
+    let r = wait_for(&server, "/api/runs/1/layers/block1/embedding?view=live");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(get(&server, "/api/runs/1/run").json()["epochs"], json!([0]));
+    server.shutdown().unwrap();
+    // Without wait_for_missing, a missing run is an error.
+    let msg = format!(
+        "{:#}",
+        serve_runs(&[a.path(), &tmp.join("never")], ServeOptions { follow: true, ..Default::default() })
+            .err()
+            .expect("missing")
+    );
+    assert!(msg.contains("cannot open the run"), "{msg}");
 }

@@ -20,11 +20,12 @@ export function rng(seed) {
 /**
  * Writes a run and returns {dir, n, classes, layers, epochs, labels}.
  * opts: {n = 300, classes = ['cat','dog','ship','frog'], layers = ['block1','block2','block3'],
- *        epochs = [1,2,3,4], dim = 12, dir, metrics, logits, values, samplesCsv}; `metrics` (a list of
- *        {epoch, train_accuracy, test_accuracy, loss} records) is written as metrics.json; `logits`
- *        stores predictions as [n, C] logits (`logitsAt`) instead of class ids; `values` writes a
- *        per-sample value `difficulty` per epoch (`difficultyAt`); `samplesCsv` (text) is written as
- *        samples.csv.
+ *        epochs = [1,2,3,4], dim = 12, dir, metrics, logits, values, samplesCsv, seed = 7}; `metrics` (a
+ *        list of {epoch, train_accuracy, test_accuracy, loss} records) is written as metrics.json;
+ *        `logits` stores predictions as [n, C] logits (`logitsAt`) instead of class ids; `values` writes
+ *        a per-sample value `difficulty` per epoch (`difficultyAt`); `samplesCsv` (text) is written as
+ *        samples.csv; `seed` draws the activations' noise (runs with the same n and classes share their
+ *        labels whatever the seed).
  */
 export function makeRun(opts = {}) {
   const n = opts.n ?? 300;
@@ -34,7 +35,7 @@ export function makeRun(opts = {}) {
   const dim = opts.dim ?? 12;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nm-browser-run-'));
   const C = classes.length;
-  const rand = rng(7);
+  const rand = rng(opts.seed ?? 7);
   mkdirSync(join(dir, 'epochs'), { recursive: true });
   writeFileSync(join(dir, 'neuromapper.json'), JSON.stringify({ format: 'neuromapper-run/1', name: 'browser-test', classes, layers }, null, 2));
   const labels = new Int32Array(n);

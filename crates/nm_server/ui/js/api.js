@@ -1,6 +1,7 @@
 // The server's HTTP API: its JSON and binary endpoints and the event stream's URL (read through
 // source.js's `httpSource`), and the decoders of its binary forms (static.js reads the same files).
 // Binary layouts are documented in crates/nm_server/src/encode.rs.
+// Every per-run endpoint takes the run's `base`: '/api' (run 0, the default) or '/api/runs/{i}'.
 // @ts-check
 
 /** @typedef {import('./source.js').Summary} Summary */
@@ -64,14 +65,36 @@ async function fetchOk(url, init) {
   return res;
 }
 
-/** @returns {Promise<Summary>} the run's summary. */
-export async function fetchSummary() {
-  return (await fetchOk('/api/run')).json();
+/**
+ * The URL prefix of run `run`'s endpoints (undefined: run 0 at the unprefixed routes).
+ * @param {number} [run]
+ */
+export function runBase(run) {
+  return run == null ? '/api' : `/api/runs/${run}`;
 }
 
-/** @returns {Promise<Samples>} labels and predictions. */
-export async function fetchSamples() {
-  return decodeSamples(await (await fetchOk('/api/samples')).arrayBuffer());
+/**
+ * The runs the server shows side by side (one for a single run).
+ * @returns {Promise<import('./source.js').RunEntry[]>}
+ */
+export async function fetchRuns() {
+  return (await (await fetchOk('/api/runs')).json()).runs;
+}
+
+/**
+ * @param {string} [base]
+ * @returns {Promise<Summary>} the run's summary.
+ */
+export async function fetchSummary(base = '/api') {
+  return (await fetchOk(`${base}/run`)).json();
+}
+
+/**
+ * @param {string} [base]
+ * @returns {Promise<Samples>} labels and predictions.
+ */
+export async function fetchSamples(base = '/api') {
+  return decodeSamples(await (await fetchOk(`${base}/samples`)).arrayBuffer());
 }
 
 /**
@@ -99,10 +122,11 @@ export function decodeSamples(buf) {
  * One view of one layer. Positions stay quantised; the renderer uploads them as is.
  * @param {string} layer
  * @param {string} view
+ * @param {string} [base]
  * @returns {Promise<Embedding>}
  */
-export async function fetchEmbedding(layer, view) {
-  const url = `/api/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
+export async function fetchEmbedding(layer, view, base = '/api') {
+  const url = `${base}/layers/${encodeURIComponent(layer)}/embedding?view=${encodeURIComponent(view)}`;
   return decodeEmbedding(await (await fetchOk(url)).arrayBuffer());
 }
 
@@ -125,10 +149,11 @@ export function decodeEmbedding(buf) {
  * @param {string} client
  * @param {string[]} layers
  * @param {import('./source.js').ComputeParams} params
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').ComputeAnswer>}
  */
-export async function requestCompute(client, layers, params) {
-  const res = await fetchOk('/api/compute', {
+export async function requestCompute(client, layers, params, base = '/api') {
+  const res = await fetchOk(`${base}/compute`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ client, layers, params }),
@@ -140,10 +165,11 @@ export async function requestCompute(client, layers, params) {
  * How far to trust each plot of `view`: {points, layers: {LAYER: [{epoch, trust15, knn10, change15,
  * cka_prev_epoch, cka_next_layer}]}}. Rejects with status 404 until every layer's view is cached.
  * @param {string} view
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').QualityReport>}
  */
-export async function fetchQuality(view) {
-  return (await fetchOk(`/api/quality?view=${encodeURIComponent(view)}`)).json();
+export async function fetchQuality(view, base = '/api') {
+  return (await fetchOk(`${base}/quality?view=${encodeURIComponent(view)}`)).json();
 }
 
 /**
@@ -160,26 +186,31 @@ function decodeValues(buf) {
 /**
  * One per-sample value over every sample (`id` from the summary's `values`).
  * @param {string} id
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').Values>}
  */
-export async function fetchValues(id) {
-  return decodeValues(await (await fetchOk(`/api/values?id=${encodeURIComponent(id)}`)).arrayBuffer());
+export async function fetchValues(id, base = '/api') {
+  return decodeValues(await (await fetchOk(`${base}/values?id=${encodeURIComponent(id)}`)).arrayBuffer());
 }
 
 /**
  * Per-sample neighbour change of `layer` over the points of `view`.
  * @param {string} layer
  * @param {string} view
+ * @param {string} [base]
  * @returns {Promise<import('./source.js').Values>}
  */
-export async function fetchChange(layer, view) {
-  const url = `/api/change?layer=${encodeURIComponent(layer)}&view=${encodeURIComponent(view)}`;
+export async function fetchChange(layer, view, base = '/api') {
+  const url = `${base}/change?layer=${encodeURIComponent(layer)}&view=${encodeURIComponent(view)}`;
   return decodeValues(await (await fetchOk(url)).arrayBuffer());
 }
 
-/** @returns {Promise<import('./source.js').SampleText>} samples.csv's text columns. */
-export async function fetchSampleText() {
-  return (await fetchOk('/api/sample-text')).json();
+/**
+ * @param {string} [base]
+ * @returns {Promise<import('./source.js').SampleText>} samples.csv's text columns.
+ */
+export async function fetchSampleText(base = '/api') {
+  return (await fetchOk(`${base}/sample-text`)).json();
 }
 
 /** The event stream's URL (read through events.js). */
@@ -190,7 +221,8 @@ export function eventsUrl() {
 /**
  * URL of thumbnail atlas page `page`.
  * @param {number} page
+ * @param {string} [base]
  */
-export function thumbUrl(page) {
-  return authed(`/api/thumbs/${page}.png`);
+export function thumbUrl(page, base = '/api') {
+  return authed(`${base}/thumbs/${page}.png`);
 }

@@ -26,6 +26,8 @@ import { createStore } from './store.js';
  * One plot: one layer drawn with one view (a parameter set) of its embedding.
  * @typedef {object} Plot
  * @property {number} index             position in `App.plots` and in the renderer
+ * @property {number} run               the run it shows (its row; 0 with a single run)
+ * @property {number} col               its column (the layer's place among every run's layers)
  * @property {string} layer
  * @property {string | null} view       the key of the view drawn (`emb`), null before the first
  * @property {Embedding | null} emb     the view's positions over its epochs
@@ -82,6 +84,16 @@ import { createStore } from './store.js';
 /** @typedef {import('./store.js').Store<State>} AppStore */
 
 /**
+ * One of the runs shown side by side: its entry in the server's list, its data source, and its
+ * summary and samples as last read (run 0's are also `App.summary` and `App.samples`).
+ * @typedef {object} RunView
+ * @property {import('./source.js').RunEntry} entry
+ * @property {DataSource} source
+ * @property {Summary | null} summary
+ * @property {Samples | null} samples
+ */
+
+/**
  * The widgets, created by main.js.
  * @typedef {object} Widgets
  * @property {ReturnType<typeof import('./widgets/timeline.js').createTimeline>} timeline
@@ -102,8 +114,9 @@ import { createStore } from './store.js';
  * @property {AppStore} store
  * @property {Renderer} renderer
  * @property {Widgets} ui
- * @property {Summary | null} summary         the last summary read
- * @property {Samples | null} samples         labels and predictions
+ * @property {RunView[]} runs               the runs shown side by side, run 0 first (one: a single run)
+ * @property {Summary | null} summary         the last summary read (run 0's)
+ * @property {Samples | null} samples         labels and predictions (run 0's)
  * @property {number[]} epochs                the run's epochs (the slider's stops)
  * @property {string[]} classes
  * @property {string[]} colours               per class, CSS hex
@@ -161,7 +174,7 @@ export function createAppStore() {
  */
 export function createApp(source, store, renderer, ui) {
   return {
-    source, store, renderer, ui,
+    source, store, renderer, ui, runs: [],
     summary: null, samples: null, epochs: [], classes: [], colours: [],
     plots: [], rects: [], viewParams: {}, doneViews: new Set(), quality: new Map(), titlesEpoch: null, refined: new Set(),
     values: new Map(), sampleText: null,
@@ -183,25 +196,48 @@ export function roundedEpoch(app) {
 }
 
 /**
- * The newest predictions at or before `epoch` (per sample), or null.
+ * The newest predictions at or before `epoch` (per sample), or null; of run `run` (default 0).
  * @param {App} app
  * @param {number | null} epoch
+ * @param {number} [run]
  * @returns {Uint8Array | Uint16Array | null}
  */
-export function predictionsAt(app, epoch) {
-  if (!app.samples || epoch == null) return null;
+export function predictionsAt(app, epoch, run = 0) {
+  const samples = run ? app.runs[run]?.samples : app.samples;
+  if (!samples || epoch == null) return null;
   let best = null;
-  for (const e of app.samples.predEpochs) if (e <= epoch) best = e;
-  return best == null ? null : app.samples.predictions.get(best) ?? null;
+  for (const e of samples.predEpochs) if (e <= epoch) best = e;
+  return best == null ? null : samples.predictions.get(best) ?? null;
 }
 
 /**
- * The plot showing `layer`, if any.
+ * The plot showing `layer` of run `run` (default 0), if any.
  * @param {App} app
  * @param {string} layer
+ * @param {number} [run]
  */
-export function plotOf(app, layer) {
-  return app.plots.find((p) => p.layer === layer);
+export function plotOf(app, layer, run = 0) {
+  return app.plots.find((p) => p.layer === layer && p.run === run);
+}
+
+/**
+ * Run `run`'s summary (run 0's is `App.summary`), or null before it is read.
+ * @param {App} app
+ * @param {number} run
+ * @returns {Summary | null}
+ */
+export function runSummary(app, run) {
+  return run ? app.runs[run]?.summary ?? null : app.summary;
+}
+
+/**
+ * The data source of run `run` (run 0's is `App.source`).
+ * @param {App} app
+ * @param {number} run
+ * @returns {DataSource}
+ */
+export function runSource(app, run) {
+  return run ? app.runs[run].source : app.source;
 }
 
 /**

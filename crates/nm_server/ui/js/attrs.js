@@ -46,12 +46,12 @@ export function computeAttrs(app, pl) {
   const n = pl.emb.n, samples = pl.emb.samples, labels = app.samples.labels, absent = app.samples.absent;
   const epoch = roundedEpoch(app);
   const vid = valueIdOf(colorBy);
-  const preds = colorBy === 'true' || vid ? null : predictionsAt(app, epoch);
+  const preds = colorBy === 'true' || vid ? null : predictionsAt(app, epoch, pl.run);
   const values = vid ? pointValues(app, pl, vid, epoch) : null;
   const scale = vid ? valueScale(app, vid) : null;
   const span = scale && scale.hi > scale.lo ? scale.hi - scale.lo : 1;
   const range = vid ? valueRange : null;
-  const shown = showMask(app);
+  const shown = showMask(app, pl.run);
   const attrs = pl.attrs && pl.attrs.length === 2 * n ? pl.attrs : new Uint8Array(2 * n);
   let visible = 0, onTop = 0;
   for (let k = 0; k < n; k++) {

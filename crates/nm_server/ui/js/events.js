@@ -4,14 +4,16 @@
 import { eventsUrl } from './api.js';
 
 /**
+ * With several runs served side by side every event but `hello` also carries `run`, the index of
+ * the run it is about (absent: run 0).
  * @typedef {{type: 'hello'}} HelloEvent
- * @typedef {{type: 'progress', layer: string, view: string, stage: string, fraction: number}} ProgressEvent
- * @typedef {{type: 'done', layer: string, view: string, epochs: number[], refined: boolean}} DoneEvent
- * @typedef {{type: 'failed', layer: string, view: string, error: string}} FailedEvent
- * @typedef {{type: 'cancelled', layer: string, view: string}} CancelledEvent
- * @typedef {{type: 'epochs', epochs: number[]}} EpochsEvent
- * @typedef {{type: 'training_finished', refining: boolean}} TrainingFinishedEvent
- * @typedef {{type: 'error', error: string}} ErrorEvent
+ * @typedef {{type: 'progress', layer: string, view: string, stage: string, fraction: number, run?: number}} ProgressEvent
+ * @typedef {{type: 'done', layer: string, view: string, epochs: number[], refined: boolean, run?: number}} DoneEvent
+ * @typedef {{type: 'failed', layer: string, view: string, error: string, run?: number}} FailedEvent
+ * @typedef {{type: 'cancelled', layer: string, view: string, run?: number}} CancelledEvent
+ * @typedef {{type: 'epochs', epochs: number[], run?: number}} EpochsEvent
+ * @typedef {{type: 'training_finished', refining: boolean, run?: number}} TrainingFinishedEvent
+ * @typedef {{type: 'error', error: string, run?: number}} ErrorEvent
  * @typedef {HelloEvent|ProgressEvent|DoneEvent|FailedEvent|CancelledEvent|EpochsEvent|TrainingFinishedEvent|ErrorEvent} ServerEvent
  */
 

@@ -53,16 +53,18 @@ export function flipLines(app, mask, limit) {
 }
 
 /**
- * Per sample, 1 when the show filter lets it be drawn, or null when it lets every sample be drawn.
+ * Per sample, 1 when the show filter lets it be drawn in run `run`'s plots (by that run's
+ * predictions), or null when it lets every sample be drawn.
  * @param {App} app
+ * @param {number} [run]
  * @returns {Uint8Array | null}
  */
-export function showMask(app) {
-  const show = app.store.get().show, sm = app.samples;
+export function showMask(app, run = 0) {
+  const show = app.store.get().show, sm = run ? app.runs[run]?.samples : app.samples;
   if (show.kind === 'all' || !sm) return null;
   const mask = new Uint8Array(sm.n);
   if (show.kind === 'wrong') {
-    const p = predictionsAt(app, roundedEpoch(app));
+    const p = predictionsAt(app, roundedEpoch(app), run);
     if (p) for (let s = 0; s < sm.n; s++) mask[s] = p[s] !== sm.absent && p[s] !== sm.labels[s] ? 1 : 0;
     return mask;
   }

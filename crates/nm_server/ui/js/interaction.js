@@ -55,7 +55,7 @@ function showTooltip(app, x, y, plot, s) {
   const samples = samplesOf(app), summary = summaryOf(app);
   const lab = samples.labels[s];
   const epoch = roundedEpoch(app);
-  const preds = predictionsAt(app, epoch);
+  const preds = predictionsAt(app, epoch, pl.run);
   const pred = preds && preds[s] !== samples.absent ? preds[s] : null;
   let thumb = null;
   const th = summary.thumbs;

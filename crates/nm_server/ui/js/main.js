@@ -3,13 +3,14 @@
 // @ts-check
 
 import { $ } from './dom.js';
-import { createApp, createAppStore, summaryOf } from './app.js';
+import { createApp, createAppStore } from './app.js';
 import { httpSource } from './source.js';
 import { siteMarker, staticSource } from './static.js';
 import { Renderer } from './renderer.js';
 import { computeAttrs, paletteFor } from './attrs.js';
 import { setupPlots, syncPlots, requestView } from './plots.js';
 import { refreshSummary, eventHandlers, pollForViews } from './live.js';
+import { loadRuns } from './runs.js';
 import { requestRender, layout } from './render.js';
 import { updateLegend, selectionCounts, selectionDetails, updateChanges } from './panels.js';
 import { togglePlay, seek } from './playback.js';
@@ -129,13 +130,14 @@ async function start(app) {
   installTestHook(app);
   app.source.events(eventHandlers(app));
   try {
+    await loadRuns(app);
     await refreshSummary(app);
   } catch (e) {
     $('#status').textContent = `cannot load the run: ${/** @type {Error} */ (e).message}`;
     return;
   }
   loadSampleText(app);
-  const epochs = summaryOf(app).epochs;
+  const epochs = app.epochs;
   const wanted = QUERY.has('epoch') ? Number(QUERY.get('epoch')) : Infinity;
   const shown = Math.max(0, epochs.filter((e) => e <= wanted).length - 1);
   app.store.set({ target: shown, t: shown });

@@ -8,6 +8,7 @@ import { roundedEpoch, predictionsAt } from './app.js';
 import { renderTitles } from './widgets/titles.js';
 import { valueIdOf, valueInfo, valueScale, valueStats, valueProblem, pointValues, formatValue } from './values.js';
 import { flipLines, showMask } from './flips.js';
+import { epochNote, isGrid, qualityKey } from './runs.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./source.js').Summary} Summary */
@@ -25,10 +26,10 @@ export function runHeader(s) {
 /** @param {App} app */
 export function titles(app) {
   /** @param {import('./app.js').Plot} pl */
-  const report = (pl) => { const q = app.quality.get(pl.view || ''); return q && q !== 'pending' ? q : null; };
+  const report = (pl) => { const q = app.quality.get(qualityKey(pl.run, pl.view || '')); return q && q !== 'pending' ? q : null; };
   const first = app.plots.map(report).find((q) => q);
   renderTitles($('#titles'), app.plots, app.rects, (pl) => report(pl)?.layers[pl.layer] || null,
-    roundedEpoch(app), first ? first.points : 0);
+    roundedEpoch(app), first ? first.points : 0, (pl) => epochNote(app, pl));
 }
 
 /**
@@ -219,7 +220,8 @@ export function updateTimeline(app) {
   const s = app.summary;
   if (s) {
     app.ui.timeline.setStats(readoutStats(s));
-    app.ui.timeline.setCurves(curveCharts(s), app.epochs);
+    // Run 0's curves, over the slider's epochs (every run's, when several are shown).
+    app.ui.timeline.setCurves(curveCharts(isGrid(app) ? { ...s, epochs: app.epochs } : s), app.epochs);
     if (epoch != null) {
       const a = s.accuracy.find((x) => x.epoch === epoch);
       if (a) values.accuracy = a.accuracy;

@@ -1,6 +1,6 @@
 // The frame loop: schedules frames, advances playback, hands each plot's frame (epochs, blend,
 // camera, point radius, hover ring and trajectory) to the renderer, and lays the plots out on the
-// canvas when its size or the plot count changes. It also says when the page is idle:
+// canvas when its size or the plot count changes (runs.js places them when several runs are shown). It also says when the page is idle:
 // `<html data-ready="true">` once every plot is drawn with nothing moving or being computed (a
 // scheduled frame clears it), for scripts that take pictures.
 // @ts-check
@@ -12,7 +12,8 @@ import { pointStyle } from './pointstyle.js';
 import { computeAttrs, attrsFollowEpoch } from './attrs.js';
 import { advance } from './playback.js';
 import { titles, updateLegend, updateTimeline } from './panels.js';
-import { gridRects, fitCamera } from './layout.js';
+import { fitCamera } from './layout.js';
+import { plotRects, renderRowLabels } from './runs.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
@@ -118,7 +119,7 @@ export function layout(app) {
   const overlay = /** @type {HTMLCanvasElement} */ ($('#overlay'));
   overlay.width = Math.round(w * dpr); overlay.height = Math.round(h * dpr);
   const old = app.rects;
-  app.rects = gridRects(app.plots.length, w, h);
+  app.rects = plotRects(app, w, h);
   app.plots.forEach((pl, i) => {
     const r = app.rects[i], o = old[i];
     if (pl.cam && o && !pl.userCam) pl.cam = fitCamera(pl.fitBounds, r);
@@ -126,5 +127,6 @@ export function layout(app) {
     else if (pl.emb) pl.cam = fitCamera(pl.fitBounds, r);
   });
   titles(app);
+  renderRowLabels(app);
   requestRender(app);
 }

@@ -114,6 +114,16 @@ import { subscribe } from './events.js';
  * @property {number} bytes
  */
 
+/**
+ * One of the runs shown side by side (`GET /api/runs`): its row in the grid.
+ * @typedef {object} RunEntry
+ * @property {number} index
+ * @property {string} name        the run's own name (its label until it exists)
+ * @property {string} label       a short name without folders, unique among the runs
+ * @property {string[]} layers    none before its first epoch
+ * @property {number[]} epochs
+ */
+
 /** @typedef {import('./events.js').ServerEvent} ServerEvent */
 /**
  * The numbers of one (layer, epoch) of a view (nm_pipeline::quality defines them); null where there
@@ -160,6 +170,10 @@ import { subscribe } from './events.js';
  *   of one layer over a view's points
  * @property {() => Promise<SampleText>} [sampleText]   samples.csv's text columns
  * @property {() => Promise<Grid>} [grid]   a static site's precomputed views: the menu offers them
+ * @property {() => Promise<RunEntry[]>} [runs]   the runs shown side by side (absent: just this one)
+ * @property {(i: number) => DataSource} [forRun]   the source of run i of `runs` (its summary,
+ *   samples, views, compute requests). Its `events` is a no-op: this source's events carry every
+ *   run's, each with its `run` index.
  */
 
 /**
@@ -173,17 +187,34 @@ import { subscribe } from './events.js';
 export function httpSource({ events = true } = {}) {
   const client = 'c' + Math.random().toString(36).slice(2, 12);
   return {
-    canCompute: true,
-    live: events,
-    summary: api.fetchSummary,
-    samples: api.fetchSamples,
-    embedding: api.fetchEmbedding,
-    thumbUrl: api.thumbUrl,
-    quality: api.fetchQuality,
-    values: api.fetchValues,
-    change: api.fetchChange,
-    sampleText: api.fetchSampleText,
-    compute: (layers, params) => api.requestCompute(client, layers, params),
+    ...runSource(client, events, undefined),
     events(handlers) { if (events) subscribe(handlers); },
+    runs: api.fetchRuns,
+    forRun: (i) => runSource(client, events, i),
+  };
+}
+
+/**
+ * The reads of one run over HTTP (run undefined: run 0 at the unprefixed routes); no events.
+ * @param {string} client
+ * @param {boolean} live
+ * @param {number | undefined} run
+ * @returns {DataSource}
+ */
+function runSource(client, live, run) {
+  const base = api.runBase(run);
+  return {
+    canCompute: true,
+    live,
+    summary: () => api.fetchSummary(base),
+    samples: () => api.fetchSamples(base),
+    embedding: (layer, view) => api.fetchEmbedding(layer, view, base),
+    thumbUrl: (page) => api.thumbUrl(page, base),
+    quality: (view) => api.fetchQuality(view, base),
+    values: (id) => api.fetchValues(id, base),
+    change: (layer, view) => api.fetchChange(layer, view, base),
+    sampleText: () => api.fetchSampleText(base),
+    compute: (layers, params) => api.requestCompute(client, layers, params, base),
+    events() {},
   };
 }

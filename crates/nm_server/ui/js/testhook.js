@@ -2,6 +2,7 @@
 // @ts-check
 
 import { $ } from './dom.js';
+import { changeKey } from './values.js';
 import { dataToPx } from './layout.js';
 import { epochPair, positionOf, pickIndex } from './positions.js';
 import { pickAt } from './interaction.js';
@@ -23,6 +24,12 @@ export function installTestHook(app) {
     get ready() { return app.ready; },
     plotCount: () => app.plots.length,
     layers: () => app.plots.map((p) => p.layer),
+    /** Per plot: the run it shows (its row) and its column. */
+    plotCells: () => app.plots.map((p) => ({ run: p.run, col: p.col, layer: p.layer })),
+    /** The runs shown side by side: label and epochs as last read. */
+    runs: () => app.runs.map((r) => ({ label: r.entry.label, epochs: r.summary ? r.summary.epochs.slice() : [] })),
+    /** Per plot: the text of its title's message (progress, errors, the missing-epoch note). */
+    titleNotes: () => Array.from(document.querySelectorAll('#titles .plot-title .msg')).map((m) => m.textContent),
     epochs: () => app.epochs.slice(),
     views: () => app.plots.map((p) => p.view),
     /** Per plot: the epochs of the view it draws. */
@@ -78,7 +85,7 @@ export function installTestHook(app) {
     /** Whether the per-sample values under `key` (an id, or `change|layer|view`) are loaded. @param {string} key */
     valuesLoaded(key) { const v = app.values.get(key); return !!v && v !== 'pending' && !(v instanceof Error); },
     /** Every plot's `change|layer|view` key. */
-    changeKeys: () => app.plots.map((p) => `change|${p.layer}|${p.view}`),
+    changeKeys: () => app.plots.map(changeKey),
     tooltipText: () => { const t = $('#tooltip'); return t.hidden ? '' : t.textContent; },
     /** @param {number} t */
     setT(t) { store.set({ t, target: t, playing: false }); draw(app); },

@@ -4,7 +4,7 @@
 // while the slider moves), the statistics of a set of samples, and the "top changers".
 // @ts-check
 
-import { roundedEpoch } from './app.js';
+import { roundedEpoch, runSource } from './app.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
@@ -23,7 +23,21 @@ export function valueInfo(app, id) {
 
 /** The key of a plot's neighbour change in `app.values`. @param {Plot} pl */
 export function changeKey(pl) {
-  return `change|${pl.layer}|${pl.view}`;
+  return `change|${pl.run ? `${pl.run}:` : ''}${pl.layer}|${pl.view}`;
+}
+
+/**
+ * The key of run `run`'s value `id` in `app.values` (each run of a side-by-side grid has its own:
+ * confidence and loss come from that run's predictions).
+ * @param {number} run @param {string} id
+ */
+function valueKey(run, id) {
+  return run ? `${run}|${id}` : id;
+}
+
+/** The runs that have plots (just 0 for a single run). @param {App} app */
+function shownRuns(app) {
+  return [...new Set(app.plots.map((pl) => pl.run))];
 }
 
 /** The loaded numbers under `key`, or null (not asked, loading, or failed). @param {App} app @param {string} key */
@@ -41,7 +55,6 @@ function loaded(app, key) {
 export function ensureValues(app) {
   const id = valueIdOf(app.store.get().colorBy);
   if (!id) return;
-  const src = app.source;
   const onLoaded = () => app.store.set({ valuesVersion: app.store.get().valuesVersion + 1 });
   /** @param {string} key @param {(() => Promise<Values>) | undefined} get */
   const load = (key, get) => {
@@ -52,12 +65,14 @@ export function ensureValues(app) {
   };
   if (id === 'change') {
     for (const pl of app.plots) {
-      const view = pl.view;
-      if (view && pl.emb && src.change) load(changeKey(pl), () => /** @type {NonNullable<typeof src.change>} */ (src.change)(pl.layer, view));
+      const view = pl.view, get = runSource(app, pl.run).change;
+      if (view && pl.emb && get) load(changeKey(pl), () => get(pl.layer, view));
     }
-  } else if (src.values) {
-    const get = src.values;
-    load(id, () => get(id));
+  } else {
+    for (const run of shownRuns(app)) {
+      const get = runSource(app, run).values;
+      if (get) load(valueKey(run, id), () => get(id));
+    }
   }
 }
 
@@ -90,7 +105,7 @@ export function loadSampleText(app) {
  * @param {App} app @param {string} id @param {Plot | undefined} pl
  */
 export function valueProblem(app, id, pl) {
-  const v = app.values.get(id === 'change' ? (pl ? changeKey(pl) : '') : id);
+  const v = app.values.get(id === 'change' ? (pl ? changeKey(pl) : '') : valueKey(pl?.run ?? 0, id));
   if (v === 'pending' || v === undefined) return 'loading';
   return v instanceof Error ? v.message : null;
 }
@@ -111,19 +126,19 @@ export function pointValues(app, pl, id, epoch) {
     const row = v.data.subarray(r * v.n, (r + 1) * v.n);
     return (k) => row[k];
   }
-  const row = sampleRow(app, id, epoch);
+  const row = sampleRow(app, id, epoch, pl.run);
   if (!row) return null;
   const samples = emb.samples;
   return (k) => row[samples[k]];
 }
 
 /**
- * Value `id` (not `change`) at `epoch` per sample, or null when it has no row there.
- * @param {App} app @param {string} id @param {number | null} epoch
+ * Run `run`'s value `id` (not `change`) at `epoch` per sample, or null when it has no row there.
+ * @param {App} app @param {string} id @param {number | null} epoch @param {number} [run]
  * @returns {Float32Array | null}
  */
-export function sampleRow(app, id, epoch) {
-  const v = loaded(app, id);
+export function sampleRow(app, id, epoch, run = 0) {
+  const v = loaded(app, valueKey(run, id));
   if (!v) return null;
   const r = v.epochs ? (epoch == null ? -1 : v.epochs.indexOf(epoch)) : 0;
   return r < 0 ? null : v.data.subarray(r * v.n, (r + 1) * v.n);
@@ -131,12 +146,12 @@ export function sampleRow(app, id, epoch) {
 
 /**
  * The colour scale's range of value `id`: the smallest and largest finite number over every epoch
- * (and, for `change`, every plot), or null while nothing is loaded.
+ * and every shown run (and, for `change`, every plot), so runs side by side share one scale; null while nothing is loaded.
  * @param {App} app @param {string} id
  * @returns {{lo: number, hi: number} | null}
  */
 export function valueScale(app, id) {
-  const sets = id === 'change' ? app.plots.map((pl) => loaded(app, changeKey(pl))) : [loaded(app, id)];
+  const sets = id === 'change' ? app.plots.map((pl) => loaded(app, changeKey(pl))) : shownRuns(app).map((run) => loaded(app, valueKey(run, id)));
   let lo = Infinity, hi = -Infinity;
   for (const v of sets) {
     if (!v) continue;
@@ -150,7 +165,7 @@ export function valueScale(app, id) {
 }
 
 /**
- * The mean and median of value `id` at the shown epoch over the samples with `mask[s]` set (for
+ * The mean and median of value `id` at the shown epoch over the samples with `mask[s]` set (run 0's; for
  * `change`, in the first plot that has it), and how many of them have a value.
  * @param {App} app @param {string} id @param {Uint8Array} mask
  * @returns {{mean: number, median: number, count: number, layer: string | null} | null}
@@ -213,11 +228,11 @@ export function formatValue(x) {
  * @returns {Promise<Values | null>}
  */
 export async function loadChange(app, pl) {
-  const key = changeKey(pl), have = loaded(app, key);
+  const key = changeKey(pl), have = loaded(app, key), get = runSource(app, pl.run).change;
   if (have) return have;
-  if (!pl.view || !app.source.change) return null;
+  if (!pl.view || !get) return null;
   try {
-    const v = await app.source.change(pl.layer, pl.view);
+    const v = await get(pl.layer, pl.view);
     app.values.set(key, v);
     app.store.set({ valuesVersion: app.store.get().valuesVersion + 1 });
     return v;

@@ -49,8 +49,10 @@ function sparkline(series, at) {
  * @param {(pl: import('../app.js').Plot) => SliceQuality[] | null} [qualityOf]   per plot, its view's numbers
  * @param {number | null} [epoch]   the shown epoch
  * @param {number} [points]   points the numbers were measured on
+ * @param {(pl: import('../app.js').Plot) => string} [noteOf]   per plot, a note on what it shows
+ *   (runs side by side: "no epoch 4: shows 3")
  */
-export function renderTitles(root, plots, rects, qualityOf = () => null, epoch = null, points = 0) {
+export function renderTitles(root, plots, rects, qualityOf = () => null, epoch = null, points = 0, noteOf = () => '') {
   while (root.children.length > plots.length) root.lastElementChild?.remove();
   plots.forEach((pl, i) => {
     let el = /** @type {HTMLElement | undefined} */ (root.children[i]);
@@ -93,7 +95,9 @@ export function renderTitles(root, plots, rects, qualityOf = () => null, epoch =
       msg.innerHTML = escapeHtml(`${pl.pending.stage || 'queued'} ${Math.round(100 * (pl.pending.fraction || 0))}%`);
     } else {
       prog.hidden = true;
-      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : '');
+      const note = pl.error || !pl.emb ? '' : noteOf(pl);
+      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : note);
+      msg.classList.toggle('note', !!note);
     }
     msg.classList.toggle('error', !!pl.error && !pl.pending);
   });
