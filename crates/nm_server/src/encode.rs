@@ -249,12 +249,15 @@ mod tests {
     fn embedding_round_trips_within_quantisation_error() {
         let positions = vec![0.0, 10.0, 1.0, -10.0, 0.5, 0.0, /* epoch 2 */ 3.0, 3.0, 3.0, 3.0, 3.0, 3.0];
         let emb = LayerEmbedding { layer: "l".into(), epochs: vec![1, 2], samples: vec![0, 4, 7], positions };
-        let b = embedding_bytes("k", &emb).unwrap();
+        let mut extra = serde_json::Map::new();
+        extra.insert("divergence".into(), serde_json::json!([{"epoch": 1}]));
+        let b = embedding_bytes("k", &emb, extra).unwrap();
         assert_eq!(&b[..4], EMBEDDING_MAGIC);
         let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
         assert_eq!(hl % 4, 0);
         let h: serde_json::Value = serde_json::from_slice(&b[12..12 + hl]).unwrap();
         assert_eq!(h["n"], 3);
+        assert_eq!(h["divergence"][0]["epoch"], 1, "extra header fields are kept");
         let body = &b[12 + hl..];
         let samples: Vec<u32> = body[..12].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
         assert_eq!(samples, vec![0, 4, 7]);
@@ -271,6 +274,6 @@ mod tests {
     #[test]
     fn embedding_with_wrong_shape_is_an_error() {
         let emb = LayerEmbedding { layer: "l".into(), epochs: vec![1], samples: vec![0, 1], positions: vec![0.0; 3] };
-        assert!(embedding_bytes("k", &emb).unwrap_err().contains("expected"));
+        assert!(embedding_bytes("k", &emb, serde_json::Map::new()).unwrap_err().contains("expected"));
     }
 }
