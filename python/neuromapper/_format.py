@@ -14,6 +14,8 @@ EPOCHS_DIR = "epochs"
 PREDICTIONS_FILE = "predictions.npy"
 #: An epoch's `<name>.values.npy` ([N] float) is a per-sample value called `<name>`, not a layer.
 VALUES_SUFFIX = ".values"
+#: Optional adversarial twins: [N] int, -1 for a clean sample, else the row of its clean twin.
+TWINS_FILE = "twins.npy"
 #: The optional static per-sample table (a header row, then one row per sample).
 SAMPLES_FILE = "samples.csv"
 #: neuromapper's own cache inside a run; writers never touch it.

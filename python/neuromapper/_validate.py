@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -112,6 +112,49 @@ def check_labels(labels: Any, n_classes: Optional[int]) -> np.ndarray:
             "list every class in classes"
         )
     return a.astype(np.int64, copy=False)
+
+
+def check_twins(twins: Any, labels: np.ndarray) -> Optional[np.ndarray]:
+    """Twin links as int64 [N]: -1 for a clean sample, else the row of its clean twin (another row,
+    itself clean, with the same label); or None."""
+    if twins is None:
+        return None
+    a = as_array(twins, "twins")
+    n = labels.shape[0]
+    if a.ndim != 1 or a.shape[0] != n or a.dtype.kind not in "iu":
+        raise ValueError(f"twins must be [N={n}] integers (-1 for a clean sample); got {a.dtype} of shape {a.shape}")
+    a = a.astype(np.int64, copy=False)
+    for i, j in enumerate(a.tolist()):
+        if j == -1:
+            continue
+        if not 0 <= j < n:
+            raise ValueError(f"twins[{i}] = {j} is not a sample (expected -1 or 0..{n - 1})")
+        if j == i:
+            raise ValueError(f"twins[{i}] links row {i} to itself; a clean sample holds -1")
+        if a[j] != -1:
+            raise ValueError(f"twins[{i}] = {j} links to a row that is itself a twin (of {int(a[j])})")
+        if labels[i] != labels[j]:
+            raise ValueError(f"twins[{i}] = {j}: labels differ ({int(labels[i])} and {int(labels[j])}); a twin has its clean sample's label")
+    return a
+
+
+def check_attack(attack: Any) -> Optional[Dict[str, Any]]:
+    """The manifest's `adversarial` object: {"attack": str, "eps": float, "steps": int}, keys optional; or None."""
+    if attack is None:
+        return None
+    if not isinstance(attack, Mapping):
+        raise TypeError(f"attack must be a dict such as {{'attack': 'fgsm', 'eps': 8/255}}; got {type_name(attack)}")
+    out: Dict[str, Any] = {}
+    for key, value in attack.items():
+        if key == "attack" and isinstance(value, str):
+            out[key] = value
+        elif key == "eps" and isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            out[key] = float(value)
+        elif key == "steps" and isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+            out[key] = int(value)
+        else:
+            raise ValueError(f"attack[{key!r}] = {value!r}: expected 'attack' (str), 'eps' (positive number), 'steps' (int >= 1)")
+    return out
 
 
 def check_inputs(inputs: Any, n: int) -> Optional[np.ndarray]:

@@ -45,6 +45,10 @@ class RunWriter:
         classes: the class names, index = class id; None: the ids as strings (0..max(labels)).
         inputs: optional thumbnails shown on hover, uint8 [N, H, W] or [N, H, W, C] with C in {1, 3}.
         name: the run's display name; None: the folder's name.
+        twins: optional adversarial twins, [N] integers: -1 for a clean sample, else the row of the
+            clean sample this row is a perturbed copy of (a clean row with the same label).
+        attack: optional, how the twins were made, e.g. {"attack": "fgsm", "eps": 8/255, "steps": 1}
+            (written into the manifest as "adversarial"; informational).
 
     Every argument is checked before anything is written: a wrong type raises `TypeError`, a wrong
     shape, dtype or value raises `ValueError`; messages name the argument and what was expected.
@@ -62,6 +66,8 @@ class RunWriter:
         inputs: Any = None,
         name: Optional[str] = None,
         *,
+        twins: Any = None,
+        attack: Optional[Mapping[str, Any]] = None,
         overwrite: bool = False,
         resume: bool = False,
     ) -> None:
@@ -78,12 +84,16 @@ class RunWriter:
         self._n_classes = len(self._classes) if self._classes is not None else int(self._labels.max()) + 1
         self._inputs = V.check_inputs(inputs, self._n)
         self._name = V.check_run_name(name)
+        self._twins = V.check_twins(twins, self._labels)
+        attack_info = V.check_attack(attack)
         self._manifest: Dict[str, Any] = {"format": F.FORMAT}
         if self._name is not None:
             self._manifest["name"] = self._name
         if self._classes is not None:
             self._manifest["classes"] = self._classes
         self._manifest["layers"] = self._layers
+        if attack_info is not None:
+            self._manifest["adversarial"] = attack_info
 
         self._dims: Dict[str, int] = {}
         self._metrics: Dict[int, Dict[str, Any]] = {}
@@ -300,6 +310,7 @@ class RunWriter:
         """Removes an old run's epochs, metrics and finished marker (and a stale inputs.npy), nothing else."""
         shutil.rmtree(self._epochs_dir(), ignore_errors=True)
         names = [F.METRICS_FILE, F.FINISHED_FILE] + ([] if keep_inputs else [F.INPUTS_FILE])
+        names += [] if self._twins is not None else [F.TWINS_FILE]
         for name in names:
             try:
                 os.remove(self._file(name))
@@ -313,7 +324,7 @@ class RunWriter:
                 old = json.load(f)
         except (OSError, ValueError) as e:
             return f"its {F.MANIFEST_FILE} cannot be read ({e})"
-        for key in ("format", "name", "classes", "layers"):
+        for key in ("format", "name", "classes", "layers", "adversarial"):
             if old.get(key) != self._manifest.get(key):
                 return f"{key} differs ({old.get(key)!r} on disk, {self._manifest.get(key)!r} given)"
         try:
@@ -322,6 +333,12 @@ class RunWriter:
             return f"its {F.LABELS_FILE} cannot be read ({e})"
         if old_labels.shape != self._labels.shape or not np.array_equal(old_labels, self._labels):
             return f"labels differ ({old_labels.shape} on disk, {self._labels.shape} given)"
+        twins_path = self._file(F.TWINS_FILE)
+        old_twins = np.load(twins_path, allow_pickle=False) if os.path.isfile(twins_path) else None
+        if (old_twins is None) != (self._twins is None) or (
+            old_twins is not None and not np.array_equal(old_twins, self._twins)
+        ):
+            return "twins differ"
         return None
 
     def _learn_existing(self) -> None:
@@ -346,11 +363,13 @@ class RunWriter:
             pass
 
     def _write_header(self, *, skip_unchanged: bool) -> None:
-        """labels.npy, inputs.npy, then neuromapper.json (last: the manifest is what makes a folder a run).
+        """labels.npy, twins.npy, inputs.npy, then neuromapper.json (last: the manifest is what makes a folder a run).
         When resuming, unchanged files are left alone (their mtimes key the viewer's cache)."""
         os.makedirs(self._epochs_dir(), exist_ok=True)
         if not skip_unchanged:
             save_npy_atomic(self._file(F.LABELS_FILE), self._labels)
+            if self._twins is not None:
+                save_npy_atomic(self._file(F.TWINS_FILE), self._twins)
         if self._inputs is not None:
             old = None
             if skip_unchanged and os.path.exists(self._file(F.INPUTS_FILE)):

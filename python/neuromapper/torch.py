@@ -16,6 +16,30 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Probe inputs whose images are at most this many pixels on a side get thumbnails by default.
 THUMBNAIL_MAX_SIDE = 64
+#: Gradient steps of `attack="pgd"` (each of 2.5 * eps / PGD_STEPS, projected into the eps-ball).
+PGD_STEPS = 10
+#: The default L-infinity budget of the adversarial twins, in the units of the probe inputs.
+DEFAULT_EPS = 8 / 255
+
+
+def probe_indices(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """The first `per_class` samples of each class of `labels` [N], in probe order: [<= per_class * classes] int64."""
+    taken: Dict[int, int] = {}
+    out = []
+    for i, label in enumerate(labels.tolist()):
+        if taken.get(label, 0) < per_class:
+            taken[label] = taken.get(label, 0) + 1
+            out.append(i)
+    return np.asarray(out, dtype=np.int64)
+
+
+def success_rate(labels: np.ndarray, clean: np.ndarray, twins: np.ndarray) -> Optional[float]:
+    """The attack success rate: among twins whose clean sample is predicted correctly, the share
+    predicted wrongly. `labels`, `clean`, `twins`: [K] class ids. None when no clean one is correct."""
+    attacked = clean == labels
+    if not attacked.any():
+        return None
+    return float((twins[attacked] != labels[attacked]).mean())
 
 
 def _to_tensor(x: Any, arg: str) -> torch.Tensor:
@@ -120,6 +144,17 @@ class Recorder:
         predictions: write the model's output as predictions when it is [N, C] logits or [N] ids.
         held_out: say True when the probe set is never trained on; its accuracy is then also written
             as `test_accuracy` (which the viewer plots). Otherwise it is only `probe_accuracy`.
+        adversarial: K, to add adversarial twins: at every `capture`, the first K probe samples of
+            each class are perturbed against the current model (in eval mode; the gradient of the
+            cross-entropy of its [N, C] output with respect to the input) and captured as rows of
+            their own after the probe set, linked to their clean samples (`twins.npy`), with their
+            predictions; metrics gain `adv_success` (among twins whose clean sample is predicted
+            correctly, the share predicted wrongly). None: no twins.
+        attack: "fgsm" (one step of eps along the gradient's sign) or "pgd" (PGD_STEPS steps of
+            2.5 * eps / PGD_STEPS, each projected into the eps-ball around the clean input).
+        eps: the L-infinity budget in the units of the probe inputs (8/255 for images scaled to 0..1;
+            for standardised inputs, divide by the standard deviation).
+        clip: (low, high) the perturbed inputs are clipped to; None: the probe set's own min and max.
         overwrite, resume: see RunWriter.
 
     Hooks are registered only while `capture` runs and removed after it; the model's train/eval
@@ -140,6 +175,10 @@ class Recorder:
         device: Union[str, torch.device, None] = None,
         predictions: bool = True,
         held_out: bool = False,
+        adversarial: Optional[int] = None,
+        attack: str = "fgsm",
+        eps: float = DEFAULT_EPS,
+        clip: Optional[Tuple[float, float]] = None,
         overwrite: bool = False,
         resume: bool = False,
     ) -> None:
@@ -165,6 +204,22 @@ class Recorder:
             thumbs = None
         else:
             thumbs = inputs
+        self.adversarial = _check_adversarial(adversarial, attack, eps, clip)
+        self.attack, self.eps = attack, float(eps)
+        twins = None
+        attack_info = None
+        self._twin_rows = np.zeros(0, dtype=np.int64)
+        if self.adversarial is not None:
+            self._twin_rows = probe_indices(V.as_array(y, "probe labels").reshape(-1), self.adversarial)
+            n = int(self._x.shape[0])
+            twins = np.concatenate([np.full(n, -1, dtype=np.int64), self._twin_rows])
+            y = np.concatenate([np.asarray(y), np.asarray(y)[self._twin_rows]])
+            if thumbs is not None:
+                thumbs = V.check_inputs(thumbs, n)
+                thumbs = np.concatenate([thumbs, thumbs[self._twin_rows]])
+            self._clip = clip if clip is not None else (float(self._x.min()), float(self._x.max()))
+            steps = 1 if attack == "fgsm" else PGD_STEPS
+            attack_info = {"attack": attack, "eps": float(eps), "steps": steps}
         self.model = model
         self.layers: List[str] = names
         self.batch_size = batch_size
@@ -173,7 +228,16 @@ class Recorder:
         self.held_out = held_out
         self._modules = {n: modules[n] for n in names}
         self.writer = RunWriter(
-            run, layers=names, labels=y, classes=classes, inputs=thumbs, name=name, overwrite=overwrite, resume=resume
+            run,
+            layers=names,
+            labels=y,
+            classes=classes,
+            inputs=thumbs,
+            name=name,
+            twins=twins,
+            attack=attack_info,
+            overwrite=overwrite,
+            resume=resume,
         )
         self._labels = self.writer.labels
         self._sums: Dict[str, float] = {}
@@ -217,13 +281,27 @@ class Recorder:
         """
         e = V.check_epoch(epoch)
         extra = V.check_metrics(metrics)
-        acts, out = self._forward()
+        acts, out = self._forward(self._x)
         preds = out if self.predictions else None
         m = self.means()
+        n = int(self._x.shape[0])
+        clean_labels = self._labels[:n]
         if preds is not None and preds.ndim == 2:
-            m["probe_accuracy"] = float((preds.argmax(1) == self._labels).mean())
+            m["probe_accuracy"] = float((preds.argmax(1) == clean_labels).mean())
         elif preds is not None:
-            m["probe_accuracy"] = float((preds == self._labels).mean())
+            m["probe_accuracy"] = float((preds == clean_labels).mean())
+        if self.adversarial is not None:
+            x_adv = self._craft()
+            twin_acts, twin_out = self._forward(x_adv)
+            acts = {k: np.concatenate([a, twin_acts[k]]) for k, a in acts.items()}
+            if out is None or twin_out is None or out.ndim != 2:
+                raise ValueError("adversarial twins need the model's output as [N, C] logits (to attack and to predict)")
+            clean_ids = out.argmax(1)[self._twin_rows]
+            twin_ids = twin_out.argmax(1)
+            rate = success_rate(clean_labels[self._twin_rows], clean_ids, twin_ids)
+            if rate is not None:
+                m["adv_success"] = rate
+            preds = np.concatenate([out, twin_out]) if self.predictions else None
         if self.held_out and "probe_accuracy" in m:
             m["test_accuracy"] = m["probe_accuracy"]
         m.update(extra)
@@ -256,8 +334,43 @@ class Recorder:
             return t.device
         return torch.device("cpu")
 
-    def _forward(self) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]]:
-        """({layer: [N, D] float32}, predictions [N, C] float32 / [N] int64 or None), in eval mode."""
+    def _craft(self) -> torch.Tensor:
+        """The twins' inputs [K, ...]: FGSM or PGD perturbations of the probe rows `_twin_rows`
+        against the model in eval mode (modes restored; parameters' .grad untouched)."""
+        model = self.model
+        modes = [(m, m.training) for m in model.modules()]
+        device = self._model_device()
+        lo, hi = self._clip
+        steps = 1 if self.attack == "fgsm" else PGD_STEPS
+        step = self.eps if self.attack == "fgsm" else 2.5 * self.eps / PGD_STEPS
+        labels = torch.from_numpy(self._labels[: self._x.shape[0]][self._twin_rows])
+        out: List[torch.Tensor] = []
+        try:
+            model.eval()
+            for start in range(0, len(self._twin_rows), self.batch_size):
+                rows = torch.from_numpy(self._twin_rows[start : start + self.batch_size])
+                x0 = self._x[rows].to(device).float()
+                yb = labels[start : start + self.batch_size].to(device)
+                x = x0.clone()
+                for _ in range(steps):
+                    x.requires_grad_(True)
+                    with torch.enable_grad():
+                        logits = _first_tensor(model(x))
+                        if logits is None or logits.ndim != 2:
+                            raise ValueError("adversarial twins need the model's output as [N, C] logits")
+                        loss = torch.nn.functional.cross_entropy(logits, yb)
+                        (grad,) = torch.autograd.grad(loss, x)
+                    x = x.detach() + step * grad.sign()
+                    x = torch.minimum(torch.maximum(x, x0 - self.eps), x0 + self.eps).clamp(lo, hi)
+                out.append(x.detach().cpu().to(self._x.dtype))
+        finally:
+            for m, training in modes:
+                m.training = training
+        return torch.cat(out)
+
+    def _forward(self, x: torch.Tensor) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]]:
+        """({layer: [N, D] float32}, predictions [N, C] float32 / [N] int64 or None) of inputs `x`
+        [N, ...], in eval mode."""
         model = self.model
         modes = [(m, m.training) for m in model.modules()]
         device = self._model_device()
@@ -277,9 +390,9 @@ class Recorder:
                 handles.append(module.register_forward_hook(hook_for(name)))
             model.eval()
             with torch.no_grad():
-                n = self._x.shape[0]
+                n = x.shape[0]
                 for start in range(0, n, self.batch_size):
-                    xb = self._x[start : start + self.batch_size].to(device)
+                    xb = x[start : start + self.batch_size].to(device)
                     b = xb.shape[0]
                     current.clear()
                     out = model(xb)
@@ -318,3 +431,21 @@ class Recorder:
         if o.ndim == 1 and not o.is_floating_point() and o.dtype != torch.bool:
             return o.long().numpy()
         return None
+
+
+def _check_adversarial(adversarial: Any, attack: Any, eps: Any, clip: Any) -> Optional[int]:
+    """The Recorder's adversarial options, checked: K (twins per class) or None."""
+    if adversarial is None:
+        return None
+    if isinstance(adversarial, bool) or not isinstance(adversarial, numbers.Integral):
+        raise TypeError(f"adversarial must be an int (twins per class) or None; got {V.type_name(adversarial)}")
+    if adversarial < 1:
+        raise ValueError(f"adversarial must be at least 1 (twins per class); got {adversarial}")
+    if attack not in ("fgsm", "pgd"):
+        raise ValueError(f"attack must be 'fgsm' or 'pgd'; got {attack!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (0 < float(eps) < float("inf")):
+        raise ValueError(f"eps must be a positive number (8/255 for images in 0..1); got {eps!r}")
+    if clip is not None:
+        if not isinstance(clip, (tuple, list)) or len(clip) != 2 or not float(clip[0]) < float(clip[1]):
+            raise ValueError(f"clip must be (low, high) with low < high, or None; got {clip!r}")
+    return int(adversarial)

@@ -1,5 +1,5 @@
 //! `neuromapper info RUN`: samples, classes with counts, layers with dims, epochs, per-sample
-//! values (`<name>.values.npy`, `samples.csv`), size on disk, cached embeddings.
+//! values (`<name>.values.npy`, `samples.csv`), adversarial twins, size on disk, cached embeddings.
 
 use std::path::PathBuf;
 
@@ -42,6 +42,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Names come from the run's files: printed with control characters escaped, and clipped.
     println!("run        {}  ({})", clip(run.name()), escape(&run.path().display().to_string()));
     println!("samples    {}", run.n_samples());
+    if let Some(twins) = run.twins() {
+        let a =
+            run.manifest().adversarial.clone().unwrap_or(nm_run::AttackInfo { attack: None, eps: None, steps: None });
+        println!(
+            "twins      {} adversarial twins ({}, eps {}) of {} clean samples  ({})",
+            twins.iter().flatten().count(),
+            clip(a.attack.as_deref().unwrap_or("attack unknown")),
+            a.eps.map_or("?".into(), |e| format!("{e:.4} = {:.1}/255", e * 255.0)),
+            twins.iter().filter(|t| t.is_none()).count(),
+            nm_run::TWINS_FILE
+        );
+    }
     let classes: Vec<String> = run.classes().iter().zip(&counts).map(|(c, n)| format!("{} {n}", clip(c))).collect();
     println!("classes    {}: {}", classes.len(), classes.join(", "));
     let layers: Vec<String> = run.layers().iter().map(|l| format!("{} [{}]", clip(&l.name), l.dim)).collect();

@@ -66,11 +66,12 @@ impl Observer for Progress {
             bar.finish_and_clear();
         }
         eprintln!(
-            "epoch {epoch}/{}: loss {} train acc {} test acc {} (train {:.1} s, capture {:.1} s, write {:.2} s; {:.1} s since start)",
+            "epoch {epoch}/{}: loss {} train acc {} test acc {}{} (train {:.1} s, capture {:.1} s, write {:.2} s; {:.1} s since start)",
             self.epochs,
             m.loss.map_or("-".into(), |l| format!("{l:.3}")),
             percent(m.train_accuracy),
             percent(m.test_accuracy),
+            m.adv_success.map_or(String::new(), |r| format!(" attack success {}", percent(Some(r)))),
             t.train_secs,
             t.capture_secs,
             t.write_secs,

@@ -45,6 +45,43 @@ pub struct TrainArgs {
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
+    /// Adversarial twins: after every epoch, perturb the first K capture images of each class
+    /// against the current network and capture them as rows of their own
+    #[arg(long, value_name = "K")]
+    pub adversarial: Option<usize>,
+    /// With --adversarial: the attack (fgsm: one step; pgd: 10 projected steps)
+    #[arg(long, value_enum, default_value = "fgsm", requires = "adversarial")]
+    pub attack: AttackArg,
+    /// With --adversarial: the L∞ budget in pixel units (0..1 scale), e.g. 0.0314 or 8/255
+    #[arg(long, value_name = "E", default_value = "8/255", value_parser = parse_eps, requires = "adversarial")]
+    pub eps: f32,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum AttackArg {
+    /// Fast gradient sign method: one step of ε along the sign of the loss gradient
+    Fgsm,
+    /// Projected gradient descent: 10 steps of 2.5·ε/10, projected into the ε-ball
+    Pgd,
+}
+
+/// `--eps`: a number (`0.0314`) or a fraction (`8/255`).
+fn parse_eps(s: &str) -> Result<f32, String> {
+    let bad = || format!("expected a number such as 0.0314 or a fraction such as 8/255; got `{s}`");
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (a.trim().parse::<f32>().map_err(|_| bad())?, b.trim().parse::<f32>().map_err(|_| bad())?);
+            if b == 0.0 {
+                return Err(bad());
+            }
+            a / b
+        }
+        None => s.trim().parse::<f32>().map_err(|_| bad())?,
+    };
+    if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+        return Err(format!("must be in (0, 1] (pixel units); got {v}"));
+    }
+    Ok(v)
 }
 
 impl TrainArgs {
@@ -66,6 +103,14 @@ impl TrainArgs {
             },
             scenario,
             name: None,
+            adversarial: self.adversarial.map(|per_class| nm_train::Adversarial {
+                per_class,
+                attack: match self.attack {
+                    AttackArg::Fgsm => nm_train::Attack::Fgsm,
+                    AttackArg::Pgd => nm_train::Attack::Pgd,
+                },
+                eps: self.eps,
+            }),
         }
     }
 }

@@ -349,6 +349,7 @@ fn names_with_terminal_escapes_are_printed_escaped() {
         name: Some("run\u{1b}]0;pwned\u{7}".into()),
         classes: Some(vec!["ant\u{1b}[2J".into(), "bee".into()]),
         layers: None,
+        adversarial: None,
     };
     let w = RunWriter::create(&root, &manifest, &[0, 1, 0, 1, 0, 1, 0, 1], None).unwrap();
     let x: Vec<f32> = (0..16).map(|k| (k / 2) as f32 + (k % 2) as f32 * 0.25 * (k / 2 % 3) as f32).collect();

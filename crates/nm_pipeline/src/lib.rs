@@ -14,6 +14,10 @@
 //!    identity of the data (each file's length and modification time, the samples); a changed run
 //!    or a damaged file is recomputed ([`cache`] explains the file layout).
 //!
+//! In a run with adversarial twins, sampling chooses among the clean samples and adds the twins of
+//! those chosen; [`divergence`] measures, per epoch of a view, how far the twins sit from their
+//! clean samples and how many lean towards the class they are predicted as.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let run = nm_run::Run::open(std::path::Path::new("runs/resnet18"))?;
@@ -41,6 +45,7 @@ mod sampling;
 pub mod scores;
 mod slices;
 mod store;
+mod twins;
 
 pub use align::align_rigidly;
 pub use change::{sample_change, SampleChange};
@@ -53,6 +58,7 @@ pub use quality::{quality, QualityReport};
 pub use sampling::{choose_samples, sample_count};
 pub use slices::load_slice;
 pub use store::{cached, list_cached, store_embedding, CacheEntry};
+pub use twins::{divergence, Divergence};
 
 pub(crate) use slices::{load_slices, normalize_rows};
 pub(crate) use store::fingerprint;

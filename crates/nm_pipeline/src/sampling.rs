@@ -1,5 +1,6 @@
 //! Sampling: which samples an embedding shows, stratified by class and deterministic with the
-//! seed, so every layer and epoch of one view shows the same samples.
+//! seed, so every layer and epoch of one view shows the same samples. In a run with adversarial
+//! twins the quotas count clean samples only, and every chosen clean sample brings its twins.
 
 use nm_run::Run;
 use rand::{Rng, SeedableRng};
@@ -8,7 +9,7 @@ use crate::params::{EmbedParams, Sampling};
 
 /// Samples per class that `sampling` takes (by largest remainder for a total), indexed by class.
 fn class_quotas(run: &Run, sampling: &Sampling) -> Vec<usize> {
-    let counts = run.class_counts();
+    let counts = clean_counts(run);
     let n: usize = counts.iter().sum();
     match *sampling {
         Sampling::All => counts,
@@ -34,9 +35,25 @@ fn class_quotas(run: &Run, sampling: &Sampling) -> Vec<usize> {
     }
 }
 
-/// How many samples `sampling` chooses from `run`.
+/// Clean (not twin) samples per class, indexed by class id.
+fn clean_counts(run: &Run) -> Vec<usize> {
+    let mut counts = vec![0usize; run.classes().len()];
+    for (i, &l) in run.labels().iter().enumerate() {
+        if !run.is_twin(i) {
+            counts[l as usize] += 1;
+        }
+    }
+    counts
+}
+
+/// How many samples `sampling` chooses from `run`. With adversarial twins: the clean samples
+/// chosen, plus every twin when every clean sample is chosen (otherwise the twins of the chosen
+/// ones come on top, depending on the seed: this is then a lower bound).
 pub fn sample_count(run: &Run, sampling: &Sampling) -> usize {
-    class_quotas(run, sampling).iter().sum()
+    let quotas = class_quotas(run, sampling);
+    let clean: usize = quotas.iter().sum();
+    let all_clean = quotas == clean_counts(run);
+    clean + if all_clean { run.twins().map_or(0, |t| t.iter().flatten().count()) } else { 0 }
 }
 
 /// Sample indices chosen by `params.sampling` (stratified, deterministic with the seed), ascending.
@@ -50,7 +67,9 @@ pub fn choose_samples(run: &Run, params: &EmbedParams) -> Vec<u32> {
     let quotas = class_quotas(run, &params.sampling);
     let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); quotas.len()];
     for (i, &l) in run.labels().iter().enumerate() {
-        by_class[l as usize].push(i as u32);
+        if !run.is_twin(i) {
+            by_class[l as usize].push(i as u32);
+        }
     }
     let mut chosen = Vec::with_capacity(quotas.iter().sum());
     for (c, mut members) in by_class.into_iter().enumerate() {
@@ -62,6 +81,15 @@ pub fn choose_samples(run: &Run, params: &EmbedParams) -> Vec<u32> {
             members.swap(i, j);
         }
         chosen.extend_from_slice(&members[..k.min(members.len())]);
+    }
+    if let Some(twins) = run.twins() {
+        chosen.sort_unstable();
+        let twin_rows = twins.iter().enumerate().filter_map(|(i, c)| {
+            let c = (*c)?;
+            chosen.binary_search(&c).is_ok().then_some(i as u32)
+        });
+        let twin_rows: Vec<u32> = twin_rows.collect();
+        chosen.extend(twin_rows);
     }
     chosen.sort_unstable();
     chosen

@@ -7,7 +7,8 @@
 //! `<layer>.npy` files (`[N, ...]` float, each row flattened to `[N, D]`) or one
 //! `<epoch>.safetensors` file with one tensor per layer; either may add `predictions` (`[N]` int
 //! or `[N, C]` float) and per-sample values (`<name>.values`, `[N]`); a static `samples.csv` may
-//! hold more per-sample columns.
+//! hold more per-sample columns; an optional `twins.npy` links adversarial twins (rows of their own)
+//! to their clean samples.
 //!
 //! [`Run::open`] validates everything that headers tell (shapes, dtypes, the epoch/layer
 //! layout, labels against classes) without reading activations; activations are streamed on
@@ -15,7 +16,7 @@
 //! far larger than memory can be fed to a streaming PCA. [`RunWriter`] writes runs atomically.
 //!
 //! One module per job: `run` ([`Run::open`] and reading), `scan` (listing the epochs), `manifest`
-//! (the small JSON files), `samples` (`samples.csv`), `writer` ([`RunWriter`]), `files` (regular files only, bounded reads,
+//! (the small JSON files), `samples` (`samples.csv`), `twins` (`twins.npy`), `writer` ([`RunWriter`]), `files` (regular files only, bounded reads,
 //! atomic writes), `array` (array descriptions and streamed rows), [`npy`] and `st` (the two file
 //! formats' headers, each built on `array`), `error` ([`RunError`]) and [`text`] (quoting names
 //! from files safely).
@@ -44,12 +45,13 @@ mod samples;
 mod scan;
 mod st;
 pub mod text;
+mod twins;
 mod writer;
 
 pub use array::LayerReader;
 pub use error::RunError;
 pub use files::{temp_sibling, writable_cache_dir, write_atomic, write_atomic_with};
-pub use manifest::{EpochMetrics, Manifest};
+pub use manifest::{AttackInfo, EpochMetrics, Manifest};
 pub use run::{Inputs, Run};
 pub use samples::{SampleColumn, SamplesTable};
 pub use scan::{EpochStorage, LayerInfo};
@@ -72,6 +74,9 @@ pub const PREDICTIONS: &str = "predictions";
 /// An epoch's array named `<name>.values` (file `<name>.values.npy`, or a tensor of that name) is
 /// not a layer but one number per sample, `[N]`: a per-sample value called `<name>`.
 pub const VALUES_SUFFIX: &str = ".values";
+/// The optional adversarial twins at the run's root: `[N]` integers, `-1` for a clean sample, else
+/// the row of the clean sample this row is a perturbed copy of.
+pub const TWINS_FILE: &str = "twins.npy";
 /// The optional static per-sample table at the run's root (one header row, then one row per sample).
 pub const SAMPLES_FILE: &str = "samples.csv";
 /// Largest `samples.csv` read.

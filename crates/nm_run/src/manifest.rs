@@ -23,12 +23,29 @@ pub struct Manifest {
     pub classes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
+    /// How the run's adversarial twins (`twins.npy`) were made; informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<AttackInfo>,
+}
+
+/// The manifest's optional `adversarial` object: the attack that made the twins, shown by viewers.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AttackInfo {
+    /// The attack's name, e.g. `"fgsm"` or `"pgd"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<String>,
+    /// The L∞ budget in pixel units (inputs scaled to 0..1), e.g. 8/255.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+    /// Gradient steps (1 for FGSM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
 }
 
 impl Manifest {
     /// A version 1 manifest with the given classes and layer order (name: the folder's).
     pub fn new(classes: Option<Vec<String>>, layers: Option<Vec<String>>) -> Manifest {
-        Manifest { format: FORMAT_V1.to_string(), name: None, classes, layers }
+        Manifest { format: FORMAT_V1.to_string(), name: None, classes, layers, adversarial: None }
     }
 }
 
@@ -42,6 +59,10 @@ pub struct EpochMetrics {
     pub test_accuracy: Option<f32>,
     /// The epoch's mean training loss: the key `loss`, else `train_loss`.
     pub loss: Option<f32>,
+    /// The attack success rate on the run's adversarial twins at this epoch (key `adv_success`):
+    /// the share of twins whose clean twin is classified correctly that are misclassified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adv_success: Option<f32>,
 }
 
 /// One record of metrics.json as written (`loss` and `train_loss` may both be there).
@@ -56,6 +77,8 @@ struct MetricsRecord {
     loss: Option<f32>,
     #[serde(default)]
     train_loss: Option<f32>,
+    #[serde(default)]
+    adv_success: Option<f32>,
 }
 
 impl From<MetricsRecord> for EpochMetrics {
@@ -65,6 +88,7 @@ impl From<MetricsRecord> for EpochMetrics {
             train_accuracy: r.train_accuracy,
             test_accuracy: r.test_accuracy,
             loss: r.loss.or(r.train_loss),
+            adv_success: r.adv_success,
         }
     }
 }

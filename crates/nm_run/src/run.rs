@@ -9,6 +9,7 @@ use crate::files::{read_bounded, regular_file_meta, walk_files};
 use crate::manifest::{parse_json, read_manifest};
 use crate::samples::read_samples_csv;
 use crate::scan::{scan_epochs, Epoch};
+use crate::twins::read_twins;
 use crate::{
     npy, text, EpochMetrics, EpochStorage, LayerInfo, LayerReader, Manifest, RunError, SamplesTable, CACHE_DIR,
     EPOCHS_DIR, FINISHED_FILE, INPUTS_FILE, LABELS_FILE, MAX_IMPLICIT_CLASS_ID, MAX_METRICS_BYTES, METRICS_FILE,
@@ -32,6 +33,7 @@ pub struct Run {
     manifest: Manifest,
     classes: Vec<String>,
     labels: Vec<u32>,
+    twins: Option<Vec<Option<u32>>>,
     inputs: Option<ArrayDesc>,
     layers: Vec<LayerInfo>,
     epoch_numbers: Vec<u32>,
@@ -111,6 +113,7 @@ impl Run {
         } else {
             None
         };
+        let twins = read_twins(path, &labels)?;
         // samples.csv is read when asked for; here only its kind is checked (a regular file or none).
         regular_file_meta(&path.join(SAMPLES_FILE))?;
         let name = manifest.name.clone().unwrap_or_else(|| {
@@ -123,6 +126,7 @@ impl Run {
             manifest,
             classes,
             labels,
+            twins,
             inputs,
             layers: Vec::new(),
             epoch_numbers: Vec::new(),
@@ -158,6 +162,15 @@ impl Run {
     }
     pub fn labels(&self) -> &[u32] {
         &self.labels
+    }
+    /// Adversarial twins (`twins.npy`), when the run has them: per sample `None` for a clean
+    /// sample, `Some(j)` for a perturbed copy of the clean sample `j` (same label; checked on open).
+    pub fn twins(&self) -> Option<&[Option<u32>]> {
+        self.twins.as_deref()
+    }
+    /// Whether sample `i` is an adversarial twin.
+    pub fn is_twin(&self, i: usize) -> bool {
+        self.twins.as_ref().is_some_and(|t| t.get(i).is_some_and(Option::is_some))
     }
     /// Samples per class, indexed by class id.
     pub fn class_counts(&self) -> Vec<usize> {

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use crate::files::{temp_sibling, write_atomic, write_atomic_with};
 use crate::samples::column_len;
+use crate::twins::check_links;
 use crate::SamplesTable;
 use crate::{
     npy, EpochMetrics, Inputs, Manifest, RunError, EPOCHS_DIR, FINISHED_FILE, FORMAT_V1, INPUTS_FILE, LABELS_FILE,
-    MANIFEST_FILE, METRICS_FILE, PREDICTIONS, SAMPLES_FILE, VALUES_SUFFIX,
+    MANIFEST_FILE, METRICS_FILE, PREDICTIONS, SAMPLES_FILE, TWINS_FILE, VALUES_SUFFIX,
 };
 
 /// Writes a run atomically: each file via temp + rename, each epoch folder built under a temp name
@@ -27,6 +28,18 @@ impl RunWriter {
         labels: &[u32],
         inputs: Option<&Inputs>,
     ) -> Result<RunWriter, RunError> {
+        RunWriter::create_with_twins(path, manifest, labels, inputs, None)
+    }
+
+    /// [`RunWriter::create`], plus adversarial twins (`twins.npy`) when given: per sample `None`
+    /// (clean) or `Some(j)`, a perturbed copy of the clean sample `j` with the same label.
+    pub fn create_with_twins(
+        path: &Path,
+        manifest: &Manifest,
+        labels: &[u32],
+        inputs: Option<&Inputs>,
+        twins: Option<&[Option<u32>]>,
+    ) -> Result<RunWriter, RunError> {
         let n = labels.len();
         if manifest.format != FORMAT_V1 {
             return Err(RunError::invalid(
@@ -42,10 +55,22 @@ impl RunWriter {
                 return Err(RunError::invalid(path, format!("label {l} is outside the {} classes", c.len())));
             }
         }
+        let twin_rows: Option<Vec<i64>> = twins.map(|t| t.iter().map(|j| j.map_or(-1, i64::from)).collect());
+        if let Some(raw) = &twin_rows {
+            let p = path.join(TWINS_FILE);
+            if raw.len() != n {
+                return Err(RunError::invalid(
+                    &p,
+                    format!("expected {n} twin links, one per sample, got {}", raw.len()),
+                ));
+            }
+            check_links(raw, labels).map_err(|m| RunError::invalid(&p, m))?;
+        }
         std::fs::create_dir_all(path.join(EPOCHS_DIR)).map_err(|e| RunError::io(path, e))?;
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| RunError::invalid(path, e.to_string()))?;
-        write_atomic(&path.join(MANIFEST_FILE), &json)?;
         npy::write(&path.join(LABELS_FILE), &[n], labels)?;
+        if let Some(raw) = &twin_rows {
+            npy::write(&path.join(TWINS_FILE), &[n], raw)?;
+        }
         if let Some(i) = inputs {
             let p = path.join(INPUTS_FILE);
             if i.n != n || !matches!(i.channels, 1 | 3) || i.data.len() != n * i.height * i.width * i.channels {
@@ -63,6 +88,9 @@ impl RunWriter {
             }
             npy::write(&p, &[n, i.height, i.width, i.channels], &i.data)?;
         }
+        // The manifest last: it is what makes the folder a run.
+        let json = serde_json::to_vec_pretty(manifest).map_err(|e| RunError::invalid(path, e.to_string()))?;
+        write_atomic(&path.join(MANIFEST_FILE), &json)?;
         Ok(RunWriter { path: path.to_path_buf(), n })
     }
 

@@ -502,7 +502,13 @@ fn writer_round_trips_and_replaces_epochs_atomically() {
     // Replacing an epoch leaves exactly the new content.
     let x2: Vec<f32> = x.iter().map(|v| v + 1.0).collect();
     w.write_epoch(1, &[("x", 3, &x2), ("y", 1, &y)], Some(&[2, 2, 2, 2])).unwrap();
-    let metrics = vec![EpochMetrics { epoch: 1, train_accuracy: Some(0.5), test_accuracy: None, loss: Some(1.25) }];
+    let metrics = vec![EpochMetrics {
+        epoch: 1,
+        train_accuracy: Some(0.5),
+        test_accuracy: None,
+        loss: Some(1.25),
+        adv_success: None,
+    }];
     w.write_metrics(&metrics).unwrap();
 
     let run = Run::open(&root).unwrap();

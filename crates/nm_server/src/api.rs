@@ -176,6 +176,7 @@ pub(crate) fn summary_json(st: &AppState) -> serde_json::Value {
         "limits": {"n_neighbors_max": N_NEIGHBORS_MAX, "pca_dims_max": PCA_DIMS_MAX},
         "warning": derived_error,
         "values": values,
+        "adversarial": run.manifest().adversarial,
     })
 }
 

@@ -4,12 +4,14 @@
 //! then a JSON header padded with spaces to a multiple of 4 bytes, then little-endian arrays, each
 //! starting at a multiple of 4 bytes (so the browser can view them as typed arrays without copying).
 //!
-//! Embedding (`NMEM`): header `{layer, view, epochs: [E], n, bounds: [E][x0, y0, x1, y1]}`, then
+//! Embedding (`NMEM`): header `{layer, view, epochs: [E], n, bounds: [E][x0, y0, x1, y1]}` (in a run
+//! with adversarial twins also `divergence: [E]{epoch, twins, flipped, distance, toward_predicted}`), then
 //! `samples: u32[n]` (run sample indices), then `positions: u16[E, n, 2]`, where a coordinate `v` of
 //! epoch `e` is stored as `q = round((v - lo_e) / (hi_e - lo_e) * 65535)` with `lo_e`, `hi_e` that
 //! epoch's bounds on that axis (error at most 1/131070 of the range).
 //!
-//! Samples (`NMSA`): header `{n, label_bytes, pred_epochs: [P], pred_bytes, absent}`, then
+//! Samples (`NMSA`): header `{n, label_bytes, pred_epochs: [P], pred_bytes, absent}` (in a run with
+//! adversarial twins also `twins: [[row, clean row], ...]`), then
 //! `labels: u8|u16[n]`, then `predictions: u8|u16[P, n]` (each row padded to 4 bytes).
 //!
 //! Values (`NMVA`): header `{id, epochs: [R] | null, n, ...}`, then `values: f32[max(R, 1), n]`, one
@@ -50,8 +52,13 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// Encodes one view. Errors when the positions do not have the shape `[E, n, 2]`.
-pub fn embedding_bytes(view: &str, emb: &LayerEmbedding) -> Result<Bytes, String> {
+/// Encodes one view, with `extra` fields in the header (e.g. `divergence`). Errors when the
+/// positions do not have the shape `[E, n, 2]`.
+pub fn embedding_bytes(
+    view: &str,
+    emb: &LayerEmbedding,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<Bytes, String> {
     let (e, n) = (emb.epochs.len(), emb.samples.len());
     if emb.positions.len() != e * n * 2 {
         return Err(format!(
@@ -79,9 +86,12 @@ pub fn embedding_bytes(view: &str, emb: &LayerEmbedding) -> Result<Bytes, String
         }
         bounds.push(b);
     }
-    let header = serde_json::json!({
+    let mut header = serde_json::json!({
         "layer": emb.layer, "view": view, "epochs": emb.epochs, "n": n, "bounds": bounds,
     });
+    if let Some(h) = header.as_object_mut() {
+        h.extend(extra);
+    }
     let mut out = preamble(EMBEDDING_MAGIC, &header);
     out.reserve(n * 4 + e * n * 4);
     for &s in &emb.samples {
@@ -137,15 +147,24 @@ fn push_ids(out: &mut Vec<u8>, ids: &[u32], width: usize) {
 
 /// The samples form (`NMSA`) of `labels` [n] and the predictions [n] of the epochs that have them
 /// (ascending); ids are one byte each when every id, and `n_classes`, fit below 255.
-pub fn samples_bytes(labels: &[u32], preds: &[(u32, Vec<u32>)], n_classes: usize) -> Bytes {
+pub fn samples_bytes(
+    labels: &[u32],
+    preds: &[(u32, Vec<u32>)],
+    n_classes: usize,
+    twins: Option<&[Option<u32>]>,
+) -> Bytes {
     let n = labels.len();
     let max_id = labels.iter().chain(preds.iter().flat_map(|(_, p)| p.iter())).copied().max().unwrap_or(0) as u64;
     let width = id_width(max_id.max(n_classes as u64) + 1);
     let absent = if width == 1 { 255 } else { 65535 };
-    let header = serde_json::json!({
+    let mut header = serde_json::json!({
         "n": n, "label_bytes": width, "pred_bytes": width, "absent": absent,
         "pred_epochs": preds.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
     });
+    if let Some(t) = twins {
+        let pairs: Vec<[u32; 2]> = t.iter().enumerate().filter_map(|(i, c)| Some([i as u32, (*c)?])).collect();
+        header["twins"] = serde_json::json!(pairs);
+    }
     let mut out = preamble(SAMPLES_MAGIC, &header);
     push_ids(&mut out, labels, width);
     for (_, p) in preds {
@@ -230,12 +249,15 @@ mod tests {
     fn embedding_round_trips_within_quantisation_error() {
         let positions = vec![0.0, 10.0, 1.0, -10.0, 0.5, 0.0, /* epoch 2 */ 3.0, 3.0, 3.0, 3.0, 3.0, 3.0];
         let emb = LayerEmbedding { layer: "l".into(), epochs: vec![1, 2], samples: vec![0, 4, 7], positions };
-        let b = embedding_bytes("k", &emb).unwrap();
+        let mut extra = serde_json::Map::new();
+        extra.insert("divergence".into(), serde_json::json!([{"epoch": 1}]));
+        let b = embedding_bytes("k", &emb, extra).unwrap();
         assert_eq!(&b[..4], EMBEDDING_MAGIC);
         let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
         assert_eq!(hl % 4, 0);
         let h: serde_json::Value = serde_json::from_slice(&b[12..12 + hl]).unwrap();
         assert_eq!(h["n"], 3);
+        assert_eq!(h["divergence"][0]["epoch"], 1, "extra header fields are kept");
         let body = &b[12 + hl..];
         let samples: Vec<u32> = body[..12].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
         assert_eq!(samples, vec![0, 4, 7]);
@@ -252,6 +274,6 @@ mod tests {
     #[test]
     fn embedding_with_wrong_shape_is_an_error() {
         let emb = LayerEmbedding { layer: "l".into(), epochs: vec![1], samples: vec![0, 1], positions: vec![0.0; 3] };
-        assert!(embedding_bytes("k", &emb).unwrap_err().contains("expected"));
+        assert!(embedding_bytes("k", &emb, serde_json::Map::new()).unwrap_err().contains("expected"));
     }
 }

@@ -14,7 +14,6 @@ use axum::body::Bytes;
 use nm_run::Run;
 use serde_json::json;
 
-use crate::encode;
 use crate::state::AppState;
 use crate::sync::lock;
 use crate::{ServeOptions, ServerHandle};
@@ -152,7 +151,7 @@ pub fn aligned_view(st: &AppState, layer: &str, key: &str) -> Option<Bytes> {
     if !nm_pipeline::align_rigidly(&mut emb, &base) {
         return None;
     }
-    let bytes = encode::embedding_bytes(key, &emb).ok()?;
+    let bytes = st.encode_view(key, &emb).ok()?;
     let mut aligned = lock(&st.aligned);
     // Views dropped from the store take their turned copies with them.
     aligned.retain(|(l, k), _| st.has_view(l, k));

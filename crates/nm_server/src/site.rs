@@ -160,7 +160,7 @@ pub fn build(
                 key,
                 emb.layer
             );
-            let bytes = encode::embedding_bytes(&key, emb).map_err(|m| anyhow::anyhow!("layer `{layer}`: {m}"))?;
+            let bytes = st.encode_view(&key, emb)?;
             per_layer.insert(
                 layer.clone(),
                 add(format!("data/views/{key}/{i}.bin"), "application/octet-stream", bytes.to_vec()),

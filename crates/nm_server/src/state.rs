@@ -50,8 +50,10 @@ pub struct StoredView {
 pub struct Derived {
     /// [`encode::samples_bytes`]: labels and predictions.
     pub samples: Bytes,
-    /// (epoch, fraction of samples whose prediction equals the label).
+    /// (epoch, fraction of samples whose prediction equals the label; clean samples only).
     pub accuracy: Vec<(u32, f32)>,
+    /// (epoch, predicted class per sample) of the epochs with predictions of the run's length.
+    pub predictions: Vec<(u32, Vec<u32>)>,
     /// The run's `samples.csv`, parsed (None when it has none or it is malformed).
     pub table: Option<nm_run::SamplesTable>,
     /// Why `samples.csv` could not be read.
@@ -68,8 +70,10 @@ impl Derived {
         for &epoch in run.epochs() {
             if let Some(p) = run.predictions(epoch)? {
                 if p.len() == n {
-                    let correct = p.iter().zip(labels).filter(|(a, b)| a == b).count();
-                    accuracy.push((epoch, if n == 0 { 0.0 } else { correct as f32 / n as f32 }));
+                    let clean = (0..n).filter(|&i| !run.is_twin(i));
+                    let (correct, count) =
+                        clean.fold((0usize, 0usize), |(c, k), i| (c + usize::from(p[i] == labels[i]), k + 1));
+                    accuracy.push((epoch, if count == 0 { 0.0 } else { correct as f32 / count as f32 }));
                     preds.push((epoch, p));
                 }
             }
@@ -79,8 +83,9 @@ impl Derived {
             Err(e) => (None, Some(e.to_string())),
         };
         Ok(Derived {
-            samples: encode::samples_bytes(labels, &preds, run.classes().len()),
+            samples: encode::samples_bytes(labels, &preds, run.classes().len(), run.twins()),
             accuracy,
+            predictions: preds,
             table,
             table_error,
         })
@@ -226,9 +231,24 @@ impl AppState {
         let _ = self.events.send(Arc::from(event.to_json_of(self.run_index)));
     }
 
+    /// Encodes `emb` as view `key`; in a run with adversarial twins the header gains each epoch's
+    /// divergence ([`nm_pipeline::divergence`], with the run's predictions).
+    pub fn encode_view(&self, key: &str, emb: &LayerEmbedding) -> anyhow::Result<Bytes> {
+        let mut extra = serde_json::Map::new();
+        if let Some(run) = self.run() {
+            if let Some(twins) = run.twins() {
+                let derived = self.derived().map_err(|e| anyhow::anyhow!("cannot read the run's predictions: {e}"))?;
+                let preds = |e: u32| derived.predictions.iter().find(|(pe, _)| *pe == e).map(|(_, p)| p.clone());
+                let d = nm_pipeline::divergence(emb, run.labels(), twins, preds);
+                extra.insert("divergence".into(), serde_json::to_value(d)?);
+            }
+        }
+        encode::embedding_bytes(key, emb, extra).map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))
+    }
+
     /// Encodes and keeps `emb` as view `key` of its layer.
     pub fn store_view(&self, key: &str, emb: &LayerEmbedding) -> anyhow::Result<()> {
-        let bytes = encode::embedding_bytes(key, emb).map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))?;
+        let bytes = self.encode_view(key, emb)?;
         let seq = self.view_seq.fetch_add(1, Ordering::Relaxed);
         let default_view = self.default_view_key();
         let mut views = lock(&self.views);
@@ -292,6 +312,7 @@ impl AppState {
             return Ok(Arc::new(Derived {
                 samples: encode::empty_samples(),
                 accuracy: Vec::new(),
+                predictions: Vec::new(),
                 table: None,
                 table_error: None,
             }));

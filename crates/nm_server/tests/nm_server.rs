@@ -180,6 +180,7 @@ fn summary_lists_classes_layers_epochs_and_accuracy() {
             train_accuracy: Some(0.5),
             test_accuracy: Some(0.4),
             loss: Some(1.0),
+            adv_success: None,
         }])
         .unwrap();
     let server = serve(run.path(), false);

@@ -290,6 +290,7 @@ impl TestRun {
                         train_accuracy: accuracy,
                         test_accuracy: accuracy,
                         loss: Some(1.0 / (1.0 + e as f32)),
+                        adv_success: None,
                     }
                 })
                 .collect();

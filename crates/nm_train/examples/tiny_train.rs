@@ -16,6 +16,7 @@ fn main() {
         capture: Capture::Grid(2),
         scenario: Scenario::Normal,
         name: None,
+        adversarial: None,
     };
     let t = std::time::Instant::now();
     let out = std::env::temp_dir().join(format!("tiny_train_{}", std::process::id()));

@@ -1,6 +1,7 @@
 //! The capture of one epoch: the fixed capture set through the network in eval mode, each stage
 //! pooled per `Capture` and written into the run with the predictions and the metrics so far
-//! (`EpochCapture`).
+//! (`EpochCapture`); with adversarial twins, the twins crafted against the same network are
+//! captured the same way and appended as rows of their own.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 use nm_run::{EpochMetrics, RunWriter};
 
+use crate::adversarial::{craft, standardise, success_rate, Adversarial};
 use crate::batch::{batch_tensors, correct, floats};
 use crate::config::Capture;
 use crate::data::{ChannelStats, Dataset};
@@ -76,6 +78,41 @@ pub fn capture_epoch(
     Ok(Captured { stages, dims, predictions, accuracy: hits as f32 / data.n.max(1) as f32 })
 }
 
+/// Runs `[B, C, H, W]` pixels (0..1) of `like`'s shape through `model` in eval mode: per stage
+/// `[B, D_k]` row-major and the predictions.
+fn capture_pixels(
+    model: &ResNet,
+    pixels: &[f32],
+    like: &Dataset,
+    stats: &ChannelStats,
+    capture: Capture,
+) -> Result<(Vec<Vec<f32>>, Vec<u32>), TrainError> {
+    let eval = model.valid();
+    let device = Device::flex();
+    let (c, h, w) = (like.channels, like.height, like.width);
+    let image = c * h * w;
+    let mut stages: Vec<Vec<f32>> = vec![Vec::new(); STAGE_NAMES.len()];
+    let mut predictions = Vec::new();
+    for chunk in pixels.chunks(CAPTURE_BATCH * image) {
+        let b = chunk.len() / image;
+        let x = standardise(chunk, c, h * w, stats);
+        let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(x, [b, c, h, w]), &device);
+        let out = eval.forward_stages(x);
+        for (k, s) in out.stages.into_iter().enumerate() {
+            stages[k].extend(floats(reduce_stage(s, capture))?);
+        }
+        predictions.extend(out.logits.argmax(1).into_data().iter::<i64>().map(|p| p as u32));
+    }
+    Ok((stages, predictions))
+}
+
+/// The adversarial twins of a run: which capture-set images are probes, and the attack.
+pub struct Twins {
+    /// Capture-set index of each twin's clean image; twin `t` is run row `N_capture + t`.
+    pub probes: Vec<usize>,
+    pub adversarial: Adversarial,
+}
+
 /// What training an epoch measured, for its metrics (epoch 0, the untrained network, has none).
 #[derive(Clone, Copy, Debug)]
 pub struct EpochTraining {
@@ -91,13 +128,21 @@ pub struct EpochCapture {
     stats: ChannelStats,
     capture: Capture,
     writer: RunWriter,
+    twins: Option<Twins>,
     metrics: Vec<EpochMetrics>,
     timings: Vec<EpochTiming>,
 }
 
 impl EpochCapture {
     pub fn new(set: Dataset, stats: ChannelStats, capture: Capture, writer: RunWriter) -> EpochCapture {
-        EpochCapture { set, stats, capture, writer, metrics: Vec::new(), timings: Vec::new() }
+        EpochCapture { set, stats, capture, writer, twins: None, metrics: Vec::new(), timings: Vec::new() }
+    }
+
+    /// Also crafts and captures adversarial twins each epoch (the run must have been created
+    /// with their rows and links: [`nm_run::RunWriter::create_with_twins`]).
+    pub fn with_twins(mut self, twins: Twins) -> EpochCapture {
+        self.twins = Some(twins);
+        self
     }
 
     /// Puts the capture set through `model`, writes `epoch` (every stage and the predictions)
@@ -110,7 +155,19 @@ impl EpochCapture {
         observer: &mut dyn Observer,
     ) -> Result<(), TrainError> {
         let t = Instant::now();
-        let cap = capture_epoch(model, &self.set, &self.stats, self.capture)?;
+        let mut cap = capture_epoch(model, &self.set, &self.stats, self.capture)?;
+        let mut adv_success = None;
+        if let Some(twins) = &self.twins {
+            let pixels = craft(model, &self.set, &twins.probes, &self.stats, twins.adversarial)?;
+            let (stages, predictions) = capture_pixels(model, &pixels, &self.set, &self.stats, self.capture)?;
+            let labels: Vec<u32> = twins.probes.iter().map(|&i| self.set.labels[i]).collect();
+            let clean: Vec<u32> = twins.probes.iter().map(|&i| cap.predictions[i]).collect();
+            adv_success = success_rate(&labels, &clean, &predictions);
+            for (all, rows) in cap.stages.iter_mut().zip(stages) {
+                all.extend(rows);
+            }
+            cap.predictions.extend(predictions);
+        }
         let capture_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let layer_refs: Vec<(&str, usize, &[f32])> =
@@ -121,6 +178,7 @@ impl EpochCapture {
             train_accuracy: trained.map(|t| t.accuracy),
             test_accuracy: Some(cap.accuracy),
             loss: trained.map(|t| t.loss),
+            adv_success,
         };
         self.metrics.push(m.clone());
         self.writer.write_metrics(&self.metrics)?;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::adversarial::Adversarial;
 use crate::error::TrainError;
 
 /// `--scenario overfit`: training images per class.
@@ -72,6 +73,8 @@ pub struct TrainConfig {
     pub scenario: Scenario,
     /// Run name in the manifest (None: derived from the data and width).
     pub name: Option<String>,
+    /// Adversarial twins of a few capture images per class, crafted after every epoch (None: none).
+    pub adversarial: Option<Adversarial>,
 }
 
 impl Default for TrainConfig {
@@ -89,6 +92,7 @@ impl Default for TrainConfig {
             capture: Capture::Grid(2),
             scenario: Scenario::Normal,
             name: None,
+            adversarial: None,
         }
     }
 }
@@ -131,6 +135,22 @@ impl TrainConfig {
         }
         if self.capture == Capture::Grid(0) {
             return bad("capture-grid", "0".into(), "use Capture::Full for no pooling");
+        }
+        if let Some(a) = &self.adversarial {
+            if a.per_class == 0 || a.per_class > self.capture_per_class {
+                return bad(
+                    "adversarial",
+                    a.per_class.to_string(),
+                    &format!("twins per class must be in 1..={} (--capture-per-class)", self.capture_per_class),
+                );
+            }
+            if !(a.eps.is_finite() && a.eps > 0.0 && a.eps <= 1.0) {
+                return bad(
+                    "eps",
+                    a.eps.to_string(),
+                    "must be in (0, 1], in pixel units (8/255 = 0.0314 is the default)",
+                );
+            }
         }
         let mut c = self.clone();
         match self.scenario {

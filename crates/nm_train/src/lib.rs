@@ -9,6 +9,9 @@
 //!   `epochs/<e>/stage1..4.npy` (`[N, D]`, each stage average-pooled to at most G×G cells),
 //!   `predictions.npy` and `metrics.json` through [`nm_run::RunWriter`], then tells the
 //!   [`Observer`] ([`observer`]: the hooks a caller implements).
+//! - [`adversarial`]: with [`TrainConfig::adversarial`], FGSM or PGD twins of a few capture images
+//!   per class, crafted against each epoch's network and captured as rows of their own
+//!   (`twins.npy` links them to their clean images; metrics.json gains `adv_success`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), nm_train::TrainError> {
@@ -18,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adversarial;
 mod batch;
 pub mod capture;
 pub mod config;
@@ -29,6 +33,7 @@ pub mod readers;
 pub mod shapes;
 pub mod train;
 
+pub use adversarial::{Adversarial, Attack};
 pub use capture::{captured_dim, EpochCapture};
 pub use config::{default_run_name, Capture, DataSource, Scenario, TrainConfig};
 pub use data::Dataset;

@@ -7,13 +7,14 @@ use std::time::Instant;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
-use nm_run::{EpochMetrics, Inputs, Manifest, RunWriter};
+use nm_run::{AttackInfo, EpochMetrics, Inputs, Manifest, RunWriter};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use crate::adversarial::probe_indices;
 use crate::batch::{batch_tensors, correct};
-use crate::capture::{captured_dim, EpochCapture, EpochTraining};
+use crate::capture::{captured_dim, EpochCapture, EpochTraining, Twins};
 use crate::config::{default_run_name, DataSource, Scenario, TrainConfig, OVERFIT_LABEL_NOISE, SHAPES_DEFAULT_TRAIN};
 use crate::data::{ChannelStats, Dataset};
 use crate::error::TrainError;
@@ -166,29 +167,39 @@ fn captured_layers(
 }
 
 /// Creates the run in `out`: manifest (`classes`, the stages as layers), labels and the capture
-/// set's images.
+/// set's images; with `probes` (capture-set indices), one twin row per probe after the capture set,
+/// showing its clean image and linked to it in `twins.npy`.
 fn create_run(
     config: &TrainConfig,
     out: &Path,
     classes: &[String],
     capture_set: &Dataset,
+    probes: &[usize],
 ) -> Result<RunWriter, TrainError> {
     let name = config.name.clone().unwrap_or_else(|| default_run_name(config));
+    let adversarial = config.adversarial.map(|a| AttackInfo {
+        attack: Some(a.attack.name().to_string()),
+        eps: Some(f64::from(a.eps)),
+        steps: Some(a.attack.steps()),
+    });
+    let mut rows: Vec<usize> = (0..capture_set.n).collect();
+    rows.extend_from_slice(probes);
+    let all = capture_set.select(&rows);
     let manifest = Manifest {
         name: Some(name),
+        adversarial,
         ..Manifest::new(
             Some(classes.to_vec()),
             Some(STAGE_NAMES.iter().map(std::string::ToString::to_string).collect()),
         )
     };
-    let inputs = Inputs {
-        n: capture_set.n,
-        height: capture_set.height,
-        width: capture_set.width,
-        channels: capture_set.channels,
-        data: capture_set.pixels.clone(),
-    };
-    Ok(RunWriter::create(out, &manifest, &capture_set.labels, Some(&inputs))?)
+    let inputs = Inputs { n: all.n, height: all.height, width: all.width, channels: all.channels, data: all.pixels };
+    let twins: Option<Vec<Option<u32>>> = config.adversarial.map(|_| {
+        let mut links = vec![None; capture_set.n];
+        links.extend(probes.iter().map(|&i| Some(i as u32)));
+        links
+    });
+    Ok(RunWriter::create_with_twins(out, &manifest, &all.labels, Some(&inputs), twins.as_deref())?)
 }
 
 /// Trains per `config` and writes the run to `out` (created; an existing run there is
@@ -209,7 +220,8 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
         blocks_per_stage: config.blocks_per_stage,
     };
     let layers = captured_layers(&config, &model_config, train_set.height, train_set.width);
-    let writer = create_run(&config, out, &train_set.classes, &capture_set)?;
+    let probes = config.adversarial.map_or_else(Vec::new, |a| probe_indices(&capture_set, a.per_class));
+    let writer = create_run(&config, out, &train_set.classes, &capture_set, &probes)?;
     let batches_per_epoch = train_set.n.div_ceil(config.batch_size);
     observer.data_ready(&DataInfo {
         train_images: train_set.n,
@@ -231,6 +243,9 @@ pub fn train(config: &TrainConfig, out: &Path, observer: &mut dyn Observer) -> R
         order: (0..train_set.n).collect(),
     };
     let mut capture = EpochCapture::new(capture_set, stats.clone(), config.capture, writer);
+    if let Some(adversarial) = config.adversarial {
+        capture = capture.with_twins(Twins { probes, adversarial });
+    }
     capture.record(0, &model, None, observer)?;
     for epoch in 1..=config.epochs {
         let trained;

@@ -7,7 +7,7 @@ use nm_testkit::TempDir;
 use nm_train::readers::{load_cifar10, load_mnist, CIFAR10_RECORD};
 use nm_train::shapes::{self, Split};
 use nm_train::TrainError;
-use nm_train::{captured_dim, Capture, DataSource, Scenario, Silent, TrainConfig};
+use nm_train::{captured_dim, Adversarial, Attack, Capture, DataSource, Scenario, Silent, TrainConfig};
 
 /// A fresh empty folder for this test, removed when dropped (nm_testkit).
 fn temp_dir(name: &str) -> TempDir {
@@ -201,6 +201,7 @@ fn tiny(epochs: u32) -> TrainConfig {
         capture: Capture::Grid(2),
         scenario: Scenario::Normal,
         name: None,
+        adversarial: None,
     }
 }
 
@@ -273,4 +274,54 @@ fn training_on_mnist_files_captures_odd_sized_stages() {
     assert_eq!(dims, vec![2 * 28 * 28, 4 * 14 * 14, 8 * 7 * 7, 16 * 4 * 4]);
     let inputs = run.inputs().unwrap().unwrap();
     assert_eq!((inputs.height, inputs.width, inputs.channels), (28, 28, 1));
+}
+
+/// A tiny run with `k` FGSM twins per class at `eps`: 1 epoch on 800 images, 10 capture images per class.
+fn adversarial_run(out: &Path, k: usize, eps: f32) -> nm_train::TrainSummary {
+    let config = TrainConfig {
+        train_size: Some(800),
+        epochs: 1,
+        capture_per_class: 10,
+        adversarial: Some(Adversarial { per_class: k, attack: Attack::Fgsm, eps }),
+        ..tiny(1)
+    };
+    nm_train::train(&config, out, &mut Silent).unwrap()
+}
+
+#[test]
+fn adversarial_twins_are_linked_rows_and_a_larger_eps_succeeds_more_often() {
+    let tmp = temp_dir("adversarial");
+    let strong = adversarial_run(&tmp.join("strong"), 5, 16.0 / 255.0);
+    let weak = adversarial_run(&tmp.join("weak"), 5, 1.0 / 255.0);
+
+    let run = nm_run::Run::open(&tmp.join("strong")).unwrap();
+    // 100 clean capture images, then 5 twins per class.
+    assert_eq!(run.n_samples(), 150);
+    let twins = run.twins().expect("twins.npy is written");
+    assert!(twins[..100].iter().all(Option::is_none));
+    for (t, link) in twins[100..].iter().enumerate() {
+        let clean = link.expect("every row after the capture set is a twin") as usize;
+        assert!(clean < 100 && run.labels()[clean] == run.labels()[100 + t]);
+    }
+    let per_class = twins[100..].iter().fold([0; 10], |mut c, l| {
+        c[run.labels()[l.unwrap() as usize] as usize] += 1;
+        c
+    });
+    assert_eq!(per_class, [5; 10]);
+    let attack = run.manifest().adversarial.clone().unwrap();
+    assert_eq!((attack.attack.as_deref(), attack.steps), (Some("fgsm"), Some(1)));
+    // Twins have their own activations: not their clean images' rows.
+    let (d, stage4) = run.read_layer("stage4", 1).unwrap();
+    let c = twins[100].unwrap() as usize;
+    assert_ne!(&stage4[100 * d..101 * d], &stage4[c * d..(c + 1) * d]);
+    // The clean accuracy counts the capture set only.
+    let preds = run.predictions(1).unwrap().unwrap();
+    let clean_acc = preds[..100].iter().zip(run.labels()).filter(|(p, l)| p == l).count() as f32 / 100.0;
+    assert!((clean_acc - strong.metrics[1].test_accuracy.unwrap()).abs() < 1e-6);
+
+    let rate = |s: &nm_train::TrainSummary| s.metrics[1].adv_success.expect("adv_success at epoch 1");
+    eprintln!("adv_success at epoch 1: eps 16/255 {}, eps 1/255 {}", rate(&strong), rate(&weak));
+    assert!(strong.metrics.iter().all(|m| m.adv_success.is_none_or(|r| (0.0..=1.0).contains(&r))));
+    assert!(rate(&strong) > rate(&weak) + 0.2, "16/255 should flip far more than 1/255");
+    assert_eq!(run.metrics().unwrap()[1].adv_success, strong.metrics[1].adv_success, "adv_success is in metrics.json");
 }

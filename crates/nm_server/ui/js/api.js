@@ -115,7 +115,14 @@ export function decodeSamples(buf) {
     predictions.set(e, new T(buf, off, n));
     off += pad4(n * header.pred_bytes);
   }
-  return { n, labels, predEpochs: header.pred_epochs, predictions, absent: header.absent, bytes: buf.byteLength };
+  // Adversarial twins: [[row, clean row], ...] in the header; per sample the clean row or -1.
+  /** @type {Int32Array | null} */
+  let twins = null;
+  if (Array.isArray(header.twins)) {
+    twins = new Int32Array(n).fill(-1);
+    for (const [row, clean] of header.twins) if (row >= 0 && row < n && clean >= 0 && clean < n) twins[row] = clean;
+  }
+  return { n, labels, predEpochs: header.pred_epochs, predictions, absent: header.absent, twins, bytes: buf.byteLength };
 }
 
 /**

@@ -69,6 +69,7 @@ import { createStore } from './store.js';
  *   outside [lo, hi] are hidden (null: no filter)
  * @property {ShowFilter} show       which samples are drawn by their predictions
  * @property {number} valuesVersion  bumped when per-sample values arrive (values.js)
+ * @property {boolean} twinLines     a thin line from each adversarial twin to its clean sample
  */
 
 /**
@@ -105,6 +106,7 @@ import { createStore } from './store.js';
  * @property {ReturnType<typeof import('./widgets/points.js').createPointControls>} points
  * @property {ReturnType<typeof import('./widgets/scale.js').createScale>} scale
  * @property {ReturnType<typeof import('./widgets/changes.js').createChanges>} changes
+ * @property {ReturnType<typeof import('./widgets/twins.js').createTwinsPanel>} twins
  */
 
 /**
@@ -161,6 +163,7 @@ export function createAppStore() {
     valueRange: null,
     show: { kind: 'all' },
     valuesVersion: 0,
+    twinLines: true,
   }));
 }
 

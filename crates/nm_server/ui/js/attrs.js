@@ -1,8 +1,8 @@
 // Per-point colour slot and flags (the bytes the renderer reads beside the positions): the colour
 // mode (true class, predicted class, correct / incorrect, or a per-sample value on the continuous
 // scale), hidden classes, the value range filter and the show filter, the selection, and which
-// points are drawn on top (the selection, or else the class in focus); and the palette each mode
-// draws with.
+// points are drawn on top (the selection, or else the class in focus), which are adversarial twins;
+// and the palette each mode draws with.
 // @ts-check
 
 import { roundedEpoch, predictionsAt } from './app.js';
@@ -13,8 +13,8 @@ import { showMask } from './flips.js';
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
 
-/** Flag bits, as renderer.js's vertex shader reads them. */
-export const FLAG_HIDDEN = 1, FLAG_DIMMED = 2, FLAG_EMPHASISED = 4, FLAG_TOP = 8;
+/** Flag bits, as renderer.js's vertex shader reads them (16: an adversarial twin, drawn as a diamond). */
+export const FLAG_HIDDEN = 1, FLAG_DIMMED = 2, FLAG_EMPHASISED = 4, FLAG_TOP = 8, FLAG_TWIN = 16;
 
 /**
  * The colours the renderer's palette holds in the current mode: the value scale in a value mode,
@@ -52,6 +52,7 @@ export function computeAttrs(app, pl) {
   const span = scale && scale.hi > scale.lo ? scale.hi - scale.lo : 1;
   const range = vid ? valueRange : null;
   const shown = showMask(app, pl.run);
+  const twins = app.samples.twins;
   const attrs = pl.attrs && pl.attrs.length === 2 * n ? pl.attrs : new Uint8Array(2 * n);
   let visible = 0, onTop = 0;
   for (let k = 0; k < n; k++) {
@@ -73,6 +74,7 @@ export function computeAttrs(app, pl) {
     if (hidden[lab] === 1 || out) flags |= FLAG_HIDDEN; else visible++;
     if (selection) flags |= selection[s] ? FLAG_EMPHASISED | FLAG_TOP : FLAG_DIMMED;
     else if (lab === focusClass) flags |= FLAG_TOP;
+    if (twins && twins[s] >= 0) flags |= FLAG_TWIN;
     if (flags & FLAG_TOP) onTop++;
     attrs[2 * k] = Math.min(slot, 255);
     attrs[2 * k + 1] = flags;

@@ -68,6 +68,7 @@ function showTooltip(app, x, y, plot, s) {
     sample: s, layer: pl.layer, label: app.classes[lab] ?? String(lab), epoch,
     prediction: pred == null ? null : (app.classes[pred] ?? String(pred)), correct: pred === lab, thumb,
     value: hoveredValue(app, pl, s, epoch), text: sampleTextOf(app, s),
+    twinOf: samples.twins && samples.twins[s] >= 0 ? samples.twins[s] : null,
   });
 }
 

@@ -12,7 +12,7 @@ import { setupPlots, syncPlots, requestView } from './plots.js';
 import { refreshSummary, eventHandlers, pollForViews } from './live.js';
 import { loadRuns } from './runs.js';
 import { requestRender, layout } from './render.js';
-import { updateLegend, selectionCounts, selectionDetails, updateChanges } from './panels.js';
+import { updateLegend, selectionCounts, selectionDetails, updateChanges, updateTwins } from './panels.js';
 import { togglePlay, seek } from './playback.js';
 import { installInteraction } from './interaction.js';
 import { createTimeline } from './widgets/timeline.js';
@@ -24,6 +24,7 @@ import { createGridMenu } from './widgets/grid.js';
 import { createPointControls } from './widgets/points.js';
 import { createScale } from './widgets/scale.js';
 import { createChanges, TOP_CHANGERS } from './widgets/changes.js';
+import { createTwinsPanel } from './widgets/twins.js';
 import { ensureValues, selectChangers, loadSampleText } from './values.js';
 import { fitAllEpochs, fitThisEpoch } from './framing.js';
 import { exportPng } from './export.js';
@@ -89,6 +90,7 @@ function create() {
       },
       onShow: (show) => store.set({ show }),
     }),
+    twins: createTwinsPanel($('#twins'), { onLines: (twinLines) => store.set({ twinLines }) }),
   };
   const app = createApp(source, store, renderer, ui);
   return app;
@@ -113,6 +115,7 @@ function wire(app) {
     }
     if (has('mode')) document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b instanceof HTMLElement && b.dataset.mode === st.mode));
     if (has('hover') || has('pinned') || has('target') || has('playing')) requestRender(app);
+    if (has('twinLines')) { updateTwins(app); requestRender(app); }
   });
   ui.points.render(store.get().pointScale, store.get().opacity);
   installInteraction(app);

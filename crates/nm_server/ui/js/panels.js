@@ -1,6 +1,6 @@
 // Keeps the HTML around the plots in step with the state: the header, the plot titles, the label
 // menu with its counts and key (and a value's colour scale), the selection's counts and details,
-// the "What changed" panel and the footer's epoch readout.
+// the "What changed" panel, the adversarial twins' panel and the footer's epoch readout.
 // @ts-check
 
 import { $ } from './dom.js';
@@ -23,8 +23,27 @@ export function runHeader(s) {
   $('#run-info').textContent = `${s.n_samples.toLocaleString()} samples · ${s.layers.length} layers · ${s.epochs.length} epochs${s.live ? ' · live' : ''}`;
 }
 
+/**
+ * The adversarial twins' panel at the shown epoch: each plot's divergence, the attack, the success rate.
+ * @param {App} app
+ */
+export function updateTwins(app) {
+  const twins = app.samples ? app.samples.twins : null;
+  let count = 0;
+  if (twins) for (let s = 0; s < twins.length; s++) if (twins[s] >= 0) count++;
+  const epoch = roundedEpoch(app);
+  const a = app.summary ? app.summary.adversarial : null;
+  const attack = a ? `${(a.attack || 'attack').toUpperCase()} ε = ${a.eps != null ? `${(a.eps * 255).toFixed(1).replace(/\.0$/, '')}/255` : '?'}` : 'adversarial';
+  const m = app.summary ? (app.summary.metrics || []).find((x) => x.epoch === epoch) : null;
+  app.ui.twins.render({
+    count, attack, epoch, lines: app.store.get().twinLines, success: m ? m.adv_success : null,
+    rows: app.plots.map((pl) => ({ layer: pl.layer, series: pl.emb && pl.emb.divergence ? pl.emb.divergence : null })),
+  });
+}
+
 /** @param {App} app */
 export function titles(app) {
+  updateTwins(app);
   /** @param {import('./app.js').Plot} pl */
   const report = (pl) => { const q = app.quality.get(qualityKey(pl.run, pl.view || '')); return q && q !== 'pending' ? q : null; };
   const first = app.plots.map(report).find((q) => q);
@@ -172,11 +191,14 @@ export function readoutStats(s) {
   if (s.accuracy.length && !duplicate) {
     stats.push({ key: 'accuracy', label: hasTest ? 'shown samples' : 'accuracy', title: "Accuracy of the model's predictions on the samples shown, at this epoch" });
   }
+  if (metrics.some((m) => m.adv_success != null)) {
+    stats.push({ key: 'adv', label: 'attack', title: 'Attack success rate at this epoch (metrics.json adv_success): of the adversarial twins whose clean sample the model classifies correctly, the share it misclassifies' });
+  }
   return stats;
 }
 
 /** Line colours of the curves (Okabe-Ito blue and vermillion, a green, grey for the loss). */
-const CURVE_COLOURS = { train: '#0072B2', test: '#D55E00', accuracy: '#009E73', loss: '#555555' };
+const CURVE_COLOURS = { train: '#0072B2', test: '#D55E00', accuracy: '#009E73', adv: '#CC79A7', loss: '#555555' };
 
 /**
  * The curves under the slider, per run epoch index: an accuracy chart (the readout's numbers) and
@@ -196,11 +218,12 @@ export function curveCharts(s) {
   const metrics = s.metrics || [];
   /** @type {import('./widgets/curves.js').Series[]} */
   const acc = readoutStats(s).map((st) => ({
-    key: st.key, label: st.label, colour: CURVE_COLOURS[/** @type {'train' | 'test' | 'accuracy'} */ (st.key)], format: 'percent',
-    values: st.key === 'accuracy' ? valuesOf(s.accuracy, (r) => r.accuracy) : valuesOf(metrics, (r) => r[`${st.key}_accuracy`]),
+    key: st.key, label: st.label, colour: CURVE_COLOURS[/** @type {'train' | 'test' | 'accuracy' | 'adv'} */ (st.key)], format: 'percent',
+    values: st.key === 'accuracy' ? valuesOf(s.accuracy, (r) => r.accuracy)
+      : st.key === 'adv' ? valuesOf(metrics, (r) => r.adv_success) : valuesOf(metrics, (r) => r[`${st.key}_accuracy`]),
   }));
   /** @type {import('./widgets/curves.js').Chart[]} */
-  const charts = [{ key: 'accuracy', title: 'Accuracy over the epochs', unit: 'fraction', series: acc }];
+  const charts = [{ key: 'accuracy', title: acc.some((x) => x.key === 'adv') ? 'Accuracy and attack success over the epochs' : 'Accuracy over the epochs', unit: 'fraction', series: acc }];
   if (metrics.some((m) => m.loss != null)) {
     charts.push({ key: 'loss', title: 'Training loss over the epochs', unit: 'free',
       series: [{ key: 'loss', label: 'loss', colour: CURVE_COLOURS.loss, format: 'number', values: valuesOf(metrics, (r) => r.loss) }] });
@@ -226,7 +249,7 @@ export function updateTimeline(app) {
       const a = s.accuracy.find((x) => x.epoch === epoch);
       if (a) values.accuracy = a.accuracy;
       const m = (s.metrics || []).find((x) => x.epoch === epoch);
-      if (m) { values.train = m.train_accuracy; values.test = m.test_accuracy; }
+      if (m) { values.train = m.train_accuracy; values.test = m.test_accuracy; values.adv = m.adv_success; }
     }
   }
   app.ui.timeline.update(st.t, st.playing, app.epochs, values);

@@ -1,13 +1,15 @@
 // The frame loop: schedules frames, advances playback, hands each plot's frame (epochs, blend,
-// camera, point radius, hover ring and trajectory) to the renderer, and lays the plots out on the
-// canvas when its size or the plot count changes (runs.js places them when several runs are shown). It also says when the page is idle:
+// camera, point radius, hover ring, trajectory and the lines from adversarial twins to their clean
+// samples) to the renderer, and lays the plots out on the canvas when its size or the plot count
+// changes (runs.js places them when several runs are shown). It also says when the page is idle:
 // `<html data-ready="true">` once every plot is drawn with nothing moving or being computed (a
 // scheduled frame clears it), for scripts that take pictures.
 // @ts-check
 
 import { $ } from './dom.js';
 import { roundedEpoch } from './app.js';
-import { epochPair, positionOf, decode } from './positions.js';
+import { epochPair, positionOf, decode, currentPositions } from './positions.js';
+import { FLAG_HIDDEN } from './attrs.js';
 import { pointStyle } from './pointstyle.js';
 import { computeAttrs, attrsFollowEpoch } from './attrs.js';
 import { advance } from './playback.js';
@@ -90,9 +92,10 @@ export function draw(app) {
  */
 function overlaysFor(app, pl, f) {
   const st = app.store.get();
-  f.rings = null; f.trail = null; f.trailDots = null;
+  f.rings = null; f.trail = null; f.trailDots = null; f.twinLines = null;
   const emb = pl.emb, local = pl.local;
   if (!emb || !local) return;
+  if (st.twinLines) f.twinLines = twinSegments(app, pl);
   const hl = st.hover ? local[st.hover.sample] : -1;
   app.lastHighlights[pl.index] = st.hover && hl >= 0 ? { sample: st.hover.sample, local: hl } : null;
   const ring = (/** @type {number} */ k) => { const p = positionOf(app, pl, k); return p ? new Float32Array(p) : null; };
@@ -105,6 +108,31 @@ function overlaysFor(app, pl, f) {
     f.trailDots = trail;
     if (hl < 0) f.rings = ring(pin);
   }
+}
+
+/**
+ * Segments from each drawn adversarial twin of plot pl to its clean sample, at the shown (blended)
+ * epoch: [x0, y0, x1, y1] per twin whose clean sample the plot draws too; null when there are none.
+ * @param {App} app
+ * @param {Plot} pl
+ * @returns {Float32Array | null}
+ */
+export function twinSegments(app, pl) {
+  const twins = app.samples ? app.samples.twins : null;
+  const emb = pl.emb, local = pl.local;
+  if (!twins || !emb || !local) return null;
+  const xy = currentPositions(app, pl);
+  const attrs = pl.attrs && pl.attrs.length === 2 * emb.n ? pl.attrs : null;
+  const out = [];
+  for (let k = 0; k < emb.n; k++) {
+    const clean = twins[emb.samples[k]];
+    if (clean < 0) continue;
+    const c = local[clean];
+    if (c < 0) continue;
+    if (attrs && ((attrs[2 * k + 1] & FLAG_HIDDEN) || (attrs[2 * c + 1] & FLAG_HIDDEN))) continue;
+    out.push(xy[2 * k], xy[2 * k + 1], xy[2 * c], xy[2 * c + 1]);
+  }
+  return out.length ? new Float32Array(out) : null;
 }
 
 /**

@@ -28,6 +28,7 @@ import { paletteBytes } from './palette.js';
  * @property {Float32Array | null} [rings]
  * @property {Float32Array | null} [trail]
  * @property {Float32Array | null} [trailDots]
+ * @property {Float32Array | null} [twinLines]   segments (x0, y0, x1, y1) from each twin to its clean sample
  */
 
 /**
@@ -44,7 +45,7 @@ import { paletteBytes } from './palette.js';
 const POINT_VS = `#version 300 es
 layout(location=1) in vec2 a_posA;     // u16 normalised to [0, 1]
 layout(location=2) in vec2 a_posB;
-layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised, 8 on top)
+layout(location=3) in uvec2 a_attr;    // palette slot, flags (1 hidden, 2 dimmed, 4 emphasised, 8 on top, 16 twin)
 uniform vec4 u_boundsA;                // lo.x, lo.y, range.x, range.y of epoch A
 uniform vec4 u_boundsB;
 uniform float u_blend;
@@ -59,8 +60,10 @@ uniform sampler2D u_palette;
 out vec4 v_color;
 out float v_radius;                    // in device pixels
 out float v_size;
+flat out uint v_twin;
 void main() {
   uint flags = a_attr.y;
+  v_twin = (flags & 16u) != 0u ? 1u : 0u;
   bool skip = (flags & 1u) != 0u || (((flags & 8u) != 0u) != (u_pass == 1u));
   if (skip) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   vec2 pa = u_boundsA.xy + a_posA * u_boundsA.zw;
@@ -70,7 +73,7 @@ void main() {
   gl_Position = vec4(p * u_view.xy + u_view.zw, 0.0, 1.0);
   gl_PointSize = 2.0 * r + 1.0;
   vec4 c = texelFetch(u_palette, ivec2(int(a_attr.x), 0), 0);
-  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : ((flags & 4u) != 0u) ? c.a : c.a * u_opacity);
+  v_color = vec4(c.rgb, ((flags & 2u) != 0u) ? u_dimAlpha : ((flags & 20u) != 0u) ? c.a : c.a * u_opacity);
   v_radius = r;
   v_size = 2.0 * r + 1.0;
 }`;
@@ -80,9 +83,22 @@ precision mediump float;
 in vec4 v_color;
 in float v_radius;
 in float v_size;
+flat in uint v_twin;
 out vec4 o;
 void main() {
-  float d = length(gl_PointCoord - 0.5) * v_size;
+  vec2 c = gl_PointCoord - 0.5;
+  if (v_twin == 1u) {
+    // An adversarial twin: a diamond (L1 ball) with a dark rim, a little larger than the discs.
+    float d = (abs(c.x) + abs(c.y)) * v_size * 1.1;
+    float a = clamp(v_radius * 1.3 + 0.5 - d, 0.0, 1.0);
+    if (a <= 0.0) discard;
+    float rim = clamp(d - (v_radius * 1.3 - 1.5), 0.0, 1.0);
+    vec3 rgb = mix(v_color.rgb, vec3(0.1), rim * 0.8);
+    float alpha = v_color.a * a;
+    o = vec4(rgb * alpha, alpha);
+    return;
+  }
+  float d = length(c) * v_size;
   float a = v_color.a * clamp(v_radius + 0.5 - d, 0.0, 1.0);
   if (a <= 0.0) discard;
   o = vec4(v_color.rgb * a, a);
@@ -313,6 +329,7 @@ export class Renderer {
     const gl = this.gl, O = this.overlay;
     /** @type {{data: Float32Array, mode: number, ring: number, color: [number, number, number, number], size: number}[]} */
     const items = [];
+    if (f.twinLines && f.twinLines.length >= 4) items.push({ data: f.twinLines, mode: gl.LINES, ring: 0, color: [0.15, 0.15, 0.15, 0.45], size: 1 });
     if (f.trail && f.trail.length >= 4) items.push({ data: f.trail, mode: gl.LINE_STRIP, ring: 0, color: [0.1, 0.1, 0.1, 0.75], size: 1 });
     if (f.trailDots && f.trailDots.length) items.push({ data: f.trailDots, mode: gl.POINTS, ring: 2, color: [0.1, 0.1, 0.1, 0.8], size: 5 * dpr });
     if (f.rings && f.rings.length) items.push({ data: f.rings, mode: gl.POINTS, ring: 1, color: [0, 0, 0, 1], size: Math.max(14, f.radius * 5) * dpr });

@@ -43,7 +43,8 @@ import { subscribe } from './events.js';
 
 /**
  * One epoch's training metrics (metrics.json; every field but `epoch` may be missing).
- * @typedef {{epoch: number, train_accuracy?: number | null, test_accuracy?: number | null, loss?: number | null}} EpochMetrics
+ * `adv_success`: the attack success rate on the run's adversarial twins.
+ * @typedef {{epoch: number, train_accuracy?: number | null, test_accuracy?: number | null, loss?: number | null, adv_success?: number | null}} EpochMetrics
  */
 
 /**
@@ -71,6 +72,20 @@ import { subscribe } from './events.js';
  * @property {{n_neighbors_max: number, pca_dims_max: number}} limits
  * @property {string | null} warning               why labels or predictions could not be read
  * @property {ValueInfo[]} [values]                per-sample values to colour by (absent: none)
+ * @property {AttackInfo | null} [adversarial]      how the run's adversarial twins were made (manifest)
+ */
+
+/**
+ * The manifest's `adversarial` object (informational; every field may be missing).
+ * @typedef {{attack?: string, eps?: number, steps?: number}} AttackInfo
+ */
+
+/**
+ * One epoch of a view's adversarial divergence (`nm_pipeline::divergence`): twins (with their clean
+ * sample in the view), how many are predicted as another class, their mean distance from their clean
+ * sample in RMS radii of the plot, and the share of those flipped that sit nearer the centroid of the
+ * predicted class than to their own class's (null: nothing to measure).
+ * @typedef {{epoch: number, twins: number, flipped: number | null, distance: number | null, toward_predicted: number | null}} Divergence
  */
 
 /**
@@ -97,6 +112,7 @@ import { subscribe } from './events.js';
  * @property {number[]} predEpochs                 epochs with predictions, ascending
  * @property {Map<number, Uint8Array | Uint16Array>} predictions   epoch -> per sample
  * @property {number} absent
+ * @property {Int32Array | null} [twins]           adversarial twins: per sample its clean sample, or -1
  * @property {number} bytes                        size of the download
  */
 
@@ -111,6 +127,7 @@ import { subscribe } from './events.js';
  * @property {number[][]} bounds                   per epoch [x0, y0, x1, y1]
  * @property {Uint32Array} samples                 point k is sample samples[k]
  * @property {Uint16Array} pos                     [epochs, n, 2]
+ * @property {Divergence[]} [divergence]           per epoch, in a run with adversarial twins
  * @property {number} bytes
  */
 

@@ -7,7 +7,7 @@ import { dataToPx } from './layout.js';
 import { epochPair, positionOf, pickIndex } from './positions.js';
 import { pickAt } from './interaction.js';
 import { pointStyle } from './pointstyle.js';
-import { draw } from './render.js';
+import { draw, twinSegments } from './render.js';
 
 /**
  * Installs `window.__nm` over the app.
@@ -70,6 +70,12 @@ export function installTestHook(app) {
     /** Points of plot i drawn on top (the hovered class or the selection). */
     /** @param {number} i */
     onTop: (i) => app.plots[i]?.onTop ?? 0,
+    /** The render flags of sample s's point in plot i (attrs.js FLAG_*), or null when not drawn. */
+    /** @param {number} i @param {number} s */
+    flagsOf(i, s) { const pl = app.plots[i]; return pl && pl.attrs && pl.local && pl.local[s] >= 0 ? pl.attrs[2 * pl.local[s] + 1] : null; },
+    /** Segments from adversarial twins to their clean samples plot i draws now (0 when toggled off). */
+    /** @param {number} i */
+    twinSegments(i) { const pl = app.plots[i]; const seg = pl && store.get().twinLines ? twinSegments(app, pl) : null; return seg ? seg.length / 4 : 0; },
     /** Plot i's drawing area in client (page) pixels. */
     /** @param {number} i */
     plotRect(i) { const r = app.rects[i], [ox, oy] = canvasOrigin(); return r ? { x: ox + r.x, y: oy + r.y, w: r.w, h: r.h } : null; },

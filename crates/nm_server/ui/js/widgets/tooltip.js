@@ -8,7 +8,8 @@
  */
 /**
  * What the tooltip says about one sample.
- * @typedef {{sample: number, label: string, prediction: string | null, correct: boolean, epoch: number | null, layer: string, thumb: ThumbRef | null, value?: string | null, text?: string[]}} TooltipInfo
+ * `twinOf`: the clean sample of an adversarial twin (its thumbnail is the clean image).
+ * @typedef {{sample: number, label: string, prediction: string | null, correct: boolean, epoch: number | null, layer: string, thumb: ThumbRef | null, value?: string | null, text?: string[], twinOf?: number | null}} TooltipInfo
  */
 
 /** @param {HTMLElement} el */
@@ -21,6 +22,7 @@ export function createTooltip(el) {
     show(x, y, info) {
       el.hidden = false;
       const lines = [`<b>#${info.sample}</b> <span class="muted">${escapeHtml(info.layer)}</span>`, `label: <b>${escapeHtml(info.label)}</b>`];
+      if (info.twinOf != null) lines.push(`adversarial twin of <b>#${info.twinOf}</b> <span class="muted">(perturbed against the model of each epoch)</span>`);
       if (info.prediction != null) {
         lines.push(`predicted at epoch ${info.epoch}: <b class="${info.correct ? 'ok' : 'bad'}">${escapeHtml(info.prediction)}</b> ${info.correct ? '✓' : '✗'}`);
       }
