@@ -14,6 +14,9 @@
 //!    identity of the data (each file's length and modification time, the samples); a changed run
 //!    or a damaged file is recomputed ([`cache`] explains the file layout).
 //!
+//! A parametric view (`embed --parametric`) trains an encoder per epoch instead of step 3 (in
+//! `nm_train`); [`parametric`] holds its inputs with the map from activations, and its cache.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let run = nm_run::Run::open(std::path::Path::new("runs/resnet18"))?;
@@ -36,6 +39,7 @@ pub mod export;
 mod joint;
 mod live;
 mod params;
+pub mod parametric;
 pub mod quality;
 mod sampling;
 pub mod scores;
@@ -46,6 +50,10 @@ pub use align::align_rigidly;
 pub use change::{sample_change, SampleChange};
 pub use joint::{embed_aligned_layers, LAYER_REGULARISATION};
 pub use live::{LayerOutcome, LiveLayer, LiveRun};
+pub use parametric::{
+    cached_parametric, load_parametric_slice, parametric_path, store_parametric, EncoderWeights, InputMap,
+    ParametricLayer, ParametricSlice,
+};
 pub use params::{
     EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,
 };

@@ -9,6 +9,8 @@
 //!   `epochs/<e>/stage1..4.npy` (`[N, D]`, each stage average-pooled to at most G×G cells),
 //!   `predictions.npy` and `metrics.json` through [`nm_run::RunWriter`], then tells the
 //!   [`Observer`] ([`observer`]: the hooks a caller implements).
+//! - [`parametric`]: the encoders of `embed --parametric` (an MLP per layer trained epoch by epoch
+//!   with `nm_umap::parametric`'s loss on each epoch's fuzzy graph), and placing new rows with them.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), nm_train::TrainError> {
@@ -25,6 +27,7 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod observer;
+pub mod parametric;
 pub mod readers;
 pub mod shapes;
 pub mod train;
