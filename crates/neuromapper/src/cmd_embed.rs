@@ -93,11 +93,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One layer's parametric outcome: (epochs, samples, from the cache), and its seconds.
+#[cfg(feature = "train")]
+type ParamOutcome = (String, anyhow::Result<(usize, usize, bool)>, f64);
+
 /// `embed --parametric`: every layer's encoders, trained (or from the cache), layers in parallel.
 #[cfg(feature = "train")]
 fn parametric(run: &Run, layers: &[String], params: &nm_pipeline::EmbedParams, total: Instant) -> anyhow::Result<()> {
     use rayon::prelude::*;
-    let outcomes: Vec<(String, anyhow::Result<(usize, usize, bool)>, f64)> = layers
+    let outcomes: Vec<ParamOutcome> = layers
         .par_iter()
         .map(|layer| {
             let t = Instant::now();
@@ -127,8 +131,17 @@ fn parametric(run: &Run, layers: &[String], params: &nm_pipeline::EmbedParams, t
         escape(&run.path().join(nm_run::CACHE_DIR).display().to_string())
     );
     if interrupted() {
-        return Err(crate::Interrupted("parametric embedding interrupted by Ctrl-C; finished layers are cached".into()).into());
+        return Err(crate::Interrupted(
+            "parametric embedding interrupted by Ctrl-C; finished layers are cached".into(),
+        )
+        .into());
     }
-    anyhow::ensure!(failed.is_empty(), "{} of {} layers failed:\n  {}", failed.len(), layers.len(), failed.join("\n  "));
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} of {} layers failed:\n  {}",
+        failed.len(),
+        layers.len(),
+        failed.join("\n  ")
+    );
     Ok(())
 }

@@ -15,13 +15,13 @@ mod cmd_quality;
 mod cmd_serve;
 mod cmd_site;
 #[cfg(feature = "train")]
-mod cmd_transform;
-#[cfg(feature = "train")]
 mod cmd_train;
+#[cfg(feature = "train")]
+mod cmd_transform;
 mod embedding;
-mod params;
 #[cfg(feature = "train")]
 mod parametric;
+mod params;
 mod server_flags;
 mod sizes;
 mod threads;

@@ -41,7 +41,7 @@ fn make_run(root: &Path) -> Vec<Vec<f32>> {
             class_mean[l * D + t] += pixels[i * D + t] / (N / 10) as f32;
         }
     }
-    let classes: Vec<String> = shapes::CLASSES.iter().map(|s| s.to_string()).collect();
+    let classes: Vec<String> = shapes::CLASSES.iter().map(std::string::ToString::to_string).collect();
     let manifest = Manifest::new(Some(classes), Some(vec!["pixels".into()]));
     let writer = RunWriter::create(root, &manifest, &data.labels, None).unwrap();
     let mut all = Vec::new();
@@ -107,6 +107,7 @@ fn parametric_views_keep_their_quality_and_transform_places_points_where_they_we
         let x = Matrix::new(N, D, act.clone()).unwrap();
         let slice = |v: &[f32]| Matrix::new(N, 2, v[k * N * 2..(k + 1) * N * 2].to_vec()).unwrap();
         let (tp, tn) = (trustworthiness(&x, &slice(&param), 15), trustworthiness(&x, &slice(&plain), 15));
+        eprintln!("epoch {k}: trustworthiness@15 parametric {tp:.4}, non-parametric {tn:.4}");
         assert!(tp > tn - 0.03, "epoch {k}: trustworthiness@15 parametric {tp:.4} vs non-parametric {tn:.4}");
 
         // The slice's own activations, placed by `transform`, land on its embedded positions.
@@ -121,6 +122,7 @@ fn parametric_views_keep_their_quality_and_transform_places_points_where_they_we
         let own = &param[k * N * 2..(k + 1) * N * 2];
         let err = (placed.iter().zip(own).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / N as f32).sqrt();
         let radius = rms_radius(own);
+        eprintln!("epoch {k}: transform RMS error {:.4} radii", err / radius);
         assert!(err < 0.05 * radius, "epoch {k}: transform is {err} from the embedded positions (radius {radius})");
     }
 }
@@ -153,11 +155,8 @@ fn transform_refuses_bad_input_with_clear_errors() {
     assert!(err.contains("rows of 10 values") && err.contains(&format!("D = {D}")), "{err}");
     let err = run_cmd(&[&["--in", tmp.to_str().unwrap(), "--out", y][..], &few].concat());
     assert!(err.contains("not a regular file"), "{err}");
-    let err = check(
-        &[&["transform", r, "--layer", "pixels", "--epoch", "9", "--in", x, "--out", y][..], &few].concat(),
-        1,
-    )
-    .1;
+    let err =
+        check(&[&["transform", r, "--layer", "pixels", "--epoch", "9", "--in", x, "--out", y][..], &few].concat(), 1).1;
     assert!(err.contains("no epoch 9") && err.contains("0, 1, 2"), "{err}");
     let err =
         check(&[&["transform", r, "--layer", "nope", "--epoch", "0", "--in", x, "--out", y][..], &few].concat(), 1).1;

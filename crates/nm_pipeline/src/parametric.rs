@@ -41,7 +41,7 @@ impl InputMap {
 
     /// The encoder inputs [m, p] of activation rows [m, D] (row-major).
     pub fn apply(&self, mut rows: Vec<f32>) -> Result<Matrix, PipelineError> {
-        if self.dim == 0 || rows.len() % self.dim != 0 {
+        if self.dim == 0 || !rows.len().is_multiple_of(self.dim) {
             return Err(invalid("activations", format!("rows of {} values expected", self.dim)));
         }
         if self.normalize {
@@ -63,8 +63,9 @@ pub struct ParametricSlice {
     pub map: InputMap,
 }
 
-/// The chosen samples of (layer, epoch) as encoder inputs: the same PCA as [`crate::load_slice`]
-/// (same seed: the same scores), keeping its basis; then scaled to RMS 1.
+/// The chosen samples of (layer, epoch) as encoder inputs: the same PCA fit as
+/// [`crate::load_slice`] (same seed), keeping its basis, the rows projected onto it (streamed in
+/// blocks); then scaled to RMS 1.
 pub fn load_parametric_slice(
     run: &Run,
     layer: &str,
@@ -79,8 +80,21 @@ pub fn load_parametric_slice(
     let mut reader = run.layer_reader(layer, epoch)?;
     let (mut inputs, basis) = if params.uses_pca(dim, samples.len()) {
         let mut rows = SampledRows { reader, samples, normalize };
-        let (m, b) = nm_umap::pca_blocks_with_basis(&mut rows, params.pca_dims, params.seed, ctl).map_err(from_pca)?;
-        (m, Some(b))
+        let (_, b) = nm_umap::pca_blocks_with_basis(&mut rows, params.pca_dims, params.seed, ctl).map_err(from_pca)?;
+        // The inputs are the basis's projection of the rows (what `transform` computes), not the
+        // sketch's scores: a slice's own activations then land exactly where it was embedded.
+        let mut reader = rows.reader;
+        let block = ((8usize << 20) / dim.max(1)).max(1);
+        let (mut data, mut buf) = (Vec::with_capacity(samples.len() * b.n_components()), Vec::new());
+        for chunk in samples.chunks(block) {
+            buf.resize(chunk.len() * dim, 0f32);
+            reader.read_indexed(chunk, &mut buf)?;
+            if normalize {
+                normalize_rows(&mut buf, dim);
+            }
+            data.extend(b.project(&buf).map_err(from_umap)?.data);
+        }
+        (Matrix::new(samples.len(), b.n_components(), data).map_err(from_umap)?, Some(b))
     } else {
         let mut data = vec![0f32; samples.len() * dim];
         reader.read_indexed(samples, &mut data)?;
@@ -96,7 +110,7 @@ pub fn load_parametric_slice(
 }
 
 /// An MLP's weights as plain numbers: layer k maps `dims[k]` to `dims[k + 1]` with a weight matrix
-/// [dims[k], dims[k + 1]] (row-major) then a bias [dims[k + 1]], all in `params`, layer after layer.
+/// `[dims[k], dims[k + 1]]` (row-major) then a bias `[dims[k + 1]]`, all in `params`, layer after layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncoderWeights {
     pub dims: Vec<usize>,

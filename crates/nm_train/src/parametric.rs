@@ -204,15 +204,17 @@ pub fn train_parametric(
                 config.alignment
             };
             let m = batch.rows.len();
-            let x = Tensor::<2>::from_data(TensorData::new(gather(&slice.inputs.data, p, &batch.rows), [m, p]), &device);
+            let x =
+                Tensor::<2>::from_data(TensorData::new(gather(&slice.inputs.data, p, &batch.rows), [m, p]), &device);
             let y = encoder.forward(x);
             let yv = floats(y.clone().detach())?;
             let target = gather(&anchor, 2, &batch.rows);
             let pull = (strength > 0.0).then_some(Anchor { positions: &target, strength });
-            let (loss, grad) =
-                umap_loss(&yv, 2, &batch, &curve, pull).map_err(|e| TrainError::Other(e.to_string()))?;
+            let (loss, grad) = umap_loss(&yv, 2, &batch, &curve, pull).map_err(|e| TrainError::Other(e.to_string()))?;
             if !loss.is_finite() {
-                return Err(TrainError::Other(format!("the encoder's loss became {loss} at epoch slice {k}, step {step}")));
+                return Err(TrainError::Other(format!(
+                    "the encoder's loss became {loss} at epoch slice {k}, step {step}"
+                )));
             }
             let g = Tensor::<2>::from_data(TensorData::new(grad, [m, 2]), &device);
             let surrogate = (y * g).sum();
@@ -239,7 +241,7 @@ fn encode_with(encoder: &Encoder, inputs: &[f32], p: usize) -> Result<Vec<f32>, 
     Ok(out)
 }
 
-/// Places encoder inputs [m, dims[0]] with the encoder of widths `dims` and weights `params`: [m, 2].
+/// Places encoder inputs `[m, dims[0]]` with the encoder of widths `dims` and weights `params`: `[m, 2]`.
 pub fn encode(dims: &[usize], params: &[f32], inputs: &Matrix) -> Result<Vec<f32>, TrainError> {
     if dims.first() != Some(&inputs.n_cols) {
         return Err(TrainError::Other(format!(

@@ -162,7 +162,7 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
 /// (`(x − mean) · componentsᵀ`), for placing new rows where the fitted ones were put.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PcaBasis {
-    /// Column means of the fitted rows, [D].
+    /// Column means of the fitted rows, `[D]`.
     pub mean: Vec<f32>,
     /// The k right singular vectors (unit length, mutually orthogonal), row-major [k, D], with
     /// the same signs as the scores'.
@@ -183,7 +183,7 @@ impl PcaBasis {
     /// Projects rows [m, D] (row-major) to [m, k]. Errors if `rows` is not a whole number of rows.
     pub fn project(&self, rows: &[f32]) -> Result<Matrix, UmapError> {
         let (d, k) = (self.n_cols(), self.n_components());
-        if d == 0 || rows.len() % d != 0 {
+        if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(UmapError::InvalidInput(format!(
                 "{} values are not a whole number of rows of {d} columns",
                 rows.len()
