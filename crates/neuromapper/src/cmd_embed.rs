@@ -1,6 +1,7 @@
 //! `neuromapper embed RUN`: pre-embed every (layer, epoch), Aligned UMAP per layer across epochs,
 //! results cached under `RUN/.neuromapper/`. Layers run in parallel, one progress bar each; the
-//! same parameters again are answered from the cache at once.
+//! same parameters again are answered from the cache at once. `--parametric` trains an encoder
+//! per layer and epoch instead (`crate::parametric`), layers in parallel.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +23,11 @@ pub struct Args {
     pub layers: Vec<String>,
     #[command(flatten)]
     pub params: ParamArgs,
+    /// Train an encoder per layer and epoch (parametric Aligned UMAP) so that `transform` can place
+    /// new activations in the view; cached beside the embeddings
+    #[cfg(feature = "train")]
+    #[arg(long)]
+    pub parametric: bool,
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
@@ -43,6 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         params.describe()
     );
     cancel_on_ctrl_c();
+    #[cfg(feature = "train")]
+    if args.parametric {
+        return parametric(&run, &layers, &params, total);
+    }
     let outcomes = compute(&run, &layers, &params);
     if interrupted() {
         let done: Vec<&str> = outcomes.iter().filter(|o| o.result.is_ok()).map(|o| o.layer.as_str()).collect();
@@ -73,6 +83,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.elapsed().as_secs_f64(),
         escape(&run.path().join(nm_run::CACHE_DIR).display().to_string())
     );
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} of {} layers failed:\n  {}",
+        failed.len(),
+        layers.len(),
+        failed.join("\n  ")
+    );
+    Ok(())
+}
+
+/// One layer's parametric outcome: (epochs, samples, from the cache), and its seconds.
+#[cfg(feature = "train")]
+type ParamOutcome = (String, anyhow::Result<(usize, usize, bool)>, f64);
+
+/// `embed --parametric`: every layer's encoders, trained (or from the cache), layers in parallel.
+#[cfg(feature = "train")]
+fn parametric(run: &Run, layers: &[String], params: &nm_pipeline::EmbedParams, total: Instant) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let outcomes: Vec<ParamOutcome> = layers
+        .par_iter()
+        .map(|layer| {
+            let t = Instant::now();
+            let r = crate::parametric::embed_parametric(run, layer, params, crate::embedding::cancel_flag())
+                .map(|(p, cached)| (p.embedding.epochs.len(), p.embedding.samples.len(), cached));
+            if r.is_ok() {
+                eprintln!("{}  parametric in {:.1} s", escape(layer), t.elapsed().as_secs_f64());
+            }
+            (layer.clone(), r, t.elapsed().as_secs_f64())
+        })
+        .collect();
+    let width = layers.iter().map(|l| escape(l).len()).max().unwrap_or(5);
+    let mut failed = Vec::new();
+    for (layer, r, secs) in &outcomes {
+        match r {
+            Ok((e, n, cached)) => println!(
+                "{:<width$}  {e} epochs × {n} samples  parametric  {}",
+                escape(layer),
+                if *cached { "cached".to_string() } else { format!("{secs:.1} s") }
+            ),
+            Err(e) => failed.push(escape(&format!("{layer}: {e:#}"))),
+        }
+    }
+    println!(
+        "total {:.1} s; encoders in {}",
+        total.elapsed().as_secs_f64(),
+        escape(&run.path().join(nm_run::CACHE_DIR).display().to_string())
+    );
+    if interrupted() {
+        return Err(crate::Interrupted(
+            "parametric embedding interrupted by Ctrl-C; finished layers are cached".into(),
+        )
+        .into());
+    }
     anyhow::ensure!(
         failed.is_empty(),
         "{} of {} layers failed:\n  {}",

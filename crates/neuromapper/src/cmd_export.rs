@@ -1,7 +1,7 @@
 //! `neuromapper export RUN --layer L --out FILE.npy|FILE.csv`: one layer's aligned embedding for
 //! other tools (computed first when not cached). `.npy`: float32 [E, n, 2], epochs ascending, rows
 //! in the run's sample order, plus `FILE.samples.npy` with the sample indices when sampled;
-//! `.csv`: columns epoch,sample,label,class,predicted,x,y.
+//! `.csv`: columns epoch,sample,label,class,predicted,x,y. `--parametric`: the parametric view.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,6 +27,10 @@ pub struct Args {
     pub out: PathBuf,
     #[command(flatten)]
     pub params: ParamArgs,
+    /// Export the parametric view (`embed --parametric`; trained first when not cached)
+    #[cfg(feature = "train")]
+    #[arg(long)]
+    pub parametric: bool,
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
@@ -55,6 +59,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.params.overrides().resolve(&run)?;
     let layers = resolve_layers(&run, std::slice::from_ref(&args.layer))?;
     cancel_on_ctrl_c();
+    #[cfg(feature = "train")]
+    if args.parametric {
+        let (layer, cached) =
+            crate::parametric::embed_parametric(&run, &args.layer, &params, crate::embedding::cancel_flag())?;
+        for w in nm_pipeline::export::write(&run, &layer.embedding, &args.out)? {
+            println!("wrote {}", escape(&w.display().to_string()));
+        }
+        println!(
+            "{}: parametric, {} epochs × {} samples ({}; {:.1} s)",
+            escape(&args.layer),
+            layer.embedding.epochs.len(),
+            layer.embedding.samples.len(),
+            if cached { "from the cache" } else { "computed" },
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let outcome = compute(&run, &layers, &params).pop().expect("one layer in, one out");
     if interrupted() && outcome.result.is_err() {
         return Err(crate::Interrupted(format!(

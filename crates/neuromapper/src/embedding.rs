@@ -41,6 +41,12 @@ pub fn cancel_on_ctrl_c() {
     }
 }
 
+/// The flag Ctrl-C sets, for work outside [`compute`] (`embed --parametric`).
+#[cfg(feature = "train")]
+pub fn cancel_flag() -> &'static AtomicBool {
+    &CANCEL
+}
+
 /// Whether Ctrl-C was pressed during [`compute`].
 pub fn interrupted() -> bool {
     CANCEL.load(Ordering::SeqCst)

@@ -16,7 +16,11 @@ mod cmd_serve;
 mod cmd_site;
 #[cfg(feature = "train")]
 mod cmd_train;
+#[cfg(feature = "train")]
+mod cmd_transform;
 mod embedding;
+#[cfg(feature = "train")]
+mod parametric;
 mod params;
 mod server_flags;
 mod sizes;
@@ -57,6 +61,9 @@ enum Command {
     /// Train a small ResNet and write a run (optionally serving it live).
     #[cfg(feature = "train")]
     Train(cmd_train::Args),
+    /// Place new activations of a layer into an epoch's parametric view (`embed --parametric`).
+    #[cfg(feature = "train")]
+    Transform(cmd_transform::Args),
 }
 
 /// A command stopped by Ctrl-C before it finished (exit code 130); the message says what was kept.
@@ -107,6 +114,8 @@ fn main() {
         Command::Cache(a) => cmd_cache::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd_train::run(a),
+        #[cfg(feature = "train")]
+        Command::Transform(a) => cmd_transform::run(a),
     };
     if let Err(e) = result {
         // Names in messages come from files (layer, class, run names): never print them raw.

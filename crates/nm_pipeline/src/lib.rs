@@ -17,6 +17,8 @@
 //! In a run with adversarial twins, sampling chooses among the clean samples and adds the twins of
 //! those chosen; [`divergence`] measures, per epoch of a view, how far the twins sit from their
 //! clean samples and how many lean towards the class they are predicted as.
+//! A parametric view (`embed --parametric`) trains an encoder per epoch instead of step 3 (in
+//! `nm_train`); [`parametric`] holds its inputs with the map from activations, and its cache.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +41,7 @@ mod change;
 pub mod export;
 mod joint;
 mod live;
+pub mod parametric;
 mod params;
 pub mod quality;
 mod sampling;
@@ -51,6 +54,10 @@ pub use align::align_rigidly;
 pub use change::{sample_change, SampleChange};
 pub use joint::{embed_aligned_layers, LAYER_REGULARISATION};
 pub use live::{LayerOutcome, LiveLayer, LiveRun};
+pub use parametric::{
+    cached_parametric, load_parametric_slice, parametric_path, store_parametric, EncoderWeights, InputMap,
+    ParametricLayer, ParametricSlice,
+};
 pub use params::{
     EmbedParams, ParamOverrides, Sampling, DEFAULT_MAX_SAMPLES, N_NEIGHBORS_MAX, PCA_DIMS_MAX, PCA_DIMS_MIN, SPREAD,
 };

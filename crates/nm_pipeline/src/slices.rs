@@ -9,10 +9,10 @@ use crate::store::{fs_name, hash_samples, stamp_hash};
 use crate::{cancelled, find_layer, from_umap, EmbedParams, PipelineError, CACHE_EXT, PCA_DIR, PIPELINE_VERSION};
 
 /// Streams the chosen rows of a layer to the PCA, L2-normalising them for the cosine metric.
-struct SampledRows<'a> {
-    reader: LayerReader,
-    samples: &'a [u32],
-    normalize: bool,
+pub(crate) struct SampledRows<'a> {
+    pub(crate) reader: LayerReader,
+    pub(crate) samples: &'a [u32],
+    pub(crate) normalize: bool,
 }
 
 impl RowBlocks for SampledRows<'_> {
@@ -82,19 +82,23 @@ pub fn load_slice(
         }
     }
     let mut rows = SampledRows { reader, samples, normalize };
-    let m = nm_umap::pca_blocks(&mut rows, params.pca_dims, params.seed, ctl).map_err(|e| match e {
-        // The reader's own error, reported as the run error it is.
-        nm_umap::UmapError::Source { start, end, source } => match source.downcast::<RunError>() {
-            Ok(run_error) => PipelineError::Run(*run_error),
-            Err(source) => from_umap(nm_umap::UmapError::Source { start, end, source }),
-        },
-        other => from_umap(other),
-    })?;
+    let m = nm_umap::pca_blocks(&mut rows, params.pca_dims, params.seed, ctl).map_err(from_pca)?;
     let header = serde_json::json!({"kind": "pca", "layer": layer, "epoch": epoch, "rows": m.n_rows, "cols": m.n_cols});
     if let Err(e) = cache::write(&path, &header, &cache::f32_bytes(&m.data)) {
         cache::warn_not_cached("a PCA pre-embed", &e);
     }
     Ok(m)
+}
+
+/// A PCA's error: the reader's own error reported as the run error it is.
+pub(crate) fn from_pca(e: nm_umap::UmapError) -> PipelineError {
+    match e {
+        nm_umap::UmapError::Source { start, end, source } => match source.downcast::<RunError>() {
+            Ok(run_error) => PipelineError::Run(*run_error),
+            Err(source) => from_umap(nm_umap::UmapError::Source { start, end, source }),
+        },
+        other => from_umap(other),
+    }
 }
 
 /// Pre-embeds every epoch of a layer, reporting `Stage::Pca` with the overall fraction.

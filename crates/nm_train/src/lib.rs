@@ -12,6 +12,8 @@
 //! - [`adversarial`]: with [`TrainConfig::adversarial`], FGSM or PGD twins of a few capture images
 //!   per class, crafted against each epoch's network and captured as rows of their own
 //!   (`twins.npy` links them to their clean images; metrics.json gains `adv_success`).
+//! - [`parametric`]: the encoders of `embed --parametric` (an MLP per layer trained epoch by epoch
+//!   with `nm_umap::parametric`'s loss on each epoch's fuzzy graph), and placing new rows with them.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), nm_train::TrainError> {
@@ -29,6 +31,7 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod observer;
+pub mod parametric;
 pub mod readers;
 pub mod shapes;
 pub mod train;

@@ -16,7 +16,8 @@
 //! ```
 //! [`knn`] (exact blocked + NN-descent), [`fuzzy`] (ρ, σ, fuzzy union), [`curve`] (a, b fit),
 //! [`init`], [`layout`] (per-epoch kernel + driver), [`aligned`], [`procrustes`] (the rigid
-//! motion that turns one layout onto another), [`pca`], [`trust`],
+//! motion that turns one layout onto another), [`pca`], [`trust`], [`parametric`] (the graph
+//! sampler and UMAP's loss with its gradient, for a trainer of an encoder network),
 //! [`params`] (defaults and the one validation step) and [`error`].
 //!
 //! ## Example
@@ -79,6 +80,7 @@ pub mod init;
 pub mod knn;
 pub mod layout;
 mod linalg;
+pub mod parametric;
 pub mod params;
 pub mod pca;
 pub mod procrustes;
@@ -91,7 +93,7 @@ pub use aligned::AlignedEmbedding;
 pub use error::{SourceError, UmapError};
 pub use grid::fit_grid;
 pub use params::{AlignedParams, Init, Metric, UmapParams, ValidParams};
-pub use pca::pca_blocks;
+pub use pca::{pca_blocks, pca_blocks_with_basis, PcaBasis};
 pub use procrustes::Rigid;
 pub use trust::trustworthiness;
 

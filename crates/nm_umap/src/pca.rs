@@ -155,6 +155,62 @@ fn to_rows_f32(cols: &[Vec<f64>]) -> Vec<f32> {
 
 /// PCA of the rows of `source` to `k` dims by streamed randomized SVD: [N, D] -> [N, k] scores.
 pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control) -> Result<Matrix, UmapError> {
+    pca_blocks_with_basis(source, k, seed, ctl).map(|(scores, _)| scores)
+}
+
+/// The linear map of a PCA fit: new rows [m, D] to the fitted components' scores [m, k]
+/// (`(x − mean) · componentsᵀ`), for placing new rows where the fitted ones were put.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PcaBasis {
+    /// Column means of the fitted rows, `[D]`.
+    pub mean: Vec<f32>,
+    /// The k right singular vectors (unit length, mutually orthogonal), row-major [k, D], with
+    /// the same signs as the scores'.
+    pub components: Vec<f32>,
+}
+
+impl PcaBasis {
+    /// Input width D.
+    pub fn n_cols(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Number of components k.
+    pub fn n_components(&self) -> usize {
+        self.components.len().checked_div(self.mean.len()).unwrap_or(0)
+    }
+
+    /// Projects rows [m, D] (row-major) to [m, k]. Errors if `rows` is not a whole number of rows.
+    pub fn project(&self, rows: &[f32]) -> Result<Matrix, UmapError> {
+        let (d, k) = (self.n_cols(), self.n_components());
+        if d == 0 || !rows.len().is_multiple_of(d) {
+            return Err(UmapError::InvalidInput(format!(
+                "{} values are not a whole number of rows of {d} columns",
+                rows.len()
+            )));
+        }
+        let m = rows.len() / d;
+        let mut out = vec![0f32; m * k];
+        out.par_chunks_mut(k.max(1)).zip(rows.par_chunks(d)).for_each(|(o, x)| {
+            let centred: Vec<f32> = x.iter().zip(&self.mean).map(|(v, mu)| v - mu).collect();
+            for (c, oc) in o.iter_mut().enumerate() {
+                *oc = crate::linalg::dot(&centred, &self.components[c * d..(c + 1) * d]);
+            }
+        });
+        Matrix::new(m, k, out)
+    }
+}
+
+/// [`pca_blocks`], also returning the fit's [`PcaBasis`] (what projects new rows the same way).
+/// The basis is the right singular vectors of the sketch `B = Qᵀ A_c`, `Bᵀ W_c / σ_c`: for the
+/// fitted rows, `(a − μ) · V_c` equals their score up to the sketch's error (the share of A_c
+/// outside span Q, small after the power iterations).
+pub fn pca_blocks_with_basis(
+    source: &mut dyn RowBlocks,
+    k: usize,
+    seed: u64,
+    ctl: &Control,
+) -> Result<(Matrix, PcaBasis), UmapError> {
     let (n, d) = (source.n_rows(), source.n_cols());
     if n == 0 || d == 0 {
         return Err(UmapError::InvalidInput(format!("PCA input is empty ({n} rows x {d} columns)")));
@@ -206,16 +262,24 @@ pub fn pca_blocks(source: &mut dyn RowBlocks, k: usize, seed: u64, ctl: &Control
     }
     let (vals, vecs) = sym_eigen(&gram, l);
     let mut out = vec![0f32; n * k];
+    let mut components = vec![0f32; k * d];
     for c in 0..k {
         let sv = vals[c].max(0.0).sqrt();
         let mut col: Vec<f64> = (0..n).map(|i| (0..l).map(|j| q[j][i] * vecs[j * l + c]).sum::<f64>() * sv).collect();
         let big = col.iter().copied().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+        let sign = if big < 0.0 { -1.0 } else { 1.0 };
         if big < 0.0 {
             col.iter_mut().for_each(|v| *v = -*v);
         }
         for i in 0..n {
             out[i * k + c] = col[i] as f32;
         }
+        // V_c = Bᵀ W_c / σ_c (zero for a component of no variance).
+        let scale = if sv > 0.0 { sign / sv } else { 0.0 };
+        for (t, v) in components[c * d..(c + 1) * d].iter_mut().enumerate() {
+            *v = ((0..l).map(|j| bt[j][t] * vecs[j * l + c]).sum::<f64>() * scale) as f32;
+        }
     }
-    Matrix::new(n, k, out)
+    let basis = PcaBasis { mean: mean.iter().map(|&m| m as f32).collect(), components };
+    Ok((Matrix::new(n, k, out)?, basis))
 }

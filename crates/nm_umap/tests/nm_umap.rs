@@ -286,6 +286,40 @@ fn pca_matches_known_variance_directions() {
     check_err(pca_blocks(&mut nm_umap::pca::MatrixRows(&x), 0, 0, &Control::default()), "k");
 }
 
+/// The basis returned with the scores projects the fitted rows back onto their scores, also when
+/// the data's rank is above k (a sketch's error is what is left), and new rows the same way.
+#[test]
+fn pca_basis_projects_the_fitted_rows_onto_their_scores() {
+    let (n, d, k) = (300, 120, 10);
+    let mut g = Gen(5);
+    // Decaying variances along every axis of a random rotation: full rank, k well below it.
+    let dirs: Vec<Vec<f64>> = (0..d).map(|_| (0..d).map(|_| g.n()).collect()).collect();
+    let mut data = vec![0f32; n * d];
+    for i in 0..n {
+        let z: Vec<f64> = (0..d).map(|c| g.n() * 8.0 * 0.8f64.powi(c as i32)).collect();
+        for t in 0..d {
+            data[i * d + t] = (3.0 + (0..d).map(|c| z[c] * dirs[c][t] / (d as f64).sqrt()).sum::<f64>()) as f32;
+        }
+    }
+    let x = Matrix::new(n, d, data).unwrap();
+    let (scores, basis) =
+        nm_umap::pca_blocks_with_basis(&mut nm_umap::pca::MatrixRows(&x), k, 0, &Control::default()).unwrap();
+    assert_eq!(scores, pca_blocks(&mut nm_umap::pca::MatrixRows(&x), k, 0, &Control::default()).unwrap());
+    assert_eq!((basis.n_cols(), basis.n_components()), (d, k));
+    for c in 0..k {
+        let v = &basis.components[c * d..(c + 1) * d];
+        let norm: f32 = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "component {c} has length {norm}");
+    }
+    let projected = basis.project(&x.data).unwrap();
+    let rms = (scores.data.iter().map(|v| v * v).sum::<f32>() / scores.data.len() as f32).sqrt();
+    let err = (projected.data.iter().zip(&scores.data).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+        / scores.data.len() as f32)
+        .sqrt();
+    assert!(err < 0.02 * rms, "projection differs from the scores by {err} (RMS of the scores {rms})");
+    assert!(basis.project(&x.data[..d + 1]).is_err());
+}
+
 /// The source's own error comes back typed through [`UmapError::Source`], with the rows it failed on.
 #[test]
 fn a_failing_row_source_returns_its_own_error_typed() {
