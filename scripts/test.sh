@@ -55,6 +55,6 @@ cargo build -q -p neuromapper
 if ! .venv/bin/python -c 'import numpy, pytest, torch, lightning, sklearn' 2>/dev/null; then
   echo "== installing numpy, pytest, torch, lightning, scikit-learn into .venv"
   [[ -x .venv/bin/python ]] || python3 -m venv .venv
-  .venv/bin/python -m pip install -q numpy pytest torch lightning scikit-learn
+  .venv/bin/python -m pip install -q --no-cache-dir numpy pytest torch lightning scikit-learn
 fi
 NEUROMAPPER_BIN=target/debug/neuromapper PYTHONPATH=python .venv/bin/python -m pytest -q tests/python
