@@ -136,14 +136,15 @@ export function renderRowLabels(app) {
 }
 
 /**
- * The note on a plot whose run lacks the shown epoch ("no epoch 4: shows 3"), or '' (always with
- * one run: there the slider's epochs are the run's).
+ * The note on a plot whose run lacks the shown epoch ("no epoch 4: shows 3") or the plot's layer
+ * (another run has it), or '' (always with one run: there the slider's epochs are the run's).
  * @param {App} app
  * @param {Plot} pl
  */
 export function epochNote(app, pl) {
   const epoch = roundedEpoch(app);
   const s = runSummary(app, pl.run);
+  if (isGrid(app) && s && !s.layers.some((l) => l.name === pl.layer)) return 'this run has no such layer';
   if (!isGrid(app) || epoch == null || !pl.emb || !s || s.epochs.includes(epoch)) return '';
   return `no epoch ${epoch}: shows ${pl.emb.epochs[viewEpochIndex(pl.emb, epoch)]}`;
 }

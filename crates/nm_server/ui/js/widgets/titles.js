@@ -95,8 +95,8 @@ export function renderTitles(root, plots, rects, qualityOf = () => null, epoch =
       msg.innerHTML = escapeHtml(`${pl.pending.stage || 'queued'} ${Math.round(100 * (pl.pending.fraction || 0))}%`);
     } else {
       prog.hidden = true;
-      const note = pl.error || !pl.emb ? '' : noteOf(pl);
-      msg.textContent = pl.error ? `⚠ ${pl.error}` : (!pl.emb ? 'waiting for data…' : note);
+      const note = pl.error ? '' : noteOf(pl);
+      msg.textContent = pl.error ? `⚠ ${pl.error}` : (note || (!pl.emb ? 'waiting for data…' : ''));
       msg.classList.toggle('note', !!note);
     }
     msg.classList.toggle('error', !!pl.error && !pl.pending);
