@@ -48,6 +48,8 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'nm-site-test-'));
   neuromapper(['site', run.dir, '--out', join(root, 'site'), '--grid', 'n_neighbors=5,15', 'min_dist=0.1,0.5']);
   neuromapper(['site', run.dir, '--out', join(root, 'one.html'), '--single-file', '--grid', 'n_neighbors=5,15']);
+  // The same default view at the server's exact precision, to check the packed views against.
+  neuromapper(['site', run.dir, '--out', join(root, 'full'), '--precision', 'full']);
   http = await serveStatic(root);
   base = `http://127.0.0.1:${http.address().port}/site/`;
   browser = await launchBrowser();
@@ -164,6 +166,54 @@ test('the grid menu offers the precomputed views, says so, and switches every pl
   const other = index.grid.views.find((v) => v.params.n_neighbors === 15 && v.params.min_dist === 0.5).key;
   await page.waitForFunction(([a, b]) => { const v = window.__nm.views(); return v[0] === a && v[1] === b && v[2] === a; }, [wanted, other]);
   assert.deepEqual(failed, []);
+  await page.close();
+});
+
+test('packed views decode to the exact positions within half a grid step, in a fraction of the bytes', async () => {
+  const { page } = await open(base);
+  const full = JSON.parse(readFileSync(join(root, 'full', 'site.json'), 'utf8'));
+  const packed = JSON.parse(readFileSync(join(root, 'site', 'site.json'), 'utf8'));
+  const key = full.grid.views[0].key;
+  const files = run.layers.map((l) => [`../full/${full.files.views[key].layers[l]}`, packed.files.views[key].layers[l]]);
+  const out = await page.evaluate(async (files) => {
+    const { decodeEmbedding } = await import('./js/api.js');
+    const { decodePacked } = await import('./js/packed.js');
+    const get = async (u) => (await fetch(u)).arrayBuffer();
+    /** Data-space positions of a decoded view. */
+    const data = (v) => {
+      const out = new Float64Array(v.pos.length);
+      for (let e = 0; e < v.epochs.length; e++) {
+        const [x0, y0, x1, y1] = v.bounds[e];
+        for (let j = e * v.n * 2; j < (e + 1) * v.n * 2; j += 2) {
+          out[j] = x0 + (v.pos[j] / 65535) * (x1 - x0);
+          out[j + 1] = y0 + (v.pos[j + 1] / 65535) * (y1 - y0);
+        }
+      }
+      return out;
+    };
+    const rows = [];
+    for (const [f, p] of files) {
+      const a = decodeEmbedding(await get(f));
+      const b = await decodePacked(await get(p));
+      const [da, db] = [data(a), data(b)];
+      let worst = 0;
+      for (let j = 0; j < da.length; j++) worst = Math.max(worst, Math.abs(da[j] - db[j]));
+      const lo = [0, 1].map((k) => Math.min(...a.bounds.map((x) => x[k])));
+      const hi = [2, 3].map((k) => Math.max(...a.bounds.map((x) => x[k])));
+      const span = Math.max(hi[0] - lo[0], hi[1] - lo[1]); // of every epoch together
+      rows.push({ worst, step: b.grid.step, span, sameSamples: a.samples.join() === b.samples.join(),
+        sameEpochs: a.epochs.join() === b.epochs.join(), fullBytes: a.bytes, packedBytes: b.bytes });
+    }
+    return rows;
+  }, files);
+  for (const r of out) {
+    assert.ok(r.sameSamples && r.sameEpochs, 'the same samples and epochs');
+    // Half a grid step, plus the two u16 quantisations of the viewer's form.
+    assert.ok(r.worst <= r.step / 2 + (2 * r.span) / 65535, `off by ${r.worst} with a step of ${r.step}`);
+    assert.ok(r.step <= (r.span / 4095) * 1.001, `step ${r.step} for a span of ${r.span}: 12 bits by default`);
+    // This synthetic run moves a lot between epochs; real trainings pack far smaller (README).
+    assert.ok(r.packedBytes < 0.75 * r.fullBytes, `packed ${r.packedBytes} bytes against ${r.fullBytes}`);
+  }
   await page.close();
 });
 

@@ -47,9 +47,31 @@ pub struct Args {
     /// Refuse to write more than this many MB (10^6 bytes) [default: 50 with --single-file, no limit for a folder]
     #[arg(long, value_name = "MB")]
     pub max_size: Option<f64>,
+    /// Positions to BITS per axis (8 to 16) of each view's extent, packed between epochs and
+    /// compressed; `full` writes the server's exact form, 4 bytes per point and epoch [default: 12]
+    #[arg(long, value_name = "BITS|full")]
+    pub precision: Option<String>,
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
+}
+
+/// `--precision`: Some(bits) to pack, None for the server's exact form.
+fn parse_precision(text: Option<&str>) -> anyhow::Result<Option<u32>> {
+    let bits = nm_server::site::PRECISION_BITS;
+    match text.map(str::trim) {
+        None => Ok(Some(nm_server::site::DEFAULT_PRECISION_BITS)),
+        Some("full") => Ok(None),
+        Some(t) => match t.parse::<u32>() {
+            Ok(b) if bits.contains(&b) => Ok(Some(b)),
+            _ => anyhow::bail!(
+                "--precision `{}`: give bits per axis, {} to {}, or `full`",
+                escape(t),
+                bits.start(),
+                bits.end()
+            ),
+        },
+    }
 }
 
 /// The grid as given: each axis with its values, in the order given.
@@ -252,14 +274,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let grid = parse_grid(&args.grid)?;
     let flags = args.params.overrides();
     let (views, first) = grid_views(&run, &grid, &flags)?;
+    let precision = parse_precision(args.precision.as_deref())?;
 
-    // Before any work: the positions alone (u16 x 2 per point and epoch, a u32 sample index per
-    // point) must fit the limit; base64 in one file makes them 4/3 larger.
+    // Before any work, at full precision: the positions alone (u16 x 2 per point and epoch, a u32
+    // sample index per point) must fit the limit; base64 in one file makes them 4/3 larger. Packed
+    // sizes depend on how much the views move, so they are checked once built.
     let n = nm_pipeline::sample_count(&run, &views[0].sampling) as f64;
     let epochs = run.epochs().len() as f64;
     let inflate = if args.single_file { 4.0 / 3.0 } else { 1.0 };
     let at_least = views.len() as f64 * layers.len() as f64 * (4.0 * n + 4.0 * epochs * n) * inflate;
-    if let Some(l) = limit_mb {
+    if let (Some(l), None) = (limit_mb, precision) {
         if at_least > l * MB {
             return Err(too_big(
                 &format!(
@@ -309,7 +333,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         site_views.push(SiteView { params: params.clone(), embeddings, quality });
     }
 
-    let site = nm_server::site::build(run, &layers, &site_views, first, axes(&grid))?;
+    let site = nm_server::site::build(run, &layers, &site_views, first, axes(&grid), precision)?;
     let out = escape(&args.out.display().to_string());
     if args.single_file {
         let html = site.single_html()?;
@@ -368,5 +392,15 @@ mod tests {
         assert!(err(&["metric=manhattan"]).contains("euclidean or cosine"));
         assert!(err(&["min_dist=0.1", "min_dist=0.2"]).contains("twice"));
         assert!(err(&["n_neighbors=5,5"]).contains("given twice"));
+    }
+
+    #[test]
+    fn precision_is_bits_or_full() {
+        assert_eq!(parse_precision(None).unwrap(), Some(12));
+        assert_eq!(parse_precision(Some("16")).unwrap(), Some(16));
+        assert_eq!(parse_precision(Some("full")).unwrap(), None);
+        for bad in ["7", "17", "x", ""] {
+            assert!(parse_precision(Some(bad)).unwrap_err().to_string().contains("8 to 16, or `full`"), "{bad}");
+        }
     }
 }

@@ -33,7 +33,7 @@ pub const THUMB_ROWS: usize = 32;
 /// Thumbnails larger than this (pixels on the longer side) are shrunk by an integer factor.
 const MAX_THUMB_PX: usize = 48;
 
-fn preamble(magic: &[u8; 4], header: &serde_json::Value) -> Vec<u8> {
+pub(crate) fn preamble(magic: &[u8; 4], header: &serde_json::Value) -> Vec<u8> {
     let mut text = header.to_string().into_bytes();
     while !text.len().is_multiple_of(4) {
         text.push(b' ');

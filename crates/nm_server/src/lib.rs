@@ -61,6 +61,7 @@ mod guard;
 mod jobs;
 mod listen;
 mod live;
+mod pack;
 mod progress;
 mod runs;
 pub mod site;

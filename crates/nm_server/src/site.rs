@@ -12,7 +12,7 @@
 //! | `data/run.json`                   | `GET /api/run`, with `views` listing the grid and no tasks      |
 //! | `data/samples.bin`                | `GET /api/samples`                                             |
 //! | `data/thumbs/{page}.png`          | `GET /api/thumbs/{page}.png`                                   |
-//! | `data/views/{key}/{i}.bin`        | `GET /api/layers/{layer}/embedding?view={key}`, `i` the layer's position in the site |
+//! | `data/views/{key}/{i}.bin`        | `GET /api/layers/{layer}/embedding?view={key}`, `i` the layer's position in the site; packed (`NMEP`, pack.rs) unless the site was built without a precision |
 //! | `data/views/{key}/quality.json`   | `GET /api/quality?view={key}`, when it was computed            |
 //!
 //! `site.json` is `{"format": "neuromapper-site/1", "grid": {"axes": [{"name", "values"}], "views":
@@ -36,6 +36,8 @@ use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides};
 use serde_json::{json, Value};
 
 use crate::{api, assets, encode, state};
+
+pub use crate::pack::{BITS as PRECISION_BITS, DEFAULT_BITS as DEFAULT_PRECISION_BITS};
 
 /// The `format` of `site.json`.
 pub const SITE_FORMAT: &str = "neuromapper-site/1";
@@ -80,13 +82,15 @@ pub struct Site {
 /// Builds the site of `run` showing `layers` (run layer names, in the order the plots take) with
 /// `views` (each with one embedding per layer, in that order); `views[default_view]` is shown first
 /// and `axes` say what the grid varies. The summary, samples, thumbnails and positions are encoded by
-/// the same code that answers the API.
+/// the same code that answers the API; with `precision` (bits per axis, [`PRECISION_BITS`]) the
+/// positions are packed (pack.rs) instead, far smaller and within half a grid step of the embedding.
 pub fn build(
     run: nm_run::Run,
     layers: &[String],
     views: &[SiteView],
     default_view: usize,
     axes: Vec<GridAxis>,
+    precision: Option<u32>,
 ) -> anyhow::Result<Site> {
     let default = views.get(default_view).context("the site needs at least one view")?;
     let p = &default.params;
@@ -160,7 +164,10 @@ pub fn build(
                 key,
                 emb.layer
             );
-            let bytes = st.encode_view(&key, emb)?;
+            let bytes = match precision {
+                Some(bits) => st.encode_view_packed(&key, emb, bits)?,
+                None => st.encode_view(&key, emb)?,
+            };
             per_layer.insert(
                 layer.clone(),
                 add(format!("data/views/{key}/{i}.bin"), "application/octet-stream", bytes.to_vec()),

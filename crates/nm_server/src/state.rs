@@ -234,6 +234,18 @@ impl AppState {
     /// Encodes `emb` as view `key`; in a run with adversarial twins the header gains each epoch's
     /// divergence ([`nm_pipeline::divergence`], with the run's predictions).
     pub fn encode_view(&self, key: &str, emb: &LayerEmbedding) -> anyhow::Result<Bytes> {
+        encode::embedding_bytes(key, emb, self.view_extra(emb)?)
+            .map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))
+    }
+
+    /// `emb` as view `key` in the packed form a static site holds (pack.rs), at `bits` per axis.
+    pub fn encode_view_packed(&self, key: &str, emb: &LayerEmbedding, bits: u32) -> anyhow::Result<Bytes> {
+        crate::pack::packed_embedding_bytes(key, emb, self.view_extra(emb)?, bits)
+            .map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))
+    }
+
+    /// The header fields a view carries beyond its positions: the twins' divergence, in a run with twins.
+    fn view_extra(&self, emb: &LayerEmbedding) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
         let mut extra = serde_json::Map::new();
         if let Some(run) = self.run() {
             if let Some(twins) = run.twins() {
@@ -243,7 +255,7 @@ impl AppState {
                 extra.insert("divergence".into(), serde_json::to_value(d)?);
             }
         }
-        encode::embedding_bytes(key, emb, extra).map_err(|m| anyhow::anyhow!("layer `{}`: {m}", emb.layer))
+        Ok(extra)
     }
 
     /// Encodes and keeps `emb` as view `key` of its layer.

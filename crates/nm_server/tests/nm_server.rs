@@ -972,9 +972,20 @@ fn a_sites_files_are_the_bytes_the_api_sends() {
     let params = nm_server::ParamOverrides::default().resolve(&opened).unwrap();
     let layers: Vec<String> = LAYERS.iter().map(|(l, _)| (*l).to_string()).collect();
     let views = [nm_server::site::SiteView { params: params.clone(), embeddings, quality: None }];
-    let site = nm_server::site::build(opened, &layers, &views, 0, vec![]).unwrap();
+    let packed = nm_server::site::build(run.open(), &layers, &views, 0, vec![], Some(12)).unwrap();
+    let site = nm_server::site::build(opened, &layers, &views, 0, vec![], None).unwrap();
     let files: std::collections::HashMap<String, Vec<u8>> = site.folder_files().unwrap().into_iter().collect();
     let key = params.cache_key();
+    // Packed (the default of `neuromapper site`): the same files but the views, which are NMEP.
+    let packed_files: std::collections::HashMap<String, Vec<u8>> = packed.folder_files().unwrap().into_iter().collect();
+    assert_eq!(packed_files.len(), files.len());
+    for (path, bytes) in &packed_files {
+        if path.starts_with("data/views/") && path.ends_with(".bin") {
+            assert_eq!(&bytes[..4], b"NMEP", "{path}");
+        } else {
+            assert_eq!(bytes, &files[path], "{path}");
+        }
+    }
 
     assert_eq!(files["data/run.json"], get(&server, "/api/run").body, "the summary");
     assert_eq!(files["data/samples.bin"], get(&server, "/api/samples").body, "the samples");
@@ -1010,7 +1021,7 @@ fn a_site_goes_only_where_it_may() {
     let params = nm_server::ParamOverrides::default().resolve(&opened).unwrap();
     let layers: Vec<String> = LAYERS.iter().map(|(l, _)| (*l).to_string()).collect();
     let views = [nm_server::site::SiteView { params, embeddings: hand_embeddings(&[1], 30), quality: None }];
-    let site = nm_server::site::build(opened, &layers, &views, 0, vec![]).unwrap();
+    let site = nm_server::site::build(opened, &layers, &views, 0, vec![], Some(12)).unwrap();
     let tmp = TempDir::new("nm_server_site_out");
     let out = tmp.join("nested/site");
     use nm_server::site::{check_out_file, check_out_folder};

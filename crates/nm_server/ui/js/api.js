@@ -23,7 +23,7 @@ export class HttpError extends Error {
  * @param {string} magic
  * @returns {{header: any, offset: number}}
  */
-function parseHeader(buf, magic) {
+export function parseHeader(buf, magic) {
   const bytes = new Uint8Array(buf);
   const got = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
   if (got !== magic) throw new Error(`expected ${magic} data, got ${JSON.stringify(got)}`);

@@ -1,11 +1,12 @@
 // The viewer's data read from a static site that `neuromapper site` wrote: `siteMarker` finds the
 // page's `<meta name="neuromapper-site">`, and `staticSource` implements source.js's DataSource over the
-// site's files (the very bytes the server's API sends, named in the site's index: relative URLs in a
-// folder, `data:` URLs in one file), with no computing and no events. Its `grid` is the precomputed
+// site's files (the very bytes the server's API sends, but views packed by packed.js's form, named in
+// the site's index: relative URLs in a folder, `data:` URLs in one file), with no computing and no events. Its `grid` is the precomputed
 // parameter grid the menu offers (crates/nm_server/src/site.rs writes all of it).
 // @ts-check
 
 import { HttpError, decodeSamples, decodeEmbedding } from './api.js';
+import { decodePacked } from './packed.js';
 
 /** @typedef {import('./source.js').DataSource} DataSource */
 /** @typedef {import('./source.js').Grid} Grid */
@@ -80,7 +81,10 @@ export function staticSource(marker) {
       const file = (await index()).files.views[view]?.layers[layer];
       // Not a 404: the viewer would wait for a `done` event that a static site never sends.
       if (!file) throw new Error(`this site has no view ${view} of layer ${layer}`);
-      return decodeEmbedding(await (await get(file)).arrayBuffer());
+      const buf = await (await get(file)).arrayBuffer();
+      // Packed (NMEP) unless the site was written with `--precision full` (NMEM, as the API sends).
+      const magic = String.fromCharCode(...new Uint8Array(buf, 0, Math.min(4, buf.byteLength)));
+      return magic === 'NMEP' ? decodePacked(buf) : decodeEmbedding(buf);
     },
     thumbUrl: (page) => loaded?.files.thumbs[page] ?? '',
     async quality(view) {
