@@ -549,6 +549,14 @@ fn expected_embedding_len(b: &[u8]) -> usize {
     12 + hl + 4 * n + 4 * e * n
 }
 
+/// The JSON header of packed (`NMEP`) view file `b`, after checking the gzip member follows it.
+fn packed_header(b: &[u8]) -> serde_json::Value {
+    assert_eq!(&b[..4], b"NMEP");
+    let hl = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+    assert_eq!(&b[12 + hl..12 + hl + 2], [0x1f, 0x8b], "a gzip member after the header");
+    serde_json::from_slice(&b[12..12 + hl]).unwrap()
+}
+
 #[test]
 fn site_writes_a_folder_with_every_view_of_the_grid() {
     let (tmp, root) = scratch("site");
@@ -581,7 +589,7 @@ fn site_writes_a_folder_with_every_view_of_the_grid() {
             let file = index["files"]["views"][key]["layers"][layer].as_str().unwrap();
             assert_eq!(file, format!("data/views/{key}/{i}.bin"));
             let b = std::fs::read(out.join(file)).unwrap();
-            assert_eq!(b.len(), expected_embedding_len(&b), "{file}");
+            assert_eq!(packed_header(&b)["grid"]["bits"], 12, "{file}: 12 bits per axis by default");
             bins += 1;
         }
         let q = index["files"]["views"][key]["quality"].as_str().expect("quality numbers for each view");
@@ -596,6 +604,21 @@ fn site_writes_a_folder_with_every_view_of_the_grid() {
     let run_files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!run_files.iter().any(|f| f.to_string_lossy().contains("site")), "{run_files:?}");
     check(&["site", r, "--out", o, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0"], 0);
+    // At full precision the views are the server's NMEM bytes, and larger.
+    let full = tmp.join("site_full");
+    let f = full.to_str().unwrap();
+    check(
+        &["site", r, "--out", f, "--grid", "n_neighbors=5,10", "min_dist=0.1,0.5", "--pca", "0", "--precision", "full"],
+        0,
+    );
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("site.json")).unwrap()).unwrap();
+    let key = index["grid"]["views"][0]["key"].as_str().unwrap();
+    let b = std::fs::read(full.join(index["files"]["views"][key]["layers"]["fc"].as_str().unwrap())).unwrap();
+    assert_eq!(b.len(), expected_embedding_len(&b));
+    let packed = std::fs::read(out.join(format!("data/views/{key}/1.bin"))).unwrap();
+    assert!(packed.len() < b.len(), "packed {} bytes, full {}", packed.len(), b.len());
+    let (_, err) = check(&["site", r, "--out", full.to_str().unwrap(), "--precision", "20"], 1);
+    assert!(err.contains("8 to 16, or `full`"), "{err}");
 
     // One file, under the default limit.
     let page = tmp.join("view.html");
@@ -627,8 +650,13 @@ fn site_refuses_a_bad_out_a_bad_grid_and_a_site_over_its_size_limit() {
         ),
         (vec!["site", r, "--out", p, "--layers", "nope"], "unknown layer `nope`"),
         (vec!["site", r, "--out", p, "--single-file", "--max-size", "0"], "--max-size must be a positive number"),
-        // Known before any work: the positions alone are over the limit.
-        (vec!["site", r, "--out", p, "--single-file", "--max-size", "0.001"], "would take at least"),
+        // Known before any work at full precision: the positions alone are over the limit.
+        (
+            vec!["site", r, "--out", p, "--single-file", "--max-size", "0.001", "--precision", "full"],
+            "would take at least",
+        ),
+        // Packed, known once built.
+        (vec!["site", r, "--out", p, "--single-file", "--max-size", "0.001"], "would be"),
         // Known once built: the page with the viewer's code is over it.
         (vec!["site", r, "--out", p, "--single-file", "--max-size", "0.02", "--pca", "0"], "would be"),
     ] {
