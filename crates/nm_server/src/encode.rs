@@ -52,13 +52,8 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// Encodes one view, with `extra` fields in the header (e.g. `divergence`). Errors when the
-/// positions do not have the shape `[E, n, 2]`.
-pub fn embedding_bytes(
-    view: &str,
-    emb: &LayerEmbedding,
-    extra: serde_json::Map<String, serde_json::Value>,
-) -> Result<Bytes, String> {
+/// (epochs, samples) of `emb`, or an error when its positions are not [E, n, 2].
+pub(crate) fn checked_shape(emb: &LayerEmbedding) -> Result<(usize, usize), String> {
     let (e, n) = (emb.epochs.len(), emb.samples.len());
     if emb.positions.len() != e * n * 2 {
         return Err(format!(
@@ -67,31 +62,54 @@ pub fn embedding_bytes(
             e * n * 2
         ));
     }
-    let mut bounds = Vec::with_capacity(e);
-    for slice in emb.positions.chunks_exact(2 * n.max(1)).take(e) {
-        let mut b = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
-        for p in slice.chunks_exact(2) {
-            for axis in 0..2 {
-                if p[axis].is_finite() {
-                    b[axis] = b[axis].min(p[axis]);
-                    b[axis + 2] = b[axis + 2].max(p[axis]);
-                }
-            }
-        }
+    Ok((e, n))
+}
+
+/// `[x0, y0, x1, y1]` of the finite coordinates of points `xy` ([m, 2]); `0, 0` on an axis with none.
+pub(crate) fn finite_bounds(xy: &[f32]) -> [f32; 4] {
+    let mut b = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
+    for p in xy.chunks_exact(2) {
         for axis in 0..2 {
-            if b[axis] > b[axis + 2] {
-                b[axis] = 0.0;
-                b[axis + 2] = 0.0;
+            if p[axis].is_finite() {
+                b[axis] = b[axis].min(p[axis]);
+                b[axis + 2] = b[axis + 2].max(p[axis]);
             }
         }
-        bounds.push(b);
     }
+    for axis in 0..2 {
+        if b[axis] > b[axis + 2] {
+            (b[axis], b[axis + 2]) = (0.0, 0.0);
+        }
+    }
+    b
+}
+
+/// A view's header: `{layer, view, epochs, n, bounds}` and the `extra` fields.
+pub(crate) fn view_header(
+    view: &str,
+    emb: &LayerEmbedding,
+    bounds: &[[f32; 4]],
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let mut header = serde_json::json!({
-        "layer": emb.layer, "view": view, "epochs": emb.epochs, "n": n, "bounds": bounds,
+        "layer": emb.layer, "view": view, "epochs": emb.epochs, "n": emb.samples.len(), "bounds": bounds,
     });
     if let Some(h) = header.as_object_mut() {
         h.extend(extra);
     }
+    header
+}
+
+/// Encodes one view, with `extra` fields in the header (e.g. `divergence`). Errors when the
+/// positions do not have the shape `[E, n, 2]`.
+pub fn embedding_bytes(
+    view: &str,
+    emb: &LayerEmbedding,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<Bytes, String> {
+    let (e, n) = checked_shape(emb)?;
+    let bounds: Vec<[f32; 4]> = (0..e).map(|ei| finite_bounds(emb.slice(ei))).collect();
+    let header = view_header(view, emb, &bounds, extra);
     let mut out = preamble(EMBEDDING_MAGIC, &header);
     out.reserve(n * 4 + e * n * 4);
     for &s in &emb.samples {

@@ -42,20 +42,8 @@ struct Grid {
 }
 
 fn grid(positions: &[f32], bits: u32) -> Grid {
-    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
-    for p in positions.chunks_exact(2) {
-        for a in 0..2 {
-            if p[a].is_finite() {
-                lo[a] = lo[a].min(p[a]);
-                hi[a] = hi[a].max(p[a]);
-            }
-        }
-    }
-    for a in 0..2 {
-        if lo[a] > hi[a] {
-            (lo[a], hi[a]) = (0.0, 0.0);
-        }
-    }
+    let [x0, y0, x1, y1] = encode::finite_bounds(positions);
+    let (lo, hi) = ([x0, y0], [x1, y1]);
     let levels = ((1u32 << bits) - 1) as f32;
     let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]);
     let step = if extent > 0.0 { extent / levels } else { 1.0 };
@@ -85,43 +73,28 @@ pub fn packed_embedding_bytes(
     if !BITS.contains(&bits) {
         return Err(format!("a precision of {bits} bits per axis; it must be {} to {}", BITS.start(), BITS.end()));
     }
-    let (e, n) = (emb.epochs.len(), emb.samples.len());
-    if emb.positions.len() != e * n * 2 {
-        return Err(format!(
-            "positions have {} values, expected epochs x samples x 2 = {e} x {n} x 2 = {}",
-            emb.positions.len(),
-            e * n * 2
-        ));
-    }
+    let (e, n) = encode::checked_shape(emb)?;
     let g = grid(&emb.positions, bits);
-    // Bounds of the decoded positions, computed as the viewer will decode them.
-    let decoded = |k: u16, a: usize| (if a == 0 { g.x0 } else { g.y0 }) + k as f32 * g.step;
-    let mut bounds = Vec::with_capacity(e);
-    for ei in 0..e {
-        let mut b = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
-        for (i, p) in emb.positions[ei * n * 2..(ei + 1) * n * 2].chunks_exact(2).enumerate() {
-            for a in 0..2 {
-                if p[a].is_finite() {
-                    let v = decoded(g.index[ei * n * 2 + i * 2 + a], a);
-                    b[a] = b[a].min(v);
-                    b[a + 2] = b[a + 2].max(v);
+    // Bounds of the positions as the viewer will decode them (non-finite ones stay out).
+    let decoded: Vec<f32> = emb
+        .positions
+        .iter()
+        .zip(&g.index)
+        .enumerate()
+        .map(
+            |(j, (&v, &k))| {
+                if v.is_finite() {
+                    (if j % 2 == 0 { g.x0 } else { g.y0 }) + k as f32 * g.step
+                } else {
+                    f32::NAN
                 }
-            }
-        }
-        for a in 0..2 {
-            if b[a] > b[a + 2] {
-                (b[a], b[a + 2]) = (0.0, 0.0);
-            }
-        }
-        bounds.push(b);
-    }
-    let mut header = serde_json::json!({
-        "layer": emb.layer, "view": view, "epochs": emb.epochs, "n": n, "bounds": bounds,
-        "grid": {"x0": g.x0, "y0": g.y0, "step": g.step, "bits": bits},
-    });
-    if let Some(h) = header.as_object_mut() {
-        h.extend(extra);
-    }
+            },
+        )
+        .collect();
+    let bounds: Vec<[f32; 4]> =
+        (0..e).map(|ei| encode::finite_bounds(&decoded[ei * n * 2..(ei + 1) * n * 2])).collect();
+    let mut header = encode::view_header(view, emb, &bounds, extra);
+    header["grid"] = serde_json::json!({"x0": g.x0, "y0": g.y0, "step": g.step, "bits": bits});
 
     let mut raw = Vec::with_capacity(n * 4 + e * n * 2 + 4 * n);
     let mut previous = 0u32;
