@@ -1,5 +1,6 @@
 //! `neuromapper serve RUN [RUN…]`: the browser viewer for a run, following it as it grows; several
-//! runs that share their probe set are shown side by side, a row per run.
+//! runs that share their probe set are shown side by side, a row per run. `--parametric` shows the
+//! parametric views that `embed --parametric` cached, and lets the viewer add points to them.
 
 use std::path::PathBuf;
 
@@ -21,6 +22,12 @@ pub struct Args {
     /// The default view's parameters (those of `embed`: its cached result is shown at once)
     #[command(flatten)]
     pub params: ParamArgs,
+    /// Show the parametric views (the positions the per-layer encoders of `embed --parametric` give,
+    /// from its cache), where the viewer can add points from a .npy of activations (drawn hollow).
+    /// One run, not followed, each layer on its own
+    #[cfg(feature = "train")]
+    #[arg(long)]
+    pub parametric: bool,
     /// Worker threads (default: one per core)
     #[arg(long)]
     pub threads: Option<usize>,
@@ -33,6 +40,25 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     // still being written is followed unaligned (the viewer's "align layers" toggle asks for the
     // aligned view of the epochs written so far).
     let mut follow = !args.no_follow;
+    #[cfg(feature = "train")]
+    let placer = if args.parametric {
+        anyhow::ensure!(
+            !args.params.align_layers,
+            "--parametric embeds each layer on its own: leave out --align-layers"
+        );
+        anyhow::ensure!(
+            args.runs.len() == 1,
+            "--parametric serves one run (its cached parametric views); {} were given",
+            args.runs.len()
+        );
+        // The cached encoders are the view: a run still being written is shown as it was embedded.
+        follow = false;
+        Some(crate::parametric::placer())
+    } else {
+        None
+    };
+    #[cfg(not(feature = "train"))]
+    let placer = None;
     if args.params.align_layers {
         let finished = args.runs.iter().all(|run| nm_run::Run::open(run).is_ok_and(|r| r.is_finished()));
         if finished {
@@ -44,7 +70,7 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let opts = nm_server::ServeOptions { params: args.params.overrides(), ..args.server.options(follow) };
+    let opts = nm_server::ServeOptions { params: args.params.overrides(), placer, ..args.server.options(follow) };
     anyhow::ensure!(
         args.runs.len() <= nm_server::MAX_RUNS,
         "at most {} runs can be served side by side; {} were given",

@@ -1,7 +1,8 @@
 //! The parametric view's glue, shared by `embed --parametric`, `export --parametric` and
 //! `transform`: per layer, the epochs' encoder inputs (nm_pipeline), their fuzzy graphs and the
 //! start layout (nm_umap), the encoders trained (nm_train, burn) and the result cached
-//! (nm_pipeline); and placing new activations with a cached layer's encoder.
+//! (nm_pipeline); and placing new activations with a cached layer's encoder (`transform`, and the
+//! placer `serve --parametric` gives the server).
 
 use std::sync::atomic::AtomicBool;
 
@@ -71,4 +72,10 @@ pub fn place(layer: &ParametricLayer, slice: usize, rows: Vec<f32>) -> anyhow::R
     let inputs = layer.maps[slice].apply(rows)?;
     let enc = &layer.encoders[slice];
     Ok(nm_train::parametric::encode(&enc.dims, &enc.params, &inputs)?)
+}
+
+/// [`place`] as the server's placer (`serve --parametric`): nm_server runs the encoders through it
+/// without depending on burn.
+pub fn placer() -> nm_server::Placer {
+    nm_server::Placer(std::sync::Arc::new(place))
 }

@@ -99,6 +99,64 @@ pub(crate) fn read_header(path: &Path) -> Result<ArrayDesc, RunError> {
     Ok(desc)
 }
 
+/// A float `.npy` array held in memory (an upload), as f32 rows: `(rows, values per row, data)`.
+/// The array must be float (16, 32 or 64 bit), C order, with at least 2 dimensions (`[m, ...]`,
+/// flattened per row). Errors are messages that say what was expected.
+pub fn decode_float_rows(bytes: &[u8]) -> Result<(usize, usize, Vec<f32>), String> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(
+            "not a numpy .npy file (expected the magic bytes \\x93NUMPY at the start); write it with numpy.save".into(),
+        );
+    }
+    let (major, minor) = (bytes[6], bytes[7]);
+    let (len_bytes, header_len) = match major {
+        1 => (2usize, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        2 | 3 if bytes.len() >= 12 => (4usize, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize),
+        2 | 3 => return Err("truncated .npy header".into()),
+        _ => return Err(format!("unsupported .npy version {major}.{minor}; expected 1.0, 2.0 or 3.0")),
+    };
+    let start = 8 + len_bytes;
+    if header_len > MAX_HEADER_BYTES || start + header_len > bytes.len() {
+        return Err(format!("truncated or garbled .npy header (it claims {header_len} bytes)"));
+    }
+    let header = &bytes[start..start + header_len];
+    let dict = parse_header_dict(header).map_err(|m| {
+        format!(
+            "garbled .npy header ({m}); expected {{'descr': '<f4', 'fortran_order': False, 'shape': (m, D), }}, found: {}",
+            text::snippet(header.trim_ascii_end())
+        )
+    })?;
+    let dtype = Dtype::from_npy_descr(&dict.descr);
+    if dtype.kind != ScalarKind::Float {
+        return Err(format!("expected a float array (float32 or float64), found {}", dtype.describe()));
+    }
+    if dict.fortran_order {
+        return Err("the array is in Fortran order; save a C-ordered one (numpy.ascontiguousarray)".into());
+    }
+    if dict.shape.len() < 2 {
+        return Err(format!("expected a 2-D array [m, D] (one row per point), found shape {:?}", dict.shape));
+    }
+    let rows = dict.shape[0];
+    let cols = dict.shape[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let count = cols.and_then(|c| c.checked_mul(rows));
+    let (Some(cols), Some(count)) = (cols, count) else {
+        return Err(format!("the shape {:?} is too large", dict.shape));
+    };
+    let data = &bytes[start + header_len..];
+    if count.checked_mul(dtype.size) != Some(data.len()) {
+        return Err(format!(
+            "the data has {} bytes, but shape {:?} of {} needs {}",
+            data.len(),
+            dict.shape,
+            dtype.describe(),
+            count.saturating_mul(dtype.size)
+        ));
+    }
+    let mut out = vec![0f32; count];
+    dtype.decode_f32(data, &mut out);
+    Ok((rows, cols, out))
+}
+
 fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -387,6 +445,22 @@ mod tests {
         }
         assert_eq!(Dtype::from_npy_descr(b"<f4").kind, ScalarKind::Float);
         assert_eq!(Dtype::from_npy_descr(b">i8").size, 8);
+    }
+
+    #[test]
+    fn float_rows_decode_from_memory_and_bad_arrays_say_why() {
+        let mut f8 = header_bytes("<f8", &[2, 3]);
+        (0..6).for_each(|i| f8.extend_from_slice(&f64::from(i).to_le_bytes()));
+        let (m, d, rows) = decode_float_rows(&f8).unwrap();
+        assert_eq!((m, d, rows), (2, 3, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
+        let (m, d, _) = decode_float_rows(&encode(&[2, 2, 2], &[0f32; 8])).unwrap();
+        assert_eq!((m, d), (2, 4));
+        assert!(decode_float_rows(&encode(&[4], &[0f32; 4])).unwrap_err().contains("2-D"));
+        assert!(decode_float_rows(&encode(&[2, 2], &[0i64; 4])).unwrap_err().contains("float"));
+        let mut short = encode(&[2, 2], &[0f32; 4]);
+        short.pop();
+        assert!(decode_float_rows(&short).unwrap_err().contains("needs"));
+        assert!(decode_float_rows(b"hello").unwrap_err().contains("magic"));
     }
 
     #[test]

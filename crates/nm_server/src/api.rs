@@ -38,7 +38,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError { status, message: message.into() }
     }
     fn bad(message: impl Into<String>) -> Self {
@@ -47,7 +47,7 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
-    fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
@@ -82,6 +82,10 @@ fn run_routes(state: Arc<AppState>) -> Router {
         .route("/sample-text", get(sample_text))
         .route("/change", get(change))
         .route("/compute", post(compute))
+        .route(
+            "/layers/{layer}/place",
+            post(crate::place::place).layer(DefaultBodyLimit::max(crate::place::MAX_PLACE_BYTES)),
+        )
         .route("/events", get(events))
         .with_state(state)
 }
@@ -177,6 +181,8 @@ pub(crate) fn summary_json(st: &AppState) -> serde_json::Value {
         "warning": derived_error,
         "values": values,
         "adversarial": run.manifest().adversarial,
+        "parametric": st.parametric(),
+        "place_limits": {"bytes": crate::place::MAX_PLACE_BYTES, "points": crate::place::MAX_PLACE_POINTS},
     })
 }
 
@@ -398,6 +404,21 @@ fn validate(st: &AppState, p: ParamsIn) -> Result<EmbedParams, ApiError> {
     }
 }
 
+/// Parametric mode shows only views whose encoders `embed --parametric` trained: others are refused.
+fn parametric_cached(run: &nm_run::Run, layers: &[String], params: &EmbedParams) -> Result<(), ApiError> {
+    if params.align_layers {
+        return Err(ApiError::bad(
+            "the parametric views embed each layer on its own: align_layers is not available with serve --parametric",
+        ));
+    }
+    let missing = crate::place::missing_layers(run, layers, params);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::CONFLICT, crate::place::missing_message(run, &missing, params)))
+    }
+}
+
 fn no_epochs() -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "the run has no epochs yet; wait for the first one")
 }
@@ -441,6 +462,10 @@ async fn compute(State(st): St, body: Result<Json<ComputeRequest>, JsonRejection
     };
     let s = st.clone();
     let params = blocking(move || validate(&s, req.params)).await?;
+    if st.parametric() {
+        let (run, ls, p) = (st.run().ok_or_else(no_epochs)?, layers.clone(), params.clone());
+        blocking(move || parametric_cached(&run, &ls, &p)).await?;
+    }
     let (view, tasks) = jobs::request(&st, &client, &layers, params.clone())
         .map_err(|jobs::Busy(m)| ApiError::new(StatusCode::TOO_MANY_REQUESTS, m))?;
     Ok(Json(json!({"view": view, "params": params, "tasks": tasks})).into_response())

@@ -137,6 +137,9 @@ fn worker(state: &Arc<AppState>) {
 }
 
 fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
+    if state.parametric() {
+        return load_parametric(state, task);
+    }
     let run = state.run();
     let result = if let Some(run) = run.filter(|_| !task.cancelled()) {
         let reporter = ProgressReporter::new(state, &task.layer, &task.key, Some(task));
@@ -164,5 +167,33 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
         }
         Some(Ok(Err(e))) => state.emit(ServerEvent::Failed { layer, view, error: e.to_string() }),
         Some(Err(e)) => state.emit(ServerEvent::Failed { layer, view, error: e }),
+    }
+}
+
+/// Parametric mode: a task reads the layer's encoders and positions from the run's parametric cache
+/// (`embed --parametric` made them; nothing is trained here).
+fn load_parametric(state: &Arc<AppState>, task: &Arc<Task>) {
+    let result = state
+        .run()
+        .filter(|_| !task.cancelled())
+        .map(|run| guarded(|| crate::place::load_view(&run, &task.layer, &task.params)).unwrap_or_else(Err));
+    {
+        let mut tasks = lock(&state.tasks);
+        let id = (task.layer.clone(), task.key.clone());
+        if tasks.get(&id).is_some_and(|t| Arc::ptr_eq(t, task)) {
+            tasks.remove(&id);
+        }
+    }
+    let (layer, view) = (task.layer.as_str(), task.key.as_str());
+    match result {
+        Some(Ok(p)) => {
+            let epochs = p.embedding.epochs.clone();
+            match state.store_parametric_view(&task.key, p) {
+                Ok(()) => state.emit(ServerEvent::Done { layer, view, epochs: &epochs, refined: false }),
+                Err(e) => state.emit(ServerEvent::Failed { layer, view, error: format!("{e:#}") }),
+            }
+        }
+        Some(Err(error)) => state.emit(ServerEvent::Failed { layer, view, error }),
+        None => state.emit(ServerEvent::Cancelled { layer, view }),
     }
 }

@@ -18,6 +18,7 @@
 //! | `GET /api/sample-text`                  | JSON: `samples.csv`'s text columns                          |
 //! | `GET /api/change?layer=L&view=K`        | binary: per-sample neighbour change `[E, n]` f32 over a view's samples |
 //! | `POST /api/compute`                     | compute views with new parameters (JSON body)               |
+//! | `POST /api/layers/{layer}/place?epoch=E` | parametric mode: positions `[m, 2]` (JSON) of an uploaded `.npy` `[m, D]` |
 //! | `GET /api/events`                       | server-sent events: progress, done, new epochs              |
 //! | `GET /api/runs`                         | JSON: the runs served side by side (name, label, layers, epochs) |
 //! | `* /api/runs/{i}/…`                     | every route above but the viewer's files, for run `i`       |
@@ -62,6 +63,7 @@ mod jobs;
 mod listen;
 mod live;
 mod pack;
+mod place;
 mod progress;
 mod runs;
 pub mod site;
@@ -79,6 +81,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 pub use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, Sampling};
 
+pub use place::{PlaceFn, Placer, MAX_PLACE_BYTES, MAX_PLACE_POINTS};
 pub use runs::{start_runs, MAX_RUNS};
 pub use state::LIVE_VIEW;
 
@@ -108,6 +111,11 @@ pub struct ServeOptions {
     /// and show it once its first epoch is written (`demo --compare` serves runs before training
     /// them). Off: such a folder is an error.
     pub wait_for_missing: bool,
+    /// Parametric mode (`serve --parametric`): the views are the run's cached parametric ones (made
+    /// by `embed --parametric`; a layer without one is an error at start), and
+    /// `POST /api/layers/{layer}/place` places uploaded activations with this. One run only, not
+    /// followed, each layer on its own.
+    pub placer: Option<Placer>,
 }
 
 impl Default for ServeOptions {
@@ -121,6 +129,7 @@ impl Default for ServeOptions {
             token: None,
             client_timeout: listen::CLIENT_TIMEOUT,
             wait_for_missing: false,
+            placer: None,
         }
     }
 }
@@ -237,6 +246,9 @@ fn start_inner(
     opts: ServeOptions,
     preloaded: Option<Vec<LayerEmbedding>>,
 ) -> anyhow::Result<ServerHandle> {
+    if opts.placer.is_some() {
+        check_parametric(&runs, &opts)?;
+    }
     let listener = bind(&opts)?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     let (access, url) = guard::setup(addr, opts.token.clone())?;
@@ -261,6 +273,9 @@ fn start_inner(
             .with_context(|| format!("cannot serve the run {}", run_path.display()))?;
         if several {
             state.set_peers(i, probe.clone(), states.first().cloned());
+        }
+        if let Some(placer) = &opts.placer {
+            state.set_placer(placer.clone());
         }
         let state = Arc::new(state);
         let (live_tx, live_rx) = mpsc::channel();
@@ -303,6 +318,20 @@ fn start_inner(
         });
     }
     Ok(ServerHandle { url, states, live_txs, stop_watching, stop_tx: Some(stop_tx), thread: Some(thread) })
+}
+
+/// Parametric mode serves one finished-or-not run as it is (not followed, layers on their own), and
+/// only when every layer's parametric view of the default parameters is cached.
+fn check_parametric(runs: &[(PathBuf, Option<nm_run::Run>)], opts: &ServeOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(runs.len() == 1, "--parametric serves one run; {} were given", runs.len());
+    anyhow::ensure!(!opts.follow, "--parametric shows the cached parametric views: it does not follow a run");
+    let Some(run) = &runs[0].1 else { anyhow::bail!("--parametric needs a run with epochs") };
+    let params = opts.params.resolve(run)?;
+    anyhow::ensure!(!params.align_layers, "--parametric embeds each layer on its own: leave out --align-layers");
+    let layers: Vec<String> = run.layers().iter().map(|l| l.name.clone()).collect();
+    let missing = place::missing_layers(run, &layers, &params);
+    anyhow::ensure!(missing.is_empty(), "{}", place::missing_message(run, &missing, &params));
+    Ok(())
 }
 
 /// Binds `opts.host:opts.port`; when that port is taken, binds a free one and says so on stderr.

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
 
 use axum::body::Bytes;
-use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides};
+use nm_pipeline::{EmbedParams, LayerEmbedding, ParamOverrides, ParametricLayer};
 use nm_run::{Inputs, Run};
 
 use crate::encode;
 use crate::events::ServerEvent;
+use crate::place::Placer;
 use crate::runs::ProbeSet;
 use crate::sync::{guarded, lock};
 use crate::tasks::{Pool, Task};
@@ -43,6 +44,8 @@ pub struct StoredView {
     pub emb: Arc<LayerEmbedding>,
     pub epochs: Vec<u32>,
     pub n_points: usize,
+    /// In parametric mode: the view's encoders and input maps (what new points are placed with).
+    pub parametric: Option<Arc<ParametricLayer>>,
     seq: u64,
 }
 
@@ -120,6 +123,9 @@ pub struct AppState {
     reference: Option<Arc<AppState>>,
     /// This run's views turned onto run 0's: (layer, key) -> (own seq, run 0's seq, bytes).
     pub aligned: Mutex<AlignedViews>,
+    /// Parametric mode (`serve --parametric`): the views come from the run's parametric cache, and
+    /// new points are placed with this.
+    placer: Option<Placer>,
 }
 
 impl AppState {
@@ -152,6 +158,7 @@ impl AppState {
             probe: None,
             reference: None,
             aligned: Mutex::new(HashMap::new()),
+            placer: None,
         };
         match run {
             Some(run) => state.set_run(run).map(|()| state),
@@ -166,6 +173,22 @@ impl AppState {
         self.run_index = Some(index);
         self.probe = Some(probe);
         self.reference = reference;
+    }
+
+    /// Puts the server in parametric mode: views are read from the parametric cache (`jobs`) and
+    /// new points are placed with `placer` (`place`).
+    pub fn set_placer(&mut self, placer: Placer) {
+        self.placer = Some(placer);
+    }
+
+    /// The placer, in parametric mode.
+    pub fn placer(&self) -> Option<Placer> {
+        self.placer.clone()
+    }
+
+    /// Whether the views are the parametric ones.
+    pub fn parametric(&self) -> bool {
+        self.placer.is_some()
     }
 
     /// Run 0's state when this is a later run served beside it.
@@ -260,6 +283,16 @@ impl AppState {
 
     /// Encodes and keeps `emb` as view `key` of its layer.
     pub fn store_view(&self, key: &str, emb: &LayerEmbedding) -> anyhow::Result<()> {
+        self.store(key, emb, None)
+    }
+
+    /// Encodes and keeps a parametric layer's positions as view `key`, with its encoders.
+    pub fn store_parametric_view(&self, key: &str, layer: ParametricLayer) -> anyhow::Result<()> {
+        let layer = Arc::new(layer);
+        self.store(key, &layer.embedding, Some(layer.clone()))
+    }
+
+    fn store(&self, key: &str, emb: &LayerEmbedding, parametric: Option<Arc<ParametricLayer>>) -> anyhow::Result<()> {
         let bytes = self.encode_view(key, emb)?;
         let seq = self.view_seq.fetch_add(1, Ordering::Relaxed);
         let default_view = self.default_view_key();
@@ -271,6 +304,7 @@ impl AppState {
                 emb: Arc::new(emb.clone()),
                 epochs: emb.epochs.clone(),
                 n_points: emb.samples.len(),
+                parametric,
                 seq,
             },
         );
@@ -302,6 +336,11 @@ impl AppState {
     /// View `key` of `layer` as computed, and its version (a number that grows with each store).
     pub fn raw_view(&self, layer: &str, key: &str) -> Option<(Arc<LayerEmbedding>, u64)> {
         lock(&self.views).get(&(layer.to_string(), key.to_string())).map(|v| (v.emb.clone(), v.seq))
+    }
+
+    /// A stored parametric view's encoders (None outside parametric mode, or before it is loaded).
+    pub fn parametric_view(&self, layer: &str, key: &str) -> Option<Arc<ParametricLayer>> {
+        lock(&self.views).get(&(layer.to_string(), key.to_string())).and_then(|v| v.parametric.clone())
     }
 
     pub fn has_view(&self, layer: &str, key: &str) -> bool {

@@ -169,6 +169,22 @@ export async function requestCompute(client, layers, params, base = '/api') {
 }
 
 /**
+ * Places a .npy of activations [m, D] in `layer`'s parametric view `view` at `epoch` (parametric mode).
+ * @param {string} layer @param {number} epoch @param {string} view @param {ArrayBuffer} npy
+ * @param {string} [base]
+ * @returns {Promise<import('./source.js').Placed>}
+ */
+export async function placePoints(layer, epoch, view, npy, base = '/api') {
+  const q = `epoch=${encodeURIComponent(epoch)}&view=${encodeURIComponent(view)}`;
+  const res = await fetchOk(`${base}/layers/${encodeURIComponent(layer)}/place?${q}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: npy,
+  });
+  return res.json();
+}
+
+/**
  * How far to trust each plot of `view`: {points, layers: {LAYER: [{epoch, trust15, knn10, change15,
  * cka_prev_epoch, cka_next_layer}]}}. Rejects with status 404 until every layer's view is cached.
  * @param {string} view

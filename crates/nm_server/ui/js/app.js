@@ -107,6 +107,7 @@ import { createStore } from './store.js';
  * @property {ReturnType<typeof import('./widgets/scale.js').createScale>} scale
  * @property {ReturnType<typeof import('./widgets/changes.js').createChanges>} changes
  * @property {ReturnType<typeof import('./widgets/twins.js').createTwinsPanel>} twins
+ * @property {ReturnType<typeof import('./widgets/extras.js').createExtrasPanel>} extras
  */
 
 /**
@@ -145,6 +146,7 @@ import { createStore } from './store.js';
  * @property {number} startedAt               performance.now() stamps for the benchmarks
  * @property {number | null} readyAt
  * @property {number | null} firstFrameAt
+ * @property {import('./extras.js').Extras | null} extras   points added from a .npy (parametric mode), drawn hollow
  */
 
 /** @returns {AppStore} the store with its initial state. */
@@ -184,7 +186,7 @@ export function createApp(source, store, renderer, ui) {
     started: false, ready: false, waitingShown: false, legendKey: '', lastHighlights: [],
     bytes: { samples: 0, embeddings: {} },
     frames: 0, frameTimes: [], drawMs: 0,
-    startedAt: performance.now(), readyAt: null, firstFrameAt: null,
+    startedAt: performance.now(), readyAt: null, firstFrameAt: null, extras: null,
   };
 }
 

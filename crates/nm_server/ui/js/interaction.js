@@ -1,4 +1,4 @@
-// What the pointer and keyboard do on the plots: hover (pick + tooltip), click to pin a trajectory,
+// What the pointer and keyboard do on the plots: hover (pick + tooltip; extra points too), click to pin a trajectory,
 // drag to pan (or lasso / box select), wheel to zoom, double-click to refit, and the keys.
 // @ts-check
 
@@ -11,6 +11,7 @@ import { insidePolygon } from './picking.js';
 import { fitCamera, pxToData, zoomAt, panBy, rectAt } from './layout.js';
 import { requestRender } from './render.js';
 import { togglePlay, stepEpoch } from './playback.js';
+import { pickExtra } from './extras.js';
 
 /** @typedef {import('./app.js').App} App */
 
@@ -103,7 +104,11 @@ export function hoverAt(app, x, y) {
   const { store } = app;
   const hit = pickAt(app, x, y);
   const cur = store.get().hover;
-  if (hit && hit.sample != null) {
+  const extra = hit && app.extras ? pickExtra(app, hit.plot, x, y, pointStyle(app, app.plots[hit.plot], app.rects[hit.plot]).radius * 1.6 + PICK_SLACK_PX) : -1;
+  if (hit && extra >= 0 && app.extras) {
+    if (cur) store.set({ hover: null, focusClass: null });
+    app.ui.tooltip.note(x, y, [`extra point #${extra}`, `${app.extras.name} · ${app.plots[hit.plot].layer} · epoch ${roundedEpoch(app)}`]);
+  } else if (hit && hit.sample != null) {
     if (!cur || cur.sample !== hit.sample || cur.plot !== hit.plot) {
       store.set({ hover: { plot: hit.plot, sample: hit.sample }, focusClass: samplesOf(app).labels[hit.sample] });
     }

@@ -25,6 +25,8 @@ import { createPointControls } from './widgets/points.js';
 import { createScale } from './widgets/scale.js';
 import { createChanges, TOP_CHANGERS } from './widgets/changes.js';
 import { createTwinsPanel } from './widgets/twins.js';
+import { createExtrasPanel } from './widgets/extras.js';
+import { addExtras, clearExtras, ensureExtras } from './extras.js';
 import { ensureValues, selectChangers, loadSampleText } from './values.js';
 import { fitAllEpochs, fitThisEpoch } from './framing.js';
 import { exportPng } from './export.js';
@@ -91,6 +93,10 @@ function create() {
       onShow: (show) => store.set({ show }),
     }),
     twins: createTwinsPanel($('#twins'), { onLines: (twinLines) => store.set({ twinLines }) }),
+    extras: createExtrasPanel($('#extras'), {
+      onAdd: (layer, name, npy) => addExtras(app, layer, name, npy),
+      onClear: () => clearExtras(app),
+    }),
   };
   const app = createApp(source, store, renderer, ui);
   return app;
@@ -116,6 +122,7 @@ function wire(app) {
     if (has('mode')) document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b instanceof HTMLElement && b.dataset.mode === st.mode));
     if (has('hover') || has('pinned') || has('target') || has('playing')) requestRender(app);
     if (has('twinLines')) { updateTwins(app); requestRender(app); }
+    if (has('target') && app.extras) ensureExtras(app);
   });
   ui.points.render(store.get().pointScale, store.get().opacity);
   installInteraction(app);
@@ -146,6 +153,9 @@ async function start(app) {
   app.store.set({ target: shown, t: shown });
   await setupPlots(app);
   app.started = true;
+  const parametric = !!(app.summary && app.summary.parametric && app.source.place);
+  app.ui.extras.setup(parametric, app.plots.filter((p) => p.run === 0).map((p) => p.layer));
+  app.ui.extras.render(null);
   syncPlots(app);
   pollForViews(app);
   new ResizeObserver(() => layout(app)).observe($('#plots'));

@@ -13,6 +13,7 @@ import { layout, requestRender } from './render.js';
 import { titles, updateLegend, updateChanges } from './panels.js';
 import { describeParams, describeParamsDetail } from './widgets/params.js';
 import { doneKey, isGrid, plotCells, qualityKey, renderRowLabels } from './runs.js';
+import { ensureExtras } from './extras.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
@@ -122,6 +123,7 @@ export async function loadView(app, pl, view) {
     pl.paramsDetail = describeParamsDetail(params);
     pl.params = params;
     app.renderer.setPlotData(pl.index, emb);
+    if (app.extras && app.extras.layer === pl.layer && pl.run === 0) ensureExtras(app);
     app.bytes.embeddings[pl.run ? `${pl.run}:${pl.layer}` : pl.layer] = emb.bytes;
     // The neighbour change belongs to the view's points and epochs: asked again for the new ones.
     if (app.values.get(changeKey(pl)) !== 'pending') app.values.delete(changeKey(pl));

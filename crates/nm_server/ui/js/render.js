@@ -1,6 +1,6 @@
 // The frame loop: schedules frames, advances playback, hands each plot's frame (epochs, blend,
 // camera, point radius, hover ring, trajectory and the lines from adversarial twins to their clean
-// samples) to the renderer, and lays the plots out on the canvas when its size or the plot count
+// samples, the extra points drawn hollow) to the renderer, and lays the plots out on the canvas when its size or the plot count
 // changes (runs.js places them when several runs are shown). It also says when the page is idle:
 // `<html data-ready="true">` once every plot is drawn with nothing moving or being computed (a
 // scheduled frame clears it), for scripts that take pictures.
@@ -16,6 +16,7 @@ import { advance } from './playback.js';
 import { titles, updateLegend, updateTimeline } from './panels.js';
 import { fitCamera } from './layout.js';
 import { plotRects, renderRowLabels } from './runs.js';
+import { extrasFor } from './extras.js';
 
 /** @typedef {import('./app.js').App} App */
 /** @typedef {import('./app.js').Plot} Plot */
@@ -95,6 +96,7 @@ function overlaysFor(app, pl, f) {
   f.rings = null; f.trail = null; f.trailDots = null; f.twinLines = null;
   const emb = pl.emb, local = pl.local;
   if (!emb || !local) return;
+  f.extras = extrasFor(app, pl);
   if (st.twinLines) f.twinLines = twinSegments(app, pl);
   const hl = st.hover ? local[st.hover.sample] : -1;
   app.lastHighlights[pl.index] = st.hover && hl >= 0 ? { sample: st.hover.sample, local: hl } : null;

@@ -5,6 +5,7 @@
 // with u_blend, so the slider and play button morph smoothly without re-uploading anything.
 // Points rather than instanced quads: a quarter of the vertex work, which is what software GL
 // (SwiftShader) spends its time on; the largest point is far below every implementation's limit.
+// Extra points (parametric mode) are an overlay: hollow rings in float data coordinates.
 // Draw order: points flagged "on top" (the hovered class, the selection) are skipped by a first
 // pass and drawn by a second one, only for plots that have any.
 // @ts-check
@@ -29,6 +30,7 @@ import { paletteBytes } from './palette.js';
  * @property {Float32Array | null} [trail]
  * @property {Float32Array | null} [trailDots]
  * @property {Float32Array | null} [twinLines]   segments (x0, y0, x1, y1) from each twin to its clean sample
+ * @property {Float32Array | null} [extras]      extra points (parametric mode), drawn as hollow rings
  */
 
 /**
@@ -117,7 +119,7 @@ void main() {
 const OVERLAY_FS = `#version 300 es
 precision mediump float;
 uniform vec4 u_color;
-uniform int u_ring;      // 0 line, 1 ring sprite, 2 filled dot sprite
+uniform int u_ring;      // 0 line, 1 ring sprite, 2 filled dot sprite, 3 hollow point (dark rim, light halo)
 out vec4 o;
 void main() {
   float a = u_color.a;
@@ -125,6 +127,14 @@ void main() {
     float d = length(gl_PointCoord - 0.5) * 2.0;
     if (d > 1.0) discard;
     if (u_ring == 1 && d < 0.62) discard;
+    if (u_ring == 3) {
+      // An extra point: a dark rim with a thin light halo inside it, and nothing in the middle.
+      if (d < 0.5) discard;
+      vec3 rgb = d < 0.64 ? vec3(1.0) : u_color.rgb;
+      float al = d < 0.64 ? 0.85 * a : a;
+      o = vec4(rgb * al, al);
+      return;
+    }
   }
   o = vec4(u_color.rgb * a, a);
 }`;
@@ -332,6 +342,7 @@ export class Renderer {
     if (f.twinLines && f.twinLines.length >= 4) items.push({ data: f.twinLines, mode: gl.LINES, ring: 0, color: [0.15, 0.15, 0.15, 0.45], size: 1 });
     if (f.trail && f.trail.length >= 4) items.push({ data: f.trail, mode: gl.LINE_STRIP, ring: 0, color: [0.1, 0.1, 0.1, 0.75], size: 1 });
     if (f.trailDots && f.trailDots.length) items.push({ data: f.trailDots, mode: gl.POINTS, ring: 2, color: [0.1, 0.1, 0.1, 0.8], size: 5 * dpr });
+    if (f.extras && f.extras.length) items.push({ data: f.extras, mode: gl.POINTS, ring: 3, color: [0.08, 0.08, 0.08, 1], size: Math.max(9, f.radius * 3.2) * dpr });
     if (f.rings && f.rings.length) items.push({ data: f.rings, mode: gl.POINTS, ring: 1, color: [0, 0, 0, 1], size: Math.max(14, f.radius * 5) * dpr });
     if (!items.length) return;
     gl.useProgram(O.p);

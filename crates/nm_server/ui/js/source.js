@@ -73,6 +73,8 @@ import { subscribe } from './events.js';
  * @property {string | null} warning               why labels or predictions could not be read
  * @property {ValueInfo[]} [values]                per-sample values to colour by (absent: none)
  * @property {AttackInfo | null} [adversarial]      how the run's adversarial twins were made (manifest)
+ * @property {boolean} [parametric]                the views are the parametric ones (`serve --parametric`): points can be added
+ * @property {{bytes: number, points: number}} [place_limits]   the largest upload `place` takes
  */
 
 /**
@@ -141,6 +143,12 @@ import { subscribe } from './events.js';
  * @property {number[]} epochs
  */
 
+/**
+ * Points placed in a parametric view (`POST /api/layers/{layer}/place`): positions [n * 2] in the
+ * view's data coordinates (null where the encoder gave no finite value).
+ * @typedef {{layer: string, view: string, epoch: number, n: number, positions: (number | null)[]}} Placed
+ */
+
 /** @typedef {import('./events.js').ServerEvent} ServerEvent */
 /**
  * The numbers of one (layer, epoch) of a view (nm_pipeline::quality defines them); null where there
@@ -188,6 +196,8 @@ import { subscribe } from './events.js';
  * @property {() => Promise<SampleText>} [sampleText]   samples.csv's text columns
  * @property {() => Promise<Grid>} [grid]   a static site's precomputed views: the menu offers them
  * @property {() => Promise<RunEntry[]>} [runs]   the runs shown side by side (absent: just this one)
+ * @property {(layer: string, epoch: number, view: string, npy: ArrayBuffer) => Promise<Placed>} [place]
+ *   positions of a .npy of activations [m, D] in `layer`'s view at `epoch` (parametric mode)
  * @property {(i: number) => DataSource} [forRun]   the source of run i of `runs` (its summary,
  *   samples, views, compute requests). Its `events` is a no-op: this source's events carry every
  *   run's, each with its `run` index.
@@ -232,6 +242,7 @@ function runSource(client, live, run) {
     change: (layer, view) => api.fetchChange(layer, view, base),
     sampleText: () => api.fetchSampleText(base),
     compute: (layers, params) => api.requestCompute(client, layers, params, base),
+    place: (layer, epoch, view, npy) => api.placePoints(layer, epoch, view, npy, base),
     events() {},
   };
 }

@@ -8,6 +8,7 @@ import { epochPair, positionOf, pickIndex } from './positions.js';
 import { pickAt } from './interaction.js';
 import { pointStyle } from './pointstyle.js';
 import { draw, twinSegments } from './render.js';
+import { extrasFor, extrasStatus } from './extras.js';
 
 /**
  * Installs `window.__nm` over the app.
@@ -92,6 +93,25 @@ export function installTestHook(app) {
     valuesLoaded(key) { const v = app.values.get(key); return !!v && v !== 'pending' && !(v instanceof Error); },
     /** Every plot's `change|layer|view` key. */
     changeKeys: () => app.plots.map(changeKey),
+    /**
+     * The extra points (parametric mode): the panel's status, and per plot those drawn now, in
+     * client (page) pixels and data coordinates (empty arrays where a plot draws none).
+     */
+    extras() {
+      const [ox, oy] = canvasOrigin();
+      const drawn = app.plots.map((pl, i) => {
+        const xy = pl.cam && app.rects[i] ? extrasFor(app, pl) : null;
+        const out = [];
+        if (xy && pl.cam) {
+          for (let k = 0; k < xy.length / 2; k++) {
+            const [px, py] = dataToPx(app.rects[i], pl.cam, xy[2 * k], xy[2 * k + 1]);
+            out.push({ x: ox + px, y: oy + py, dataX: xy[2 * k], dataY: xy[2 * k + 1] });
+          }
+        }
+        return out;
+      });
+      return { status: extrasStatus(app), epochs: app.extras ? Array.from(app.extras.byEpoch.keys()) : [], drawn };
+    },
     tooltipText: () => { const t = $('#tooltip'); return t.hidden ? '' : t.textContent; },
     /** @param {number} t */
     setT(t) { store.set({ t, target: t, playing: false }); draw(app); },

@@ -1,5 +1,5 @@
 // Hover tooltip: sample index, label, prediction at this epoch, the value coloured by, samples.csv's
-// text columns, and the input thumbnail.
+// text columns, and the input thumbnail; or a plain note (an extra point).
 // @ts-check
 
 /**
@@ -17,6 +17,13 @@ export function createTooltip(el) {
   el.innerHTML = `<div class="thumb"></div><div class="text"></div>`;
   const thumb = /** @type {HTMLElement} */ (el.querySelector('.thumb'));
   const text = /** @type {HTMLElement} */ (el.querySelector('.text'));
+  /** Next to (x, y), inside the plots. @param {number} x @param {number} y */
+  const place = (x, y) => {
+    const pad = 14, r = /** @type {HTMLElement} */ (el.parentElement).getBoundingClientRect();
+    const w = el.offsetWidth, h = el.offsetHeight;
+    el.style.left = `${Math.min(x + pad, r.width - w - 4)}px`;
+    el.style.top = `${y + pad + h > r.height ? y - h - pad : y + pad}px`;
+  };
   return {
     /** @param {number} x @param {number} y @param {TooltipInfo} info */
     show(x, y, info) {
@@ -40,10 +47,17 @@ export function createTooltip(el) {
       } else {
         thumb.hidden = true;
       }
-      const pad = 14, r = /** @type {HTMLElement} */ (el.parentElement).getBoundingClientRect();
-      const w = el.offsetWidth, h = el.offsetHeight;
-      el.style.left = `${Math.min(x + pad, r.width - w - 4)}px`;
-      el.style.top = `${y + pad + h > r.height ? y - h - pad : y + pad}px`;
+      place(x, y);
+    },
+    /**
+     * Shows lines of plain text (an extra point, which is no sample of the run).
+     * @param {number} x @param {number} y @param {string[]} lines the first in bold
+     */
+    note(x, y, lines) {
+      el.hidden = false;
+      thumb.hidden = true;
+      text.innerHTML = lines.map((l, i) => (i ? `<span class="muted">${escapeHtml(l)}</span>` : `<b>${escapeHtml(l)}</b>`)).join('<br>');
+      place(x, y);
     },
     hide() { el.hidden = true; },
     text: () => (el.hidden ? '' : el.textContent),
