@@ -1,10 +1,14 @@
-//! `embed --parametric`, `export --parametric` and `transform` on a small image run: the
-//! parametric view keeps the non-parametric one's trustworthiness, `transform` of a slice's own
-//! activations lands where the slice was embedded, and bad input gets a clear error.
+//! `embed --parametric`, `export --parametric`, `transform` and `serve --parametric` on a small
+//! image run: the parametric view keeps the non-parametric one's trustworthiness, `transform` and the
+//! server's place route put a slice's own activations where the slice was embedded, and bad input
+//! gets a clear error.
 #![cfg(feature = "train")]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use nm_run::{LayerReader, Manifest, RunWriter};
 use nm_testkit::TempDir;
@@ -95,6 +99,7 @@ fn parametric_views_keep_their_quality_and_transform_places_points_where_they_we
     assert!(out.contains("3 epochs × 200 samples  parametric"), "{out}");
     let (out, _) = check(&["embed", r, "--parametric"], 0);
     assert!(out.contains("cached"), "the second time from the cache:\n{out}");
+    let server = Server::start(&["serve", r, "--parametric"]);
 
     let param = tmp.join("param.npy");
     let plain = tmp.join("plain.npy");
@@ -124,7 +129,181 @@ fn parametric_views_keep_their_quality_and_transform_places_points_where_they_we
         let radius = rms_radius(own);
         eprintln!("epoch {k}: transform RMS error {:.4} radii", err / radius);
         assert!(err < 0.05 * radius, "epoch {k}: transform is {err} from the embedded positions (radius {radius})");
+
+        // The server's place route (the viewer's "extra points") gives the same positions.
+        let (status, reply) = server.place(&format!("/api/layers/pixels/place?epoch={e}"), &npy_bytes(N, D, act));
+        assert_eq!(status, 200, "{reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["n"], N);
+        let served: Vec<f32> = v["positions"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        assert_eq!(served.len(), 2 * N);
+        let err = (served.iter().zip(own).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / N as f32).sqrt();
+        eprintln!("epoch {k}: served placement RMS error {:.4} radii", err / radius);
+        assert!(err < 0.05 * radius, "epoch {k}: the place route is {err} from the embedded positions");
     }
+
+    // Its quality numbers are the parametric view's, not the ordinary view's.
+    let (status, reply) = server.get("/api/quality");
+    assert_eq!(status, 200, "{reply}");
+    let q: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    for (k, act) in acts.iter().enumerate() {
+        let x = Matrix::new(N, D, act.clone()).unwrap();
+        let slice = |v: &[f32]| Matrix::new(N, 2, v[k * N * 2..(k + 1) * N * 2].to_vec()).unwrap();
+        let (mine, ordinary) = (trustworthiness(&x, &slice(&param), 15), trustworthiness(&x, &slice(&plain), 15));
+        let served = q["layers"]["pixels"][k]["trust15"].as_f64().unwrap();
+        eprintln!(
+            "epoch {k}: served trust15 {served:.4}, the parametric view's {mine:.4}, the ordinary view's {ordinary:.4}"
+        );
+        assert!(
+            (served - mine).abs() < 0.003 && (served - mine).abs() < (served - ordinary).abs(),
+            "epoch {k}: served trust15 {served} vs the parametric view's {mine} (the ordinary view's {ordinary})"
+        );
+    }
+}
+
+/// The .npy bytes of an f32 `[m, d]` array.
+fn npy_bytes(m: usize, d: usize, data: &[f32]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({m}, {d}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+/// A `neuromapper serve` process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    /// Starts `args` (a serve command; `--no-open --port 0` are added) and waits for its URL.
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_neuromapper"))
+            .args(args)
+            .args(["--no-open", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().trim_start_matches("http://").split('/').next().unwrap().to_string();
+        assert!(addr.contains(':'), "serve printed no URL: {line:?}");
+        Server { child, addr }
+    }
+
+    /// Sends `method target` with `body` as raw HTTP/1.1: (status, body).
+    fn request(&self, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let _ = s.write_all(body); // the server may answer (413) before reading it all
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        (status, body)
+    }
+
+    fn get(&self, target: &str) -> (u16, String) {
+        self.request("GET", target, b"")
+    }
+
+    /// POSTs a place request once the layer's view is loaded (the route answers 409 before).
+    fn place(&self, target: &str, npy: &[u8]) -> (u16, String) {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.request("POST", target, npy);
+            if status != 409 || !body.contains("not loaded") || start.elapsed() > Duration::from_secs(120) {
+                return (status, body);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut b: &str) -> String {
+    let mut out = String::new();
+    while let Some(eol) = b.find("\r\n") {
+        let size = usize::from_str_radix(b[..eol].trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+#[test]
+fn the_place_route_refuses_bad_uploads_with_clear_errors() {
+    let tmp = TempDir::new("neuromapper_place_errors");
+    let root: PathBuf = tmp.join("run");
+    let acts = make_run(&root);
+    let r = root.to_str().unwrap();
+    let good = npy_bytes(N, D, &acts[0]);
+
+    // Without --parametric the route says how to get it.
+    let plain = Server::start(&["serve", r, "--no-follow"]);
+    let (status, err) = plain.request("POST", "/api/layers/pixels/place?epoch=0", &good);
+    assert_eq!(status, 409, "{err}");
+    assert!(err.contains("serve RUN --parametric"), "{err}");
+    drop(plain);
+
+    // --parametric without the cache is refused at start, naming the command that makes it.
+    let few = ["--samples", "60", "--n-neighbors", "8"];
+    let out = neuromapper(&[&["serve", r, "--parametric", "--no-open", "--port", "0"][..], &few].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no parametric embedding") && err.contains("--parametric --layers pixels"), "{err}");
+
+    check(&[&["embed", r, "--parametric"][..], &few].concat(), 0);
+    let server = Server::start(&[&["serve", r, "--parametric"][..], &few].concat());
+    let (status, reply) = server.place("/api/layers/pixels/place?epoch=2", &good);
+    assert_eq!(status, 200, "{reply}");
+    // Wrong width, unknown epoch and layer, no epoch, not an .npy, too many bytes.
+    let (status, err) = server.place("/api/layers/pixels/place?epoch=2", &npy_bytes(4, 10, &[0f32; 40]));
+    assert_eq!(status, 400, "{err}");
+    assert!(err.contains("rows of 10 values") && err.contains(&format!("D = {D}")), "{err}");
+    let (status, err) = server.place("/api/layers/pixels/place?epoch=9", &good);
+    assert_eq!(status, 400, "{err}");
+    assert!(err.contains("no epoch 9") && err.contains("0, 1, 2"), "{err}");
+    let (status, err) = server.place("/api/layers/nope/place?epoch=0", &good);
+    assert_eq!(status, 400, "{err}");
+    assert!(err.contains("unknown layer `nope`"), "{err}");
+    let (status, err) = server.place("/api/layers/pixels/place", &good);
+    assert_eq!(status, 400, "{err}");
+    assert!(err.contains("?epoch="), "{err}");
+    let (status, err) = server.place("/api/layers/pixels/place?epoch=0", b"not an npy file");
+    assert_eq!(status, 400, "{err}");
+    assert!(err.contains("the uploaded .npy"), "{err}");
+    let (status, _) = server.place("/api/layers/pixels/place?epoch=0", &vec![0u8; 65 * 1024 * 1024]);
+    assert_eq!(status, 413);
+    // The server still answers afterwards.
+    assert_eq!(server.place("/api/layers/pixels/place?epoch=0", &good).0, 200);
 }
 
 #[test]

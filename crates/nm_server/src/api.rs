@@ -241,15 +241,24 @@ fn view_params(st: &AppState, key: &str) -> Result<EmbedParams, ApiError> {
 /// How far to trust each plot of a view: `nm_pipeline::quality`'s report as JSON (`{"points",
 /// "layers": {LAYER: [{"epoch", "trust15", "knn10", "change15", "cka_prev_epoch",
 /// "cka_next_layer"}]}}`), over every layer. Answered once every layer's embedding of the view is
-/// in the run's cache (404 until then); computed on the blocking pool and cached in the run.
+/// in the run's cache (404 until then); computed on the blocking pool and cached in the run. In
+/// parametric mode the embeddings are the parametric cache's.
 async fn quality(State(st): St, q: Result<Query<ViewQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     let key = q.view.unwrap_or_else(|| st.default_view_key());
     let params = view_params(&st, &key)?;
     let run = st.run().ok_or_else(no_epochs)?;
+    let parametric = st.parametric();
     let body = blocking(move || {
-        let embeddings: Option<Vec<_>> =
-            run.layers().iter().map(|l| nm_pipeline::cached(&run, &l.name, &params)).collect();
+        // Parametric mode's views are the encoders' positions: their quality, not the ordinary view's.
+        let embeddings: Option<Vec<_>> = run
+            .layers()
+            .iter()
+            .map(|l| match parametric {
+                true => nm_pipeline::cached_parametric(&run, &l.name, &params).map(|p| p.embedding),
+                false => nm_pipeline::cached(&run, &l.name, &params),
+            })
+            .collect();
         let embeddings = embeddings.ok_or_else(|| {
             ApiError::not_found(format!(
                 "the quality of view `{key}` needs every layer's embedding of it in the cache: ask again once \
