@@ -94,7 +94,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, timeout: Du
 }
 
 /// Reads a request's body in full within `timeout` (at most `MAX_BODY_BYTES`; a place route's,
-/// an uploaded `.npy`, at most `place::MAX_PLACE_BYTES`): hyper bounds the time
+/// an uploaded `.npy`, at most `place::MAX_PLACE_BYTES`, and only in one of `place::MAX_PLACING`
+/// turns): hyper bounds the time
 /// to send the head, not the body, so a client that announces a body and sends half of it would
 /// otherwise hold a handler forever. Requests without a body pass as they are.
 async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
@@ -102,8 +103,10 @@ async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let limit =
-        if crate::place::is_place_path(parts.uri.path()) { crate::place::MAX_PLACE_BYTES } else { MAX_BODY_BYTES };
+    let place = crate::place::is_place_path(parts.uri.path());
+    let limit = if place { crate::place::MAX_PLACE_BYTES } else { MAX_BODY_BYTES };
+    // A large upload is read only in its turn, held until the answer is made.
+    let _turn = if place { crate::place::turn().await } else { None };
     let error = |status: StatusCode, message: String| (status, Json(json!({ "error": message }))).into_response();
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => next.run(Request::from_parts(parts, Body::from(collected.to_bytes()))).await,

@@ -25,6 +25,17 @@ use crate::sync::guarded;
 pub const MAX_PLACE_BYTES: usize = 64 * 1024 * 1024;
 /// Most points placed by one request.
 pub const MAX_PLACE_POINTS: usize = 100_000;
+/// Place requests whose bodies are read and placed at once; later ones wait, their bodies unread,
+/// for a turn ([`turn`]), so uploads hold at most this many times [`MAX_PLACE_BYTES`] of memory.
+pub const MAX_PLACING: usize = 2;
+
+static PLACING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_PLACING);
+
+/// Waits for one of the [`MAX_PLACING`] turns; `listen` takes it before reading a place request's
+/// body and holds it until the answer is made.
+pub async fn turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    PLACING.acquire().await.ok()
+}
 
 /// Places activation rows `[m, D]` (row-major f32) into slice `slice` of a parametric layer's view,
 /// returning positions `[m, 2]` in the view's data coordinates.
