@@ -304,6 +304,31 @@ fn the_place_route_refuses_bad_uploads_with_clear_errors() {
     assert_eq!(status, 413);
     // The server still answers afterwards.
     assert_eq!(server.place("/api/layers/pixels/place?epoch=0", &good).0, 200);
+
+    // Two uploads that send half their body hold both turns: a third is not read until one ends.
+    let head = format!(
+        "POST /api/layers/pixels/place?epoch=0 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        good.len()
+    );
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&good[..good.len() / 2]).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(&server.addr).unwrap();
+    third.write_all(head.as_bytes()).unwrap();
+    third.write_all(&good).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(third.read(&mut buf).is_err(), "a third upload was answered while two held the turns");
+    drop(held);
+    third.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
 }
 
 #[test]
