@@ -79,7 +79,7 @@ pub fn embed_aligned_layers(
 }
 
 /// λ_layer of the grid fit: the pull between a sample's positions in adjacent layers, per unit of
-/// neighbourhood overlap. The same as the pull between epochs (`AlignedParams`' 0.01); on the
+/// neighbourhood overlap (the pull between epochs is `AlignedParams`' 0.02); on the
 /// digits run (`examples/align_layers.rs`), 0.01 cut the cross-layer displacement 6× at equal
 /// trustworthiness, 0.1 cut it 15× at 0.002 less, and 0.3 collapsed the plots (trust 0.53).
 pub const LAYER_REGULARISATION: f32 = 0.01;

@@ -71,7 +71,7 @@ pub(crate) use slices::{load_slices, normalize_rows};
 pub(crate) use store::fingerprint;
 
 /// Bump when the same parameters would give different output (invalidates every cache).
-pub const PIPELINE_VERSION: u64 = 1;
+pub const PIPELINE_VERSION: u64 = 2;
 pub(crate) const EMBEDDINGS_DIR: &str = "embeddings";
 pub(crate) const PCA_DIR: &str = "pca";
 pub(crate) const CACHE_EXT: &str = "nmc";

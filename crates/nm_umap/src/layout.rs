@@ -12,16 +12,30 @@
 //! epochs_per_sample / epochs_per_negative_sample bookkeeping).
 //!
 //! # Determinism and parallelism
-//! The graph is symmetric, so edge (i, j) is listed under both i and j. Each vertex is updated only
-//! by the pass over its own edges ("head-only"): umap-learn moves both ends of every sampled edge,
-//! so here the attractive step is applied twice ([`ATTRACTION_STEPS`]) to keep the same balance of
-//! forces. Within one epoch every vertex reads the *other* points, in its own slice and in the
-//! neighbouring slices, from a snapshot taken at the start of the epoch, and its own position live.
+//! Two schedules, both giving output that depends only on the seed, never on how the work is split
+//! between threads (byte-identical for 1, 2 or 64 threads):
+//! * **Several slices (Aligned UMAP): one task per slice** ([`EpochReads::LivePerSlice`]), the
+//!   slices in parallel. Within its slice a task visits the vertices in order, as umap-learn's
+//!   optimiser does: it reads its own slice's positions live and moves *both* ends of every sampled
+//!   edge (one attractive step each, the tail's taken from the head's new position). The alignment
+//!   pull reads the other slices from a snapshot taken at the start of the epoch.
+//! * **One slice: vertex blocks in parallel** ([`EpochReads::Snapshot`]). Each vertex is updated
+//!   only by the pass over its own edges ("head-only"); since the graph is symmetric, edge (i, j) is
+//!   listed under both i and j, so the attractive step is applied twice ([`ATTRACTION_STEPS`]) to
+//!   keep umap-learn's balance of forces. Every vertex reads the *other* points from the snapshot,
+//!   and its own position live.
+//!
+//! Why aligned fits do not use the blocks: measured on real training runs (`bench_engine` against
+//! umap-learn's AlignedUMAP, scored by shared/bench/score.py), a layout whose attraction lands on
+//! the head alone, twice as large, and one that reads its own slice from a snapshot each end up
+//! noisier after the same 200 epochs: rebuilt in umap-learn's own optimiser, either change alone
+//! raised its epoch-to-epoch movement on a digits CNN layer from 0.054 to 0.095 (head-only) or
+//! 0.083 (snapshot), at equal trustworthiness. For a single slice that noise is invisible (there is
+//! no next epoch to move to) and the blocks keep every core busy.
+//!
 //! Negative samples come from a random stream keyed by (seed, slice, epoch, vertex); the forces of
 //! one positive sample's negatives are computed from the same position and applied together
-//! (their long dependency chains then overlap). Hence the
-//! result depends only on the seed, never on how the vertices are split between threads:
-//! byte-identical output for 1, 2 or 64 threads.
+//! (their long dependency chains then overlap); a vertex never repels itself.
 //!
 //! Cost of determinism (this crate's `determinism_cost` example): see the crate docs, section
 //! "Determinism".
@@ -35,8 +49,9 @@ use std::sync::atomic::Ordering;
 
 /// Gradient clip per coordinate (umap-learn's `clip`).
 pub const GRAD_CLIP: f32 = 4.0;
-/// Attractive steps per positive sample of a head: 2, standing for umap-learn's move of the head
-/// and of the tail (this engine moves heads only; see the module docs).
+/// Attractive steps per positive sample of a head in the single-slice schedule: 2, standing for
+/// umap-learn's move of the head and of the tail (that schedule moves heads only; see the module
+/// docs). Also the alignment pull's weight for those two moves, in both schedules.
 pub const ATTRACTION_STEPS: f32 = 2.0;
 /// Vertices per parallel work unit.
 const LAYOUT_BLOCK: usize = 256;
@@ -378,6 +393,124 @@ fn refresh(snap: &mut [Matrix], slot: usize, v0: usize, v1: usize, dim: usize, r
     snap[slot].data[v0 * dim..v1 * dim].copy_from_slice(rows);
 }
 
+/// One epoch of one whole slice on one thread, umap-learn's way ([`EpochReads::LivePerSlice`]): its
+/// vertices in order, each reading its own slice's positions live and moving both ends of every
+/// sampled edge (one attractive step each, the tail's from the head's new position); other slices
+/// are read from the epoch's snapshot. `pos` is the slice's [n, dim] positions.
+#[inline(always)]
+fn slice_epoch_dim(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: &EpochCtx, dim: usize) {
+    let n = pos.len() / dim;
+    let epoch = cx.epoch as f32;
+    let mut reg: Vec<(f32, &[f32])> = Vec::with_capacity(spec.reg.len());
+    let mut cur = vec![0f32; dim];
+    let mut step = vec![0f32; dim];
+    for blk in blocks.iter_mut() {
+        for v in blk.v0..blk.v1 {
+            reg.clear();
+            for t in &spec.reg {
+                let c = t.coef[v];
+                if c > 0.0 {
+                    reg.push((c, cx.snap[t.other].row(v)));
+                }
+            }
+            cur.copy_from_slice(&pos[v * dim..(v + 1) * dim]);
+            let mut rng = Rng::keyed(cx.seed, &[spec.slot as u64, cx.epoch as u64, v as u64]);
+            let (e0, e1) = (blk.offs[v - blk.v0] as usize, blk.offs[v - blk.v0 + 1] as usize);
+            for e in e0..e1 {
+                if blk.next[e] > epoch {
+                    continue;
+                }
+                let k = blk.tails[e] as usize;
+                if k != v {
+                    let other = &mut pos[k * dim..(k + 1) * dim];
+                    let mut d2 = 0.0;
+                    for d in 0..dim {
+                        d2 += (cur[d] - other[d]) * (cur[d] - other[d]);
+                    }
+                    let coef = if d2 > 0.0 { cx.forces.attraction(d2) } else { 0.0 };
+                    for d in 0..dim {
+                        cur[d] += clip(coef * (cur[d] - other[d])) * cx.alpha;
+                    }
+                    for d in 0..dim {
+                        other[d] += clip(coef * (other[d] - cur[d])) * cx.alpha;
+                    }
+                }
+                blk.next[e] += blk.eps[e];
+                let n_neg = ((epoch - blk.next_neg[e]) / blk.eps_neg[e]).min(1e9);
+                let n_neg = if n_neg > 0.0 { n_neg as usize } else { 0 };
+                let mut left = n_neg;
+                while left > 0 {
+                    let cnt = left.min(NEG_BATCH);
+                    left -= cnt;
+                    let mut ks = [0usize; NEG_BATCH];
+                    let mut coefs = [0f32; NEG_BATCH];
+                    for t in 0..cnt {
+                        ks[t] = rng.below(n);
+                        // The vertex's own row in `pos` is stale while it is in `cur`: it never repels itself.
+                        if ks[t] == v {
+                            continue;
+                        }
+                        let other = &pos[ks[t] * dim..(ks[t] + 1) * dim];
+                        let mut d2 = 0.0;
+                        for d in 0..dim {
+                            d2 += (cur[d] - other[d]) * (cur[d] - other[d]);
+                        }
+                        coefs[t] = if d2 > 0.0 { cx.forces.repulsion(d2) } else { 0.0 };
+                    }
+                    step.iter_mut().for_each(|x| *x = 0.0);
+                    for t in 0..cnt {
+                        if coefs[t] == 0.0 {
+                            continue;
+                        }
+                        let other = &pos[ks[t] * dim..(ks[t] + 1) * dim];
+                        for d in 0..dim {
+                            step[d] += clip(coefs[t] * (cur[d] - other[d]));
+                        }
+                    }
+                    for d in 0..dim {
+                        cur[d] += step[d] * cx.alpha;
+                    }
+                }
+                blk.next_neg[e] += n_neg as f32 * blk.eps_neg[e];
+                if !reg.is_empty() {
+                    let steps = (ATTRACTION_STEPS + n_neg as f32) * cx.alpha;
+                    for d in 0..dim {
+                        let g: f32 = reg.iter().map(|&(c, y)| clip(c * (cur[d] - y[d]))).sum();
+                        cur[d] -= steps * g;
+                    }
+                }
+            }
+            pos[v * dim..(v + 1) * dim].copy_from_slice(&cur);
+        }
+    }
+}
+
+/// [`slice_epoch_dim`] with the common output dimensions as constants.
+#[inline(always)]
+fn slice_epoch_generic(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: &EpochCtx) {
+    match cx.dim {
+        2 => slice_epoch_dim(blocks, spec, pos, cx, 2),
+        3 => slice_epoch_dim(blocks, spec, pos, cx, 3),
+        d => slice_epoch_dim(blocks, spec, pos, cx, d),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn slice_epoch_avx2(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: &EpochCtx) {
+    slice_epoch_generic(blocks, spec, pos, cx);
+}
+
+fn slice_epoch(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: &EpochCtx) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked at run time just above).
+        unsafe { slice_epoch_avx2(blocks, spec, pos, cx) };
+        return;
+    }
+    slice_epoch_generic(blocks, spec, pos, cx);
+}
+
 /// Where a vertex reads the other points from during an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EpochReads {
@@ -388,10 +521,15 @@ pub enum EpochReads {
     /// Live positions, as umap-learn's sequential optimiser: blocks run one after another on one
     /// thread and each block sees the blocks before it. Only for measuring what the snapshot costs.
     LiveSequential,
+    /// One task per slice, the slices in parallel: within a slice, live reads and both ends of each
+    /// sampled edge moved, as umap-learn's optimiser does; other slices read from the snapshot.
+    /// Deterministic for any number of threads; as parallel as there are slices.
+    LivePerSlice,
 }
 
 /// Run the SGD on the slices in `specs`; `positions` holds every slice (optimised or frozen),
-/// [N, dim] each, and is updated in place. Honours `ctl.cancel` before every epoch and reports
+/// [N, dim] each, and is updated in place. Two or more slices are optimised
+/// [`EpochReads::LivePerSlice`], one slice [`EpochReads::Snapshot`] (see the module docs). Honours `ctl.cancel` before every epoch and reports
 /// `Stage::Layout` progress after every epoch.
 pub fn optimize(
     positions: &mut [Matrix],
@@ -400,7 +538,8 @@ pub fn optimize(
     seed: u64,
     ctl: &Control,
 ) -> Result<(), UmapError> {
-    optimize_with(positions, specs, p, seed, ctl, EpochReads::Snapshot)
+    let reads = if specs.len() >= 2 { EpochReads::LivePerSlice } else { EpochReads::Snapshot };
+    optimize_with(positions, specs, p, seed, ctl, reads)
 }
 
 /// [`optimize`] with a choice of [`EpochReads`].
@@ -424,6 +563,25 @@ pub fn optimize_with(
         for spec in specs {
             snap[spec.slot].data.copy_from_slice(&positions[spec.slot].data);
         }
+        let alpha = p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
+        if reads == EpochReads::LivePerSlice {
+            let cx = EpochCtx { forces: &forces, alpha, epoch, seed, dim: positions_dim, snap: &snap };
+            let mut slots: Vec<Option<&mut Matrix>> = positions.iter_mut().map(Some).collect();
+            let mut rest: &mut [Block] = &mut blocks;
+            let mut work = Vec::with_capacity(specs.len());
+            for (si, spec) in specs.iter().enumerate() {
+                let count = rest.iter().take_while(|b| b.spec == si).count();
+                let (mine, after) = rest.split_at_mut(count);
+                rest = after;
+                let m = slots[spec.slot].take().expect("each slot optimised once");
+                work.push((mine, spec, m.data.as_mut_slice()));
+            }
+            work.into_par_iter().for_each(|(mine, spec, pos)| slice_epoch(mine, spec, pos, &cx));
+            if let Some(pr) = ctl.progress {
+                pr(Stage::Layout, (epoch + 1) as f32 / n_epochs as f32);
+            }
+            continue;
+        }
         // Pair each block with its rows of its slice's positions (blocks are slice-major, ascending).
         let mut rows: Vec<Option<&mut [f32]>> = Vec::with_capacity(blocks.len());
         {
@@ -439,7 +597,6 @@ pub fn optimize_with(
                 rows.push(by_slot[slot].as_mut().and_then(std::iter::Iterator::next));
             }
         }
-        let alpha = p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
         let dim = positions_dim;
         match reads {
             EpochReads::Snapshot => blocks.par_iter_mut().zip(rows.into_par_iter()).for_each(|(blk, out)| {
@@ -452,6 +609,7 @@ pub fn optimize_with(
                     );
                 }
             }),
+            EpochReads::LivePerSlice => unreachable!("handled above"),
             EpochReads::LiveSequential => {
                 for (blk, out) in blocks.iter_mut().zip(rows) {
                     if let Some(out) = out {

@@ -49,8 +49,8 @@
 //!
 //! ## Determinism
 //! With the same seed the output is byte-identical across runs and across thread counts: every
-//! random stream is keyed by (seed, stage, slice, epoch, vertex), the SGD reads other points from
-//! a snapshot taken at the start of each epoch (see [`layout`]), NN-descent applies its updates in
+//! random stream is keyed by (seed, stage, slice, epoch, vertex), the SGD's work is split by slice
+//! or reads other points from a snapshot taken at the start of each epoch (see [`layout`]), NN-descent applies its updates in
 //! a canonical order, and every float reduction runs in a fixed order. The guarantee is per CPU
 //! kind: `linalg` uses fused multiply-adds and the layout kernel AVX2 code when the CPU has them
 //! (detected at run time), and a fused multiply-add rounds once where a multiply then an add round

@@ -89,8 +89,11 @@ impl Default for UmapParams {
     }
 }
 
-/// Aligned UMAP parameters. `AlignedParams::default()` gives umap-learn's AlignedUMAP defaults:
-/// the UMAP defaults (n_epochs None = 200), alignment_regularisation 0.01, alignment_window_size 3.
+/// Aligned UMAP parameters. `AlignedParams::default()` gives umap-learn's AlignedUMAP defaults
+/// (the UMAP defaults, n_epochs None = 200, alignment_window_size 3) except λ: 0.02 where umap-learn
+/// has 0.01. On five layers of real training runs, 0.02 moved 13–25% less than umap-learn between
+/// epochs at trustworthiness within 0.0011 of it; 0.01 moved up to 13% more (our window is
+/// symmetric, umap-learn's reaches one slice less forward; the measurements are in the README).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlignedParams {
     /// Used for every slice; unlike umap-learn, min_dist, spread, negative_sample_rate,
@@ -104,7 +107,7 @@ pub struct AlignedParams {
 
 impl Default for AlignedParams {
     fn default() -> Self {
-        AlignedParams { umap: UmapParams::default(), alignment_regularisation: 1.0e-2, alignment_window_size: 3 }
+        AlignedParams { umap: UmapParams::default(), alignment_regularisation: 2.0e-2, alignment_window_size: 3 }
     }
 }
 
