@@ -79,7 +79,9 @@ pub fn embed_aligned_layers(
 }
 
 /// λ_layer of the grid fit: the pull between a sample's positions in adjacent layers, per unit of
-/// neighbourhood overlap (the pull between epochs is `AlignedParams`' 0.02); on the
-/// digits run (`examples/align_layers.rs`), 0.01 cut the cross-layer displacement 6× at equal
-/// trustworthiness, 0.1 cut it 15× at 0.002 less, and 0.3 collapsed the plots (trust 0.53).
-pub const LAYER_REGULARISATION: f32 = 0.01;
+/// neighbourhood overlap (the pull between epochs is `AlignedParams`' 0.02). Measured with
+/// `examples/align_layers.rs` (per-slice SGD): 0.005 cut the cross-layer displacement 6.6× on the
+/// digits CNN run (trust within 0.001 of independent fits) and 2.5× on the demo's run (within
+/// 0.009); 0.01 cut them 10.6× and 3.1×, but cost the demo's run up to 0.019 of trust; 0.3
+/// collapsed the plots (trust 0.53, earlier engine).
+pub const LAYER_REGULARISATION: f32 = 0.005;
