@@ -273,6 +273,28 @@ impl ForceTable {
     }
 }
 
+/// Vertex v's alignment targets: (coefficient, v's position in the other slice, from the epoch's
+/// snapshot) for every term with a pull.
+#[inline(always)]
+fn pull_targets<'a>(spec: &SliceSpec, v: usize, snap: &'a [Matrix], out: &mut Vec<(f32, &'a [f32])>) {
+    out.clear();
+    for t in &spec.reg {
+        let c = t.coef[v];
+        if c > 0.0 {
+            out.push((c, snap[t.other].row(v)));
+        }
+    }
+}
+
+/// The alignment pull on `cur` ([dim]) towards `targets`, as `steps` clipped steps at once.
+#[inline(always)]
+fn apply_pull(cur: &mut [f32], targets: &[(f32, &[f32])], steps: f32, dim: usize) {
+    for d in 0..dim {
+        let g: f32 = targets.iter().map(|&(c, y)| clip(c * (cur[d] - y[d]))).sum();
+        cur[d] -= steps * g;
+    }
+}
+
 /// One epoch for one block: rows `out` ([v1-v0, dim], holding the start-of-epoch positions) are
 /// updated in place; every other position is read from the snapshot.
 ///
@@ -288,13 +310,7 @@ fn block_epoch_dim(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &Epoc
     let mut reg: Vec<(f32, &[f32])> = Vec::with_capacity(spec.reg.len());
     for v in blk.v0..blk.v1 {
         let cur = &mut out[(v - blk.v0) * dim..(v - blk.v0 + 1) * dim];
-        reg.clear();
-        for t in &spec.reg {
-            let c = t.coef[v];
-            if c > 0.0 {
-                reg.push((c, cx.snap[t.other].row(v)));
-            }
-        }
+        pull_targets(spec, v, cx.snap, &mut reg);
         let mut rng = Rng::keyed(cx.seed, &[spec.slot as u64, cx.epoch as u64, v as u64]);
         let (e0, e1) = (blk.offs[v - blk.v0] as usize, blk.offs[v - blk.v0 + 1] as usize);
         for e in e0..e1 {
@@ -351,11 +367,7 @@ fn block_epoch_dim(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &Epoc
             }
             blk.next_neg[e] += n_neg as f32 * blk.eps_neg[e];
             if !reg.is_empty() {
-                let steps = (ATTRACTION_STEPS + n_neg as f32) * cx.alpha;
-                for d in 0..dim {
-                    let g: f32 = reg.iter().map(|&(c, y)| clip(c * (cur[d] - y[d]))).sum();
-                    cur[d] -= steps * g;
-                }
+                apply_pull(cur, &reg, (ATTRACTION_STEPS + n_neg as f32) * cx.alpha, dim);
             }
         }
     }
@@ -406,13 +418,7 @@ fn slice_epoch_dim(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: 
     let mut step = vec![0f32; dim];
     for blk in blocks.iter_mut() {
         for v in blk.v0..blk.v1 {
-            reg.clear();
-            for t in &spec.reg {
-                let c = t.coef[v];
-                if c > 0.0 {
-                    reg.push((c, cx.snap[t.other].row(v)));
-                }
-            }
+            pull_targets(spec, v, cx.snap, &mut reg);
             cur.copy_from_slice(&pos[v * dim..(v + 1) * dim]);
             let mut rng = Rng::keyed(cx.seed, &[spec.slot as u64, cx.epoch as u64, v as u64]);
             let (e0, e1) = (blk.offs[v - blk.v0] as usize, blk.offs[v - blk.v0 + 1] as usize);
@@ -473,11 +479,7 @@ fn slice_epoch_dim(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: 
                 }
                 blk.next_neg[e] += n_neg as f32 * blk.eps_neg[e];
                 if !reg.is_empty() {
-                    let steps = (ATTRACTION_STEPS + n_neg as f32) * cx.alpha;
-                    for d in 0..dim {
-                        let g: f32 = reg.iter().map(|&(c, y)| clip(c * (cur[d] - y[d]))).sum();
-                        cur[d] -= steps * g;
-                    }
+                    apply_pull(&mut cur, &reg, (ATTRACTION_STEPS + n_neg as f32) * cx.alpha, dim);
                 }
             }
             pos[v * dim..(v + 1) * dim].copy_from_slice(&cur);
