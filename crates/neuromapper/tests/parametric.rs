@@ -163,16 +163,7 @@ fn parametric_views_keep_their_quality_and_transform_places_points_where_they_we
 
 /// The .npy bytes of an f32 `[m, d]` array.
 fn npy_bytes(m: usize, d: usize, data: &[f32]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({m}, {d}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    out
+    nm_run::npy::encode(&[m, d], data)
 }
 
 /// A `neuromapper serve` process, killed when dropped.

@@ -149,13 +149,7 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
     } else {
         None
     };
-    {
-        let mut tasks = lock(&state.tasks);
-        let id = (task.layer.clone(), task.key.clone());
-        if tasks.get(&id).is_some_and(|t| Arc::ptr_eq(t, task)) {
-            tasks.remove(&id);
-        }
-    }
+    forget(state, task);
     let (layer, view) = (task.layer.as_str(), task.key.as_str());
     match result {
         Some(Ok(Ok(emb))) => match state.store_view(&task.key, &emb) {
@@ -170,6 +164,15 @@ fn run_task(state: &Arc<AppState>, task: &Arc<Task>) {
     }
 }
 
+/// Removes a finished `task` from the task table (unless a newer task for its view replaced it).
+fn forget(state: &AppState, task: &Arc<Task>) {
+    let mut tasks = lock(&state.tasks);
+    let id = (task.layer.clone(), task.key.clone());
+    if tasks.get(&id).is_some_and(|t| Arc::ptr_eq(t, task)) {
+        tasks.remove(&id);
+    }
+}
+
 /// Parametric mode: a task reads the layer's encoders and positions from the run's parametric cache
 /// (`embed --parametric` made them; nothing is trained here).
 fn load_parametric(state: &Arc<AppState>, task: &Arc<Task>) {
@@ -177,13 +180,7 @@ fn load_parametric(state: &Arc<AppState>, task: &Arc<Task>) {
         .run()
         .filter(|_| !task.cancelled())
         .map(|run| guarded(|| crate::place::load_view(&run, &task.layer, &task.params)).unwrap_or_else(Err));
-    {
-        let mut tasks = lock(&state.tasks);
-        let id = (task.layer.clone(), task.key.clone());
-        if tasks.get(&id).is_some_and(|t| Arc::ptr_eq(t, task)) {
-            tasks.remove(&id);
-        }
-    }
+    forget(state, task);
     let (layer, view) = (task.layer.as_str(), task.key.as_str());
     match result {
         Some(Ok(p)) => {
