@@ -1,6 +1,7 @@
 //! The parametric view's glue, shared by `embed --parametric`, `export --parametric` and
-//! `transform`: per layer, the epochs' encoder inputs (nm_pipeline), their fuzzy graphs and the
-//! start layout (nm_umap), the encoders trained (nm_train, burn) and the result cached
+//! `transform`: per layer, the epochs' encoder inputs (nm_pipeline), their fuzzy graphs (nm_umap)
+//! and the aligned view as landmarks (nm_pipeline, from its cache when present), the encoders
+//! trained (nm_train, burn) and the result cached
 //! (nm_pipeline); and placing new activations with a cached layer's encoder (`transform`, and the
 //! placer `serve --parametric` gives the server).
 
@@ -11,7 +12,7 @@ use nm_pipeline::{EmbedParams, EncoderWeights, LayerEmbedding, ParametricLayer};
 use nm_run::text::escape;
 use nm_run::Run;
 use nm_train::parametric::{train_parametric, ParametricConfig, SliceData};
-use nm_umap::{Control, Init};
+use nm_umap::Control;
 use rayon::prelude::*;
 
 /// The trainer's settings for `params` (the curve's min_dist and the seed follow the view's).
@@ -49,13 +50,23 @@ pub fn embed_parametric(
                 .with_context(|| format!("layer `{}` at epoch {e}", escape(layer)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut start = nm_umap::init::initial_layout(&slices[0].inputs, &graphs[0], 2, Init::Spectral, params.seed);
-    nm_umap::init::noisy_scale(&mut start, 10.0, 1e-4, params.seed);
-    nm_umap::init::rescale_columns(&mut start);
+    // The landmarks: the ordinary aligned view of the same samples (embedded and cached if absent).
+    let plain = nm_pipeline::embed_layer(run, layer, params, &ctl)?;
+    anyhow::ensure!(
+        plain.samples == samples && plain.epochs == epochs,
+        "the aligned view of layer `{}` holds other samples or epochs than its parametric inputs",
+        escape(layer)
+    );
+    let n = samples.len();
+    let landmarks = plain
+        .positions
+        .chunks_exact(n * 2)
+        .map(|p| nm_umap::Matrix::new(n, 2, p.to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
     let data: Vec<SliceData> =
         slices.iter().zip(&graphs).map(|(s, g)| SliceData { inputs: &s.inputs, graph: g }).collect();
     let stop = || cancel.load(std::sync::atomic::Ordering::Relaxed);
-    let trained = train_parametric(&data, &start, &config_for(params), &|_| {}, &stop)
+    let trained = train_parametric(&data, &landmarks, &config_for(params), &|_| {}, &stop)
         .with_context(|| format!("training the encoders of layer `{}`", escape(layer)))?;
     let positions = trained.iter().flat_map(|t| t.positions.iter().copied()).collect();
     let result = ParametricLayer {

@@ -16,7 +16,7 @@ use crate::{choose_samples, find_layer, from_umap, invalid, EmbedParams, LayerEm
 
 /// Bump when the trainer's settings change what `embed --parametric` computes (invalidates the
 /// parametric caches only).
-pub const PARAMETRIC_VERSION: u64 = 1;
+pub const PARAMETRIC_VERSION: u64 = 2;
 const PARAMETRIC_DIR: &str = "parametric";
 /// Largest width accepted from a cache file's header (any layer wider is refused as damaged).
 const MAX_WIDTH: usize = 1 << 24;

@@ -5,10 +5,15 @@
 //! of a sampled batch, asks `umap_loss` for ∂L/∂y and back-propagates it through the encoder (the
 //! surrogate Σ y·∂L/∂y has the same gradient with respect to the weights).
 //!
-//! Epoch by epoch: the first epoch's encoder starts by regressing onto a start layout (the engine's
-//! spectral init of that epoch), then follows the loss; every later epoch's encoder is the previous
-//! one's, trained on — warm-started, and pulled towards the previous epoch's positions of the same
-//! samples (λ = `alignment`) so the views stay steady. An epoch's positions are its encoder's outputs.
+//! Epoch by epoch, with landmarks: every epoch comes with landmark positions of its rows (the
+//! aligned view's, which Aligned UMAP already keeps near the epoch before). The first epoch's
+//! encoder starts by regressing onto its landmarks, then follows the loss while pulled towards them
+//! (λ = `alignment`); every later epoch's encoder is the previous one's, warm-started, regressed
+//! briefly and trained the same way, pulled towards its epoch's landmarks shifted by `carry` of the
+//! previous epoch's offset from its own (so a fitting error kept from one epoch to the next does
+//! not show as movement). An epoch's positions are its encoder's outputs. The landmarks give the
+//! loss a start it cannot find in a few hundred steps and carry the alignment between epochs; the
+//! loss keeps the map a UMAP of the epoch's graph.
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -88,16 +93,20 @@ pub struct ParametricConfig {
     pub batch_edges: usize,
     /// Negative samples per positive edge.
     pub negative_rate: usize,
-    /// Steps of regression onto the start layout, before the first epoch's loss steps.
+    /// Steps of regression onto the first epoch's landmarks, before its loss steps.
     pub warmup_steps: usize,
+    /// Steps of regression onto a later epoch's landmarks, before its loss steps (warm-started).
+    pub rewarm_steps: usize,
     /// Loss steps of the first epoch.
     pub first_steps: usize,
     /// Loss steps of every later epoch (warm-started).
     pub steps: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
-    /// λ of the pull towards the previous epoch's positions.
+    /// λ of the pull towards the epoch's landmarks during the loss steps.
     pub alignment: f32,
+    /// How much of the previous epoch's offset from its landmarks the pull keeps (0 to 1).
+    pub carry: f32,
     pub min_dist: f32,
     pub spread: f32,
     pub seed: u64,
@@ -107,13 +116,15 @@ impl Default for ParametricConfig {
     fn default() -> Self {
         ParametricConfig {
             hidden: vec![64, 64],
-            batch_edges: 512,
-            negative_rate: 5,
-            warmup_steps: 100,
-            first_steps: 400,
-            steps: 150,
-            learning_rate: 6e-3,
-            alignment: 0.75,
+            batch_edges: 128,
+            negative_rate: 3,
+            warmup_steps: 300,
+            rewarm_steps: 50,
+            first_steps: 500,
+            steps: 200,
+            learning_rate: 1.2e-2,
+            alignment: 30.0,
+            carry: 0.7,
             min_dist: 0.1,
             spread: 1.0,
             seed: 0,
@@ -125,15 +136,17 @@ impl ParametricConfig {
     /// A one-line description, for cache headers and logs.
     pub fn describe(&self) -> String {
         format!(
-            "mlp {:?} edges/step {} negatives {} warmup {} steps {}+{} lr {} alignment {}",
+            "mlp {:?} edges/step {} negatives {} warmup {}+{} steps {}+{} lr {} landmarks {} carry {}",
             self.hidden,
             self.batch_edges,
             self.negative_rate,
             self.warmup_steps,
+            self.rewarm_steps,
             self.first_steps,
             self.steps,
             self.learning_rate,
-            self.alignment
+            self.alignment,
+            self.carry
         )
     }
 }
@@ -159,11 +172,11 @@ fn gather(data: &[f32], width: usize, rows: &[u32]) -> Vec<f32> {
     rows.iter().flat_map(|&r| data[r as usize * width..(r as usize + 1) * width].iter().copied()).collect()
 }
 
-/// Trains the encoders of `slices` in order (all of the same n rows and width p), starting the first
-/// from `start` ([n, 2]); `progress(k)` is called after slice k, and a `true` from `stop` ends it.
+/// Trains the encoders of `slices` in order (all of the same n rows and width p), slice k towards
+/// `landmarks[k]` ([n, 2]); `progress(k)` is called after slice k, and a `true` from `stop` ends it.
 pub fn train_parametric(
     slices: &[SliceData],
-    start: &Matrix,
+    landmarks: &[Matrix],
     config: &ParametricConfig,
     progress: &dyn Fn(usize),
     stop: &dyn Fn() -> bool,
@@ -171,10 +184,10 @@ pub fn train_parametric(
     let Some(first) = slices.first() else { return Ok(Vec::new()) };
     let (n, p) = (first.inputs.n_rows, first.inputs.n_cols);
     if slices.iter().any(|s| s.inputs.n_rows != n || s.inputs.n_cols != p || s.graph.n_vertices != n)
-        || start.n_rows != n
-        || start.n_cols != 2
+        || landmarks.len() != slices.len()
+        || landmarks.iter().any(|l| l.n_rows != n || l.n_cols != 2)
     {
-        return Err(TrainError::Other("the slices' rows, widths and graphs disagree".into()));
+        return Err(TrainError::Other("the slices' rows, widths, graphs and landmarks disagree".into()));
     }
     let dims: Vec<usize> = std::iter::once(p).chain(config.hidden.iter().copied()).chain([2]).collect();
     let device = Device::flex().autodiff();
@@ -182,24 +195,38 @@ pub fn train_parametric(
     let mut encoder = Encoder::new(&dims, &device);
     let mut optim = AdamConfig::new().init();
     let curve = LossCurve::new(config.spread, config.min_dist);
-    let mut anchor: Vec<f32> = start.data.clone();
-    let mut out = Vec::with_capacity(slices.len());
+    let mut out: Vec<TrainedSlice> = Vec::with_capacity(slices.len());
     for (k, slice) in slices.iter().enumerate() {
+        // Where slice k is pulled: its landmarks plus `carry` of the previous slice's own offset from
+        // its landmarks, so the encoder's fitting error, kept from one epoch to the next, does not
+        // show as movement.
+        let target_k: Vec<f32> = match out.last() {
+            Some(prev) if config.carry > 0.0 => {
+                let before = &landmarks[k - 1].data;
+                landmarks[k]
+                    .data
+                    .iter()
+                    .zip(before)
+                    .zip(&prev.positions)
+                    .map(|((&l, &lb), &y)| l + config.carry * (y - lb))
+                    .collect()
+            }
+            _ => landmarks[k].data.clone(),
+        };
         let sampler = EdgeSampler::new(slice.graph).map_err(|e| TrainError::Other(e.to_string()))?;
         let seed = config.seed ^ (k as u64).wrapping_mul(0x9E37_79B9);
-        let (warmup, steps) = if k == 0 { (config.warmup_steps, config.first_steps) } else { (0, config.steps) };
+        let (warmup, steps) =
+            if k == 0 { (config.warmup_steps, config.first_steps) } else { (config.rewarm_steps, config.steps) };
         for step in 0..warmup + steps {
             if stop() {
                 return Err(TrainError::Other("stopped".into()));
             }
-            let mut batch = sampler.sample(seed, step as u64, config.batch_edges, config.negative_rate);
+            // The regression onto the landmarks needs no negatives: the edges' rows, only the anchor.
+            let negatives = if step < warmup { 0 } else { config.negative_rate };
+            let mut batch = sampler.sample(seed, step as u64, config.batch_edges, negatives);
             let strength = if step < warmup {
-                // The regression onto the start layout: no pairs, only the anchor.
                 batch.positive.clear();
-                batch.negative.clear();
                 1.0
-            } else if k == 0 {
-                0.0
             } else {
                 config.alignment
             };
@@ -208,7 +235,7 @@ pub fn train_parametric(
                 Tensor::<2>::from_data(TensorData::new(gather(&slice.inputs.data, p, &batch.rows), [m, p]), &device);
             let y = encoder.forward(x);
             let yv = floats(y.clone().detach())?;
-            let target = gather(&anchor, 2, &batch.rows);
+            let target = gather(&target_k, 2, &batch.rows);
             let pull = (strength > 0.0).then_some(Anchor { positions: &target, strength });
             let (loss, grad) = umap_loss(&yv, 2, &batch, &curve, pull).map_err(|e| TrainError::Other(e.to_string()))?;
             if !loss.is_finite() {
@@ -223,8 +250,7 @@ pub fn train_parametric(
         }
         let eval = encoder.valid();
         let positions = encode_with(&eval, &slice.inputs.data, p)?;
-        out.push(TrainedSlice { dims: dims.clone(), params: eval.weights()?, positions: positions.clone() });
-        anchor = positions;
+        out.push(TrainedSlice { dims: dims.clone(), params: eval.weights()?, positions });
         progress(k);
     }
     Ok(out)
