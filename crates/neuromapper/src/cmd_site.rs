@@ -48,7 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "MB")]
     pub max_size: Option<f64>,
     /// Positions to BITS per axis (8 to 16) of each view's extent, packed between epochs and
-    /// compressed; `full` writes the server's exact form, 4 bytes per point and epoch [default: 12]
+    /// compressed; `full` writes the server's exact form, 4 bytes per point and epoch [default: 12; under a
+    /// size limit (--max-size, --single-file) the finest of 12 to 9 bits that fits]
     #[arg(long, value_name = "BITS|full")]
     pub precision: Option<String>,
     /// Worker threads (default: one per core)
@@ -241,6 +242,26 @@ fn axes(grid: &Grid) -> Vec<GridAxis> {
         .collect()
 }
 
+/// The coarsest precision `site` falls back to by itself to meet a size limit: a decoded point is
+/// then within 1/1022 of its view's extent, under half a pixel of a 500-pixel plot.
+const AUTO_MIN_BITS: u32 = 9;
+
+/// The opened run for the next build: the first time the one opened at the start; after that
+/// (`build` consumes it) opened again, and refused if its epochs are no longer the embedded ones.
+fn reopened(run: &mut Option<Run>, path: &std::path::Path, views: &[SiteView]) -> anyhow::Result<Run> {
+    if let Some(r) = run.take() {
+        return Ok(r);
+    }
+    let r = Run::open(path).context("could not open the run again")?;
+    let embedded = views.first().and_then(|v| v.embeddings.first()).map(|e| e.epochs.as_slice());
+    anyhow::ensure!(
+        embedded.is_none_or(|e| e == r.epochs()),
+        "the run {} changed while its site was built (its epochs are not the embedded ones); run `site` again",
+        escape(&path.display().to_string())
+    );
+    Ok(r)
+}
+
 /// The error for a site over the size limit, with what to change.
 fn too_big(what: &str, bytes: f64, limit_mb: f64) -> anyhow::Error {
     anyhow::anyhow!(
@@ -333,15 +354,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         site_views.push(SiteView { params: params.clone(), embeddings, quality });
     }
 
-    let site = nm_server::site::build(run, &layers, &site_views, first, axes(&grid), precision)?;
+    // The precisions to try: the one asked for, or with a size limit and no --precision, 12 bits
+    // per axis down to AUTO_MIN_BITS until the site fits.
+    let tries: Vec<Option<u32>> = match (limit_mb, &args.precision) {
+        (Some(_), None) => (AUTO_MIN_BITS..=nm_server::site::DEFAULT_PRECISION_BITS).rev().map(Some).collect(),
+        _ => vec![precision],
+    };
     let out = escape(&args.out.display().to_string());
+    let what = if args.single_file { format!("the page {out} would be") } else { format!("the site {out} would take") };
+    let mut run = Some(run);
+    let mut finest: Option<(u32, f64)> = None;
+    let mut built = None;
+    for &bits in &tries {
+        let site = nm_server::site::build(
+            reopened(&mut run, &args.run, &site_views)?,
+            &layers,
+            &site_views,
+            first,
+            axes(&grid),
+            bits,
+        )?;
+        let bytes = if args.single_file {
+            site.single_html()?.len()
+        } else {
+            site.folder_files()?.iter().map(|(_, b)| b.len()).sum()
+        } as f64;
+        let fits = limit_mb.is_none_or(|l| bytes <= l * MB);
+        if fits {
+            built = Some(site);
+            if let (Some((b, size)), Some(now)) = (finest, bits) {
+                eprintln!(
+                    "note: positions packed at {now} bits per axis to fit --max-size ({b} bits would take {:.1} MB); \
+                     a decoded point is within 1/{} of its view's extent",
+                    size / MB,
+                    (1u32 << (now + 1)) - 2
+                );
+            }
+            break;
+        }
+        finest.get_or_insert((bits.unwrap_or(0), bytes));
+        if bits == tries.last().copied().flatten() {
+            let at = if tries.len() > 1 { format!(" even at {AUTO_MIN_BITS} bits per axis") } else { String::new() };
+            return Err(too_big(&format!("{what}{at}"), bytes, limit_mb.unwrap_or(0.0)));
+        }
+    }
+    let site = built.context("no precision was tried")?;
     if args.single_file {
         let html = site.single_html()?;
-        if let Some(l) = limit_mb {
-            if html.len() as f64 > l * MB {
-                return Err(too_big(&format!("the page {out} would be"), html.len() as f64, l));
-            }
-        }
         nm_server::site::write_file(&args.out, &html)?;
         println!(
             "wrote {out}: one page, {} ({:.1} s); open it in a browser",
@@ -349,12 +408,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             start.elapsed().as_secs_f64()
         );
     } else {
-        let total: u64 = site.folder_files()?.iter().map(|(_, b)| b.len() as u64).sum();
-        if let Some(l) = limit_mb {
-            if total as f64 > l * MB {
-                return Err(too_big(&format!("the site {out} would take"), total as f64, l));
-            }
-        }
         let (files, bytes) = site.write_folder(&args.out)?;
         println!(
             "wrote {out}: {files} files, {} ({} of views and data; {:.1} s)",

@@ -628,6 +628,54 @@ fn site_writes_a_folder_with_every_view_of_the_grid() {
     assert!(html.contains(r#"<meta name="neuromapper-site" content="inline">"#) && html.contains("type=\"importmap\""));
 }
 
+/// Bytes of every file under `dir`.
+fn folder_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                folder_bytes(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn site_under_a_size_limit_packs_coarser_until_it_fits() {
+    let (tmp, root) = scratch("site_fit");
+    make_run(&root);
+    let r = root.to_str().unwrap();
+    let sized = |name: &str, extra: &[&str], code: i32| {
+        let out = tmp.join(name);
+        let mut args = vec!["site", r, "--out", out.to_str().unwrap(), "--pca", "0", "--layers", "fc"];
+        args.extend(extra);
+        let (_, err) = check(&args, code);
+        (out, err)
+    };
+    let (at12, _) = sized("s12", &[], 0);
+    let (at10, _) = sized("s10", &["--precision", "10"], 0);
+    let (b12, b10) = (folder_bytes(&at12), folder_bytes(&at10));
+    assert!(b10 < b12, "10 bits {b10} bytes, 12 bits {b12}");
+    // A limit between the two: without --precision the site steps down until it fits (11 or 10 bits).
+    let limit = format!("{}", (b10 + b12) as f64 / 2.0 / 1e6);
+    let (fit, err) = sized("fit", &["--max-size", &limit], 0);
+    assert!(err.contains("bits per axis to fit --max-size") && err.contains("12 bits would take"), "{err}");
+    assert!(folder_bytes(&fit) as f64 <= (b10 + b12) as f64 / 2.0, "the site fits its limit");
+    let b = std::fs::read(fit.join("data/views").read_dir().unwrap().next().unwrap().unwrap().path().join("0.bin"))
+        .unwrap();
+    let bits = packed_header(&b)["grid"]["bits"].as_u64().unwrap();
+    assert!((10..12).contains(&bits), "packed at {bits} bits");
+    // An explicit --precision is kept: over the limit it is refused, not coarsened.
+    let (_, err) = sized("kept", &["--max-size", &limit, "--precision", "12"], 1);
+    assert!(err.contains("would take") && !err.contains("even at"), "{err}");
+    // Below what 9 bits take, it is refused and says so.
+    let (_, err) = sized("tiny", &["--max-size", "0.001"], 1);
+    assert!(err.contains("even at 9 bits per axis") && err.contains("--samples-per-class"), "{err}");
+}
+
 #[test]
 fn site_refuses_a_bad_out_a_bad_grid_and_a_site_over_its_size_limit() {
     let (tmp, root) = scratch("site_bad");
