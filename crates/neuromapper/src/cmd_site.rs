@@ -262,10 +262,10 @@ fn reopened(run: &mut Option<Run>, path: &std::path::Path, views: &[SiteView]) -
     Ok(r)
 }
 
-/// The error for a site over the size limit, with what to change.
-fn too_big(what: &str, bytes: f64, limit_mb: f64) -> anyhow::Error {
+/// The error for a site over the size limit (`what` `bytes` `how`), with what to change.
+fn too_big(what: &str, bytes: f64, how: &str, limit_mb: f64) -> anyhow::Error {
     anyhow::anyhow!(
-        "{what} {:.1} MB, over the limit of {limit_mb} MB (--max-size); embed fewer samples (--samples-per-class K \
+        "{what} {:.1} MB{how}, over the limit of {limit_mb} MB (--max-size); embed fewer samples (--samples-per-class K \
          or --samples N), fewer layers (--layers) or a smaller --grid, or raise --max-size",
         bytes / MB
     )
@@ -313,6 +313,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     layers.len()
                 ),
                 at_least,
+                "",
                 l,
             ));
         }
@@ -395,7 +396,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         finest.get_or_insert((bits.unwrap_or(0), bytes));
         if bits == tries.last().copied().flatten() {
             let at = if tries.len() > 1 { format!(" even at {AUTO_MIN_BITS} bits per axis") } else { String::new() };
-            return Err(too_big(&format!("{what}{at}"), bytes, limit_mb.unwrap_or(0.0)));
+            return Err(too_big(&what, bytes, &at, limit_mb.unwrap_or(0.0)));
         }
     }
     let site = built.context("no precision was tried")?;
