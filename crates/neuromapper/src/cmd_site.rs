@@ -375,14 +375,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             axes(&grid),
             bits,
         )?;
-        let bytes = if args.single_file {
-            site.single_html()?.len()
-        } else {
-            site.folder_files()?.iter().map(|(_, b)| b.len()).sum()
+        // One page is made here once and kept for writing; a folder's files are counted.
+        let page = if args.single_file { Some(site.single_html()?) } else { None };
+        let bytes = match &page {
+            Some(html) => html.len(),
+            None => site.folder_files()?.iter().map(|(_, b)| b.len()).sum(),
         } as f64;
         let fits = limit_mb.is_none_or(|l| bytes <= l * MB);
         if fits {
-            built = Some(site);
+            built = Some((site, page));
             if let (Some((b, size)), Some(now)) = (finest, bits) {
                 eprintln!(
                     "note: positions packed at {now} bits per axis to fit --max-size ({b} bits would take {:.1} MB); \
@@ -399,9 +400,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return Err(too_big(&what, bytes, &at, limit_mb.unwrap_or(0.0)));
         }
     }
-    let site = built.context("no precision was tried")?;
-    if args.single_file {
-        let html = site.single_html()?;
+    let (site, page) = built.context("no precision was tried")?;
+    if let Some(html) = page {
         nm_server::site::write_file(&args.out, &html)?;
         println!(
             "wrote {out}: one page, {} ({:.1} s); open it in a browser",
