@@ -125,6 +125,20 @@ struct Block {
     next_neg: Vec<f32>,
 }
 
+impl Block {
+    /// How many negative samples edge `e` is owed at `epoch` (umap-learn's schedule; capped so a
+    /// degenerate rate cannot ask for billions).
+    #[inline(always)]
+    fn negatives_due(&self, e: usize, epoch: f32) -> usize {
+        let n = ((epoch - self.next_neg[e]) / self.eps_neg[e]).min(1e9);
+        if n > 0.0 {
+            n as usize
+        } else {
+            0
+        }
+    }
+}
+
 fn build_blocks(specs: &[SliceSpec], neg_rate: usize) -> Vec<Block> {
     let mut blocks = Vec::new();
     for (s, spec) in specs.iter().enumerate() {
@@ -327,8 +341,7 @@ fn block_epoch_dim(blk: &mut Block, spec: &SliceSpec, out: &mut [f32], cx: &Epoc
                 cur[d] += ATTRACTION_STEPS * clip(coef * (cur[d] - other[d])) * cx.alpha;
             }
             blk.next[e] += blk.eps[e];
-            let n_neg = ((epoch - blk.next_neg[e]) / blk.eps_neg[e]).min(1e9);
-            let n_neg = if n_neg > 0.0 { n_neg as usize } else { 0 };
+            let n_neg = blk.negatives_due(e, epoch);
             // Negative samples in batches: the forces of a batch are computed from the same
             // position, so their (long) dependency chains overlap instead of queueing.
             let mut left = n_neg;
@@ -442,8 +455,7 @@ fn slice_epoch_dim(blocks: &mut [Block], spec: &SliceSpec, pos: &mut [f32], cx: 
                     }
                 }
                 blk.next[e] += blk.eps[e];
-                let n_neg = ((epoch - blk.next_neg[e]) / blk.eps_neg[e]).min(1e9);
-                let n_neg = if n_neg > 0.0 { n_neg as usize } else { 0 };
+                let n_neg = blk.negatives_due(e, epoch);
                 let mut left = n_neg;
                 while left > 0 {
                     let cnt = left.min(NEG_BATCH);
